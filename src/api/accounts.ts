@@ -1,0 +1,86 @@
+/**
+ * /api: the caller's own accounts (DESIGN §4). Every route acts on the caller's Durable Object
+ * only, so one user can neither see nor touch another's accounts. Responses never carry a secret.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { type AppEnv, requireKey, userOf } from "../auth/middleware";
+import { GatewayError, badRequest } from "../errors";
+import { flush, invalidateSnapshot, poolStub } from "../pool/isolate-cache";
+import { PROVIDER_IDS } from "../providers/types";
+import { jsonBody, pathId } from "./validate";
+
+const provider = z.enum(PROVIDER_IDS, { error: `must be one of ${PROVIDER_IDS.map((p) => `"${p}"`).join(", ")}` });
+const label = z.string().trim().min(1, "must not be empty").max(100, "at most 100 characters");
+const secret = (what: string, max: number) => z.string({ error: `required: the ${what} as a string` }).trim().min(1, `the ${what} is empty`).max(max, `too long for a ${what}`);
+
+const NewAccount = z.discriminatedUnion(
+  "type",
+  [
+    z.strictObject({ provider, type: z.literal("api"), key: secret("API key", 4096), label: label.optional() }),
+    z.strictObject({
+      provider,
+      type: z.literal("oauth"),
+      refresh: secret("refresh token", 16384),
+      access: secret("access token", 16384).optional(),
+      expires: z.number({ error: "must be epoch milliseconds (a number)" }).int().nonnegative().optional(),
+      label: label.optional(),
+    }),
+  ],
+  { error: 'must be "api" (with "key") or "oauth" (with "refresh")' },
+);
+
+const Patch = z
+  .strictObject({
+    label: label.optional(),
+    position: z.number({ error: "must be a whole number from 1" }).int().min(1, "positions start at 1").optional(),
+    enabled: z.boolean({ error: "must be true or false" }).optional(),
+  })
+  .refine((p) => p.label !== undefined || p.position !== undefined || p.enabled !== undefined, {
+    message: 'nothing to change: send "label", "position" or "enabled"',
+  });
+
+export const accounts = new Hono<AppEnv>()
+  .use(requireKey)
+
+  .get("/me", (c) => {
+    const p = c.var.principal;
+    return c.json(p.kind === "root" ? { id: null, name: "admin-token", role: "admin" } : { id: p.userId, name: p.name, role: p.role });
+  })
+
+  .get("/accounts", async (c) => {
+    const me = userOf(c.var.principal);
+    await flush(c.env, me.userId);
+    return c.json({ accounts: await poolStub(c.env, me.userId).listAccounts() });
+  })
+
+  .post("/accounts", async (c) => {
+    const me = userOf(c.var.principal);
+    const body = await jsonBody(c, NewAccount);
+    if (body.provider === "github-copilot" && body.type === "api") {
+      throw badRequest('github-copilot accounts are OAuth only: send {"type":"oauth","refresh":"<GitHub OAuth token>"}', "type");
+    }
+    const account = await poolStub(c.env, me.userId).addAccount(body);
+    invalidateSnapshot(me.userId);
+    return c.json(account, 201);
+  })
+
+  .patch("/accounts/:id", async (c) => {
+    const me = userOf(c.var.principal);
+    const id = pathId(c, "id", "acc", "account");
+    const patch = await jsonBody(c, Patch);
+    const account = await poolStub(c.env, me.userId).updateAccount(id, patch);
+    if (!account) throw new GatewayError(404, "not_found_error", `you have no account with id "${id}"`);
+    invalidateSnapshot(me.userId);
+    return c.json(account);
+  })
+
+  .delete("/accounts/:id", async (c) => {
+    const me = userOf(c.var.principal);
+    const id = pathId(c, "id", "acc", "account");
+    if (!(await poolStub(c.env, me.userId).deleteAccount(id))) {
+      throw new GatewayError(404, "not_found_error", `you have no account with id "${id}"`);
+    }
+    invalidateSnapshot(me.userId);
+    return c.body(null, 204);
+  });

@@ -1,0 +1,55 @@
+/**
+ * Authentication for every route but /healthz. Sets `principal`: the bootstrap admin (ADMIN_TOKEN,
+ * manages users, owns no accounts) or a user (their own accounts; admins also manage users).
+ */
+import { createMiddleware } from "hono/factory";
+import { type Config, type Env, getConfig } from "../config";
+import { GatewayError } from "../errors";
+import { forgetKey, getSnapshot } from "../pool/isolate-cache";
+import type { Role } from "../pool/types";
+import { timingSafeEqual } from "../vault/envelope";
+import { hashKey, isAdminToken, presentedKey, resolveKey } from "./keys";
+
+export type Principal = { kind: "root" } | { kind: "user"; userId: string; name: string; role: Role };
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { principal: Principal; cfg: Config };
+}
+
+const unauthorized = (message: string) => new GatewayError(401, "authentication_error", message);
+
+export async function authenticate(env: Env, cfg: Config, headers: Headers): Promise<Principal> {
+  const key = presentedKey(headers);
+  if (!key) throw unauthorized("send your subpool key as `Authorization: Bearer <key>` or `x-api-key: <key>`");
+  const hash = await hashKey(cfg, key);
+  if (await isAdminToken(cfg, hash)) return { kind: "root" };
+  const entry = await resolveKey(env, cfg, key, hash);
+  if (!entry) throw unauthorized("this subpool key is not valid (it may have been rotated or its user deleted)");
+  const snap = await getSnapshot(env, cfg, entry.userId);
+  if (!snap.user || !snap.keyId || !timingSafeEqual(snap.keyId, entry.keyId)) {
+    forgetKey(hash);
+    throw unauthorized("this subpool key is not valid (it may have been rotated or its user deleted)");
+  }
+  return { kind: "user", userId: snap.user.id, name: snap.user.name, role: snap.user.role };
+}
+
+export const requireKey = createMiddleware<AppEnv>(async (c, next) => {
+  const cfg = getConfig(c.env);
+  c.set("cfg", cfg);
+  c.set("principal", await authenticate(c.env, cfg, c.req.raw.headers));
+  await next();
+});
+
+/** A user key (accounts are personal: the bootstrap admin token owns none). */
+export function userOf(p: Principal): Extract<Principal, { kind: "user" }> {
+  if (p.kind !== "user") {
+    throw new GatewayError(403, "permission_error", "the ADMIN_TOKEN manages users and owns no accounts: create a user (POST /admin/users) and use its key");
+  }
+  return p;
+}
+
+export function requireAdmin(p: Principal): void {
+  if (p.kind === "root" || p.role === "admin") return;
+  throw new GatewayError(403, "permission_error", "this route needs an admin key");
+}

@@ -1,0 +1,60 @@
+/**
+ * Worker vars -> one typed, validated config. Defaults are the real provider hosts (DESIGN §4), so a
+ * deploy needs only the two secrets; tests, staging and enterprise hosts override any address.
+ * Parsed once per isolate per env object: env is stable for an isolate's lifetime.
+ */
+import { z } from "zod";
+
+const url = z.string().url().transform((s) => s.replace(/\/+$/, ""));
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+const ConfigSchema = z.object({
+  MASTER_KEY: z
+    .string({ error: "MASTER_KEY is not set: `wrangler secret put MASTER_KEY` (or .dev.vars locally)" })
+    .min(1, "MASTER_KEY is empty"),
+  MASTER_KEY_VERSION: int(1, 1),
+  /** Older master keys kept during a rotation: "1:<base64>,2:<base64>". */
+  OLD_MASTER_KEYS: z.string().default(""),
+  ADMIN_TOKEN: z.string().default(""),
+  ANTHROPIC_API_BASE: url.default("https://api.anthropic.com"),
+  ANTHROPIC_TOKEN_URL: url.default("https://platform.claude.com/v1/oauth/token"),
+  OPENAI_API_BASE: url.default("https://api.openai.com"),
+  OPENAI_TOKEN_URL: url.default("https://auth.openai.com/oauth/token"),
+  CODEX_API_BASE: url.default("https://chatgpt.com/backend-api/codex"),
+  COPILOT_API_BASE: url.default("https://api.githubcopilot.com"),
+  GITHUB_API_BASE: url.default("https://api.github.com"),
+  GITHUB_BASE: url.default("https://github.com"),
+  MAX_BODY_BYTES: int(32 * 1024 * 1024, 1),
+  DEFAULT_COOLDOWN_S: int(30, 1),
+  AUTH_COOLDOWN_S: int(300, 1),
+  /** Time allowed until the upstream's response headers; streaming bodies are not limited. */
+  UPSTREAM_TIMEOUT_MS: int(600_000, 1),
+  /** How long an isolate trusts its copy of a user's pool before asking the Durable Object. */
+  SNAPSHOT_TTL_MS: int(1000, 0),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export interface Env {
+  USER_POOL: DurableObjectNamespace<import("./pool/user-pool").UserPool>;
+  VAULT: KVNamespace;
+  [k: string]: unknown;
+}
+
+const parsed = new WeakMap<object, Config>();
+
+export function getConfig(env: Env): Config {
+  let cfg = parsed.get(env);
+  if (!cfg) {
+    const r = ConfigSchema.safeParse(env);
+    if (!r.success) {
+      // Names the var, never its value.
+      const issue = r.error.issues[0];
+      const name = issue?.path.join(".") ?? "config";
+      throw new Error(`subpool is misconfigured: ${name}: ${issue?.message ?? "invalid"}`);
+    }
+    cfg = r.data;
+    parsed.set(env, cfg);
+  }
+  return cfg;
+}

@@ -1,0 +1,57 @@
+/**
+ * subpool: the Hono app. Mounts the management routers and the three provider proxies, renders
+ * every error once (onError) in the format of the route's client, and exports the Durable Object.
+ */
+import { Hono } from "hono";
+import { accounts } from "./api/accounts";
+import { admin } from "./api/admin";
+import { type AppEnv, requireKey, userOf } from "./auth/middleware";
+import { GatewayError, errorResponse, formatForPath } from "./errors";
+import { PROVIDERS } from "./providers";
+import { forward } from "./proxy/forward";
+import { ZodError } from "zod";
+
+export { UserPool } from "./pool/user-pool";
+
+const app = new Hono<AppEnv>();
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.route("/admin", admin);
+app.route("/api", accounts);
+
+for (const provider of Object.values(PROVIDERS)) {
+  app.all(`${provider.prefix}/*`, requireKey, async (c) => {
+    const me = userOf(c.var.principal);
+    const url = new URL(c.req.url);
+    return forward({
+      env: c.env,
+      cfg: c.var.cfg,
+      userId: me.userId,
+      provider,
+      request: c.req.raw,
+      path: url.pathname.slice(provider.prefix.length),
+      search: url.search,
+      waitUntil: (p) => c.executionCtx.waitUntil(p),
+    });
+  });
+}
+
+app.notFound((c) => {
+  const format = formatForPath(new URL(c.req.url).pathname);
+  return errorResponse(
+    format,
+    new GatewayError(404, "not_found_error", `no route ${c.req.method} ${new URL(c.req.url).pathname}: proxies live under /anthropic, /openai and /copilot; management under /api and /admin`),
+  );
+});
+
+app.onError((err, c) => {
+  const format = formatForPath(new URL(c.req.url).pathname);
+  if (err instanceof GatewayError) return errorResponse(format, err);
+  if (err instanceof ZodError) return errorResponse(format, new GatewayError(400, "invalid_request_error", "invalid input"));
+  // Unexpected: log the kind and message (our own messages never carry secrets), answer generically.
+  console.error(`subpool: ${c.req.method} ${new URL(c.req.url).pathname} failed: ${err.name}: ${err.message}`);
+  return errorResponse(format, new GatewayError(500, "api_error", "subpool hit an internal error; the request was not completed"));
+});
+
+export default app;

@@ -1,0 +1,96 @@
+/**
+ * How long to bench an account, read from what the upstream said, and what kind of failure it was.
+ *
+ * Classes follow shared/fixtures/rate-limits.json:
+ *   ok          2xx/3xx: return it
+ *   client      the request's own fault (400, 404, 413, 422 ...): return it untouched, no rotation
+ *   quota       the account's plan or credit is exhausted: bench until the reset
+ *   short       a short rate limit: bench per Retry-After
+ *   not-account a limit about a feature or model, not this account: rotate without benching
+ *   auth        401/403: refresh (OAuth) and retry, else bench AUTH_COOLDOWN_S
+ *   overload    529, 5xx, network: rotate without benching (not the account's fault)
+ * Provider modules add their own signals on top of the generic Retry-After handling here.
+ */
+
+export type FailureClass = "quota" | "short" | "not-account" | "auth" | "overload";
+export type ResultClass = "ok" | "client" | FailureClass;
+
+export interface Classification {
+  class: ResultClass;
+  /** Seconds to bench the account (quota/short only). */
+  cooldownS?: number;
+  /** Short, secret-free reason shown in the account listing. */
+  reason?: string;
+}
+
+/** Upper bound on any cooldown: a garbage header must not bench an account for years. */
+export const MAX_COOLDOWN_S = 8 * 24 * 3600;
+
+const clamp = (s: number) => Math.min(Math.max(s, 0), MAX_COOLDOWN_S);
+
+/** `retry-after-ms` (OpenAI SDK convention), then `retry-after` as seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function retryAfterSeconds(headers: Headers, now = Date.now()): number | undefined {
+  const ms = headers.get("retry-after-ms");
+  if (ms !== null && ms.trim() !== "" && Number.isFinite(Number(ms)) && Number(ms) >= 0) return clamp(Number(ms) / 1000);
+  const ra = headers.get("retry-after");
+  if (ra === null || ra.trim() === "") return undefined;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(ra)) return clamp(Number(ra));
+  const date = Date.parse(ra);
+  if (Number.isFinite(date)) return clamp((date - now) / 1000);
+  return undefined;
+}
+
+/** Epoch seconds ("1764000000"), or an RFC 3339 date, to seconds from now. */
+export function resetToSeconds(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === "") return undefined;
+  const v = value.trim();
+  if (/^\d{9,11}(\.\d+)?$/.test(v)) return clamp(Number(v) - now / 1000);
+  const t = Date.parse(v);
+  if (Number.isFinite(t)) return clamp((t - now) / 1000);
+  return undefined;
+}
+
+/** Go-style durations as OpenAI sends them: "6m0s", "1s", "20ms", "1h2m3.5s". */
+export function durationToSeconds(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (v === "" ) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return clamp(Number(v));
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of v.matchAll(re)) {
+    const n = Number(m[1]);
+    total += m[2] === "h" ? n * 3600 : m[2] === "m" ? n * 60 : m[2] === "s" ? n : n / 1000;
+    consumed += m[0].length;
+  }
+  return consumed === v.length ? clamp(total) : undefined;
+}
+
+/** Parses a small JSON error body; undefined when it is not JSON. */
+export function parseJsonBody(text: string | null): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The generic part of the table in DESIGN §5, used by every provider after its own signals. */
+export function classifyStatus(status: number): ResultClass {
+  if (status < 400) return "ok";
+  if (status === 401 || status === 403) return "auth";
+  if (status === 429) return "short";
+  if (status === 529 || status >= 500) return "overload";
+  return "client";
+}
+
+export function humanDuration(seconds: number): string {
+  const s = Math.max(0, Math.ceil(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h}h ${m % 60}m` : `${Math.floor(h / 24)}d ${h % 24}h`;
+}

@@ -1,0 +1,98 @@
+/** Shapes shared by the per-user Durable Object and the Worker. None of them holds a secret. */
+import type { AccountType, ProviderId } from "../providers/types";
+
+export type Role = "member" | "admin";
+
+export interface UserProfile {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+}
+
+/** An account as the pool sees it: ordering, health, counters, credential version. */
+export interface AccountState {
+  id: string;
+  provider: ProviderId;
+  type: AccountType;
+  label: string;
+  position: number;
+  enabled: boolean;
+  needsReauth: boolean;
+  cooldownUntil: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastUsedAt: number | null;
+  successCount: number;
+  failureCount: number;
+  createdAt: number;
+  credVersion: number;
+  expires: number | null;
+  chatgptAccountId: string | null;
+}
+
+export type AccountStatus = "active" | "cooling" | "needs_reauth" | "disabled";
+
+/** The account as the API shows it (DESIGN §4). */
+export interface AccountView {
+  id: string;
+  provider: ProviderId;
+  type: AccountType;
+  label: string;
+  position: number;
+  enabled: boolean;
+  status: AccountStatus;
+  cooldownUntil: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastUsedAt: number | null;
+  successCount: number;
+  failureCount: number;
+  createdAt: number;
+}
+
+/** What an isolate caches about one user: enough to authenticate and choose, no secret. */
+export interface Snapshot {
+  user: UserProfile | null;
+  keyId: string | null;
+  accounts: AccountState[];
+}
+
+/** Outcomes an isolate batches for the Durable Object (sent off the response path). */
+export interface OutcomeReport {
+  accountId: string;
+  successes: number;
+  failures: number;
+  lastUsedAt: number;
+  lastStatus: number;
+  /** Absolute deadline; the DO keeps max(existing, new) (DESIGN §2.4). */
+  cooldownUntil?: number;
+  lastError?: string | null;
+}
+
+export function statusOf(a: AccountState, now = Date.now()): AccountStatus {
+  if (!a.enabled) return "disabled";
+  if (a.needsReauth) return "needs_reauth";
+  if (a.cooldownUntil !== null && a.cooldownUntil > now) return "cooling";
+  return "active";
+}
+
+export function viewOf(a: AccountState, now = Date.now()): AccountView {
+  const status = statusOf(a, now);
+  return {
+    id: a.id,
+    provider: a.provider,
+    type: a.type,
+    label: a.label,
+    position: a.position,
+    enabled: a.enabled,
+    status,
+    cooldownUntil: a.cooldownUntil !== null && a.cooldownUntil > now ? a.cooldownUntil : null,
+    lastStatus: a.lastStatus,
+    lastError: a.lastError,
+    lastUsedAt: a.lastUsedAt,
+    successCount: a.successCount,
+    failureCount: a.failureCount,
+    createdAt: a.createdAt,
+  };
+}

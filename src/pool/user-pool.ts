@@ -1,0 +1,459 @@
+/**
+ * UserPool: one Durable Object (SQLite storage) per user. It is the authority for that user's
+ * accounts — order, enabled, cooldown deadline, counters, the encrypted credential and its version —
+ * and the only place a rotating refresh token is ever exchanged (DESIGN §1, §2).
+ *
+ * Why here: a DO is single-threaded and strongly consistent, so "one refresh per account at a time,
+ * everywhere" is a per-account promise map. A fetch() inside a DO lets other calls interleave, so
+ * every refresh is single-flight and re-reads the row's version after the await before writing.
+ * Order of persistence for a refresh: SQLite (durable on return), then KV, then the caller may use
+ * the new access token (DESIGN §2.1).
+ *
+ * RPC methods are thin; secrets cross the RPC boundary only as ciphertext records, except the
+ * plaintext a caller hands to addAccount/replaceCredential to be sealed.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { type Env, getConfig } from "../config";
+import { providerFor } from "../providers";
+import type { AccountType, ProviderId } from "../providers/types";
+import { getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
+import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
+import type { AccountState, AccountView, OutcomeReport, Snapshot, UserProfile } from "./types";
+import { viewOf } from "./types";
+
+export interface NewAccount {
+  provider: ProviderId;
+  type: AccountType;
+  label?: string;
+  key?: string;
+  refresh?: string;
+  access?: string;
+  expires?: number | null;
+  /** Keyed hash of the grant as first seen, to recognise re-imports and re-logins. */
+  fingerprint?: string;
+}
+
+export interface AccountPatch {
+  label?: string;
+  position?: number;
+  enabled?: boolean;
+}
+
+export type RefreshOutcome =
+  | { ok: true; record: CredentialRecord; chatgptAccountId: string | null }
+  | { ok: false; reason: "needs_reauth" | "transient" | "gone"; message: string };
+
+type Row = {
+  id: string;
+  provider: string;
+  type: string;
+  label: string;
+  position: number;
+  enabled: number;
+  needs_reauth: number;
+  cooldown_until: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_used_at: number | null;
+  success_count: number;
+  failure_count: number;
+  created_at: number;
+  cred_version: number;
+  cred: string;
+  expires_at: number | null;
+  chatgpt_account_id: string | null;
+  fingerprint: string | null;
+};
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+  id TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  type TEXT NOT NULL,
+  label TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  needs_reauth INTEGER NOT NULL DEFAULT 0,
+  cooldown_until INTEGER,
+  last_status INTEGER,
+  last_error TEXT,
+  last_used_at INTEGER,
+  success_count INTEGER NOT NULL DEFAULT 0,
+  failure_count INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  cred_version INTEGER NOT NULL,
+  cred TEXT NOT NULL,
+  expires_at INTEGER,
+  chatgpt_account_id TEXT,
+  fingerprint TEXT
+);
+CREATE INDEX IF NOT EXISTS accounts_by_provider ON accounts (provider, position);
+`;
+
+function stateOf(r: Row): AccountState {
+  return {
+    id: r.id,
+    provider: r.provider as ProviderId,
+    type: r.type as AccountType,
+    label: r.label,
+    position: r.position,
+    enabled: r.enabled === 1,
+    needsReauth: r.needs_reauth === 1,
+    cooldownUntil: r.cooldown_until,
+    lastStatus: r.last_status,
+    lastError: r.last_error,
+    lastUsedAt: r.last_used_at,
+    successCount: r.success_count,
+    failureCount: r.failure_count,
+    createdAt: r.created_at,
+    credVersion: r.cred_version,
+    expires: r.expires_at,
+    chatgptAccountId: r.chatgpt_account_id,
+  };
+}
+
+export class UserPool extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private dek: Promise<CryptoKey> | null = null;
+  /** Single flight per account: every caller during a refresh awaits the same promise. */
+  private readonly refreshing = new Map<string, Promise<RefreshOutcome>>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(SCHEMA);
+    });
+  }
+
+  // ---- user lifecycle -----------------------------------------------------------------------
+
+  /** Creates the user's record and data key. Returns the wrapped key for the KV copy. */
+  async init(profile: UserProfile, keyId: string, keyHash: string): Promise<string> {
+    const cfg = getConfig(this.env);
+    const ring = await getKeyring(cfg);
+    let wrapped = this.meta("dek");
+    if (!wrapped) {
+      wrapped = (await newDataKey(ring, profile.id)).wrapped;
+      this.setMeta("dek", wrapped);
+    }
+    this.setMeta("profile", JSON.stringify(profile));
+    this.setMeta("keyId", keyId);
+    this.setMeta("keyHash", keyHash);
+    return wrapped;
+  }
+
+  /** Replaces the gateway key; returns the previous key's hash so its index entry can go. */
+  async setKey(keyId: string, keyHash: string): Promise<string | null> {
+    if (!this.meta("profile")) return null;
+    const old = this.meta("keyHash");
+    this.setMeta("keyId", keyId);
+    this.setMeta("keyHash", keyHash);
+    return old;
+  }
+
+  async profile(): Promise<{ profile: UserProfile; keyHash: string | null } | null> {
+    const p = this.meta("profile");
+    return p ? { profile: JSON.parse(p) as UserProfile, keyHash: this.meta("keyHash") } : null;
+  }
+
+  /** Crypto-shreds the user: the data key goes first, then everything else. */
+  async destroy(): Promise<{ keyHash: string | null; accountIds: string[] }> {
+    const keyHash = this.meta("keyHash");
+    const accountIds = this.sql.exec<{ id: string }>("SELECT id FROM accounts").toArray().map((r) => r.id);
+    this.sql.exec("DELETE FROM meta WHERE k = 'dek'");
+    this.dek = null;
+    await this.ctx.storage.deleteAll();
+    this.sql.exec(SCHEMA);
+    return { keyHash, accountIds };
+  }
+
+  async wrappedDataKey(): Promise<string | null> {
+    return this.meta("dek");
+  }
+
+  /** MASTER_KEY rotation: re-wraps the data key under the current KEK. Returns whether it changed. */
+  async rewrap(): Promise<boolean> {
+    const profile = this.meta("profile");
+    const wrapped = this.meta("dek");
+    if (!profile || !wrapped) return false;
+    const ring = await getKeyring(getConfig(this.env));
+    const userId = (JSON.parse(profile) as UserProfile).id;
+    const next = await rewrapDataKey(ring, userId, wrapped);
+    if (next === wrapped) return false;
+    this.setMeta("dek", next);
+    await this.env.VAULT.put(kvKeys.dataKey(userId), next);
+    return true;
+  }
+
+  // ---- snapshot and outcomes --------------------------------------------------------------------
+
+  async snapshot(): Promise<Snapshot> {
+    const p = this.meta("profile");
+    return {
+      user: p ? (JSON.parse(p) as UserProfile) : null,
+      keyId: this.meta("keyId"),
+      accounts: this.rows().map(stateOf),
+    };
+  }
+
+  /** Records a batch of outcomes, then answers with the fresh snapshot (one round trip). */
+  async sync(reports: OutcomeReport[]): Promise<Snapshot> {
+    for (const r of reports) {
+      this.sql.exec(
+        `UPDATE accounts SET
+           success_count = success_count + ?, failure_count = failure_count + ?,
+           last_used_at = MAX(COALESCE(last_used_at, 0), ?), last_status = ?,
+           cooldown_until = CASE WHEN ? IS NULL THEN cooldown_until ELSE MAX(COALESCE(cooldown_until, 0), ?) END,
+           last_error = CASE WHEN ? = 1 THEN ? ELSE last_error END
+         WHERE id = ?`,
+        r.successes,
+        r.failures,
+        r.lastUsedAt,
+        r.lastStatus,
+        r.cooldownUntil ?? null,
+        r.cooldownUntil ?? null,
+        r.lastError === undefined ? 0 : 1,
+        r.lastError ?? null,
+        r.accountId,
+      );
+    }
+    return this.snapshot();
+  }
+
+  // ---- accounts ---------------------------------------------------------------------------------
+
+  async listAccounts(): Promise<AccountView[]> {
+    const now = Date.now();
+    return this.rows().map((r) => viewOf(stateOf(r), now));
+  }
+
+  async addAccount(input: NewAccount): Promise<AccountView> {
+    const userId = this.userId();
+    const id = newId("acc");
+    const now = Date.now();
+    const position =
+      (this.sql.exec<{ p: number | null }>("SELECT MAX(position) AS p FROM accounts WHERE provider = ?", input.provider).one().p ?? 0) + 1;
+    const meta = providerFor(input.provider).accountMeta?.(input.access) ?? {};
+    const label = input.label?.trim() || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`;
+    const cred: Credential = { version: 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
+    const record = await sealCredential(await this.dataKey(), userId, id, cred);
+    this.sql.exec(
+      `INSERT INTO accounts (id, provider, type, label, position, created_at, cred_version, cred, expires_at, chatgpt_account_id, fingerprint)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      input.provider,
+      input.type,
+      label,
+      position,
+      now,
+      record.version,
+      JSON.stringify(record),
+      record.expires,
+      meta.chatgptAccountId ?? null,
+      input.fingerprint ?? null,
+    );
+    await this.env.VAULT.put(kvKeys.credential(userId, id), JSON.stringify(record));
+    return viewOf(stateOf(this.row(id)!), now);
+  }
+
+  /** Finds an account of this provider first added with the same grant (import/login dedupe). */
+  async findByFingerprint(provider: ProviderId, fingerprint: string): Promise<AccountView | null> {
+    const r = this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND fingerprint = ?", provider, fingerprint).toArray()[0];
+    return r ? viewOf(stateOf(r)) : null;
+  }
+
+  /** Puts a fresh credential in place (a re-login): new version, needs_reauth and cooldown cleared. */
+  async replaceCredential(id: string, input: Pick<NewAccount, "key" | "refresh" | "access" | "expires">): Promise<AccountView | null> {
+    const row = this.row(id);
+    if (!row) return null;
+    const userId = this.userId();
+    const cred: Credential = { version: row.cred_version + 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
+    const record = await sealCredential(await this.dataKey(), userId, id, cred);
+    const meta = providerFor(row.provider as ProviderId).accountMeta?.(input.access) ?? {};
+    this.sql.exec(
+      `UPDATE accounts SET cred = ?, cred_version = ?, expires_at = ?, needs_reauth = 0, cooldown_until = NULL, last_error = NULL,
+         chatgpt_account_id = COALESCE(?, chatgpt_account_id) WHERE id = ?`,
+      JSON.stringify(record),
+      record.version,
+      record.expires,
+      meta.chatgptAccountId ?? null,
+      id,
+    );
+    await this.env.VAULT.put(kvKeys.credential(userId, id), JSON.stringify(record));
+    return viewOf(stateOf(this.row(id)!));
+  }
+
+  async updateAccount(id: string, patch: AccountPatch): Promise<AccountView | null> {
+    const row = this.row(id);
+    if (!row) return null;
+    if (patch.label !== undefined) this.sql.exec("UPDATE accounts SET label = ? WHERE id = ?", patch.label.trim(), id);
+    if (patch.enabled !== undefined) {
+      // Re-enabling is also how a person says "try it again": clear the bench.
+      this.sql.exec(
+        "UPDATE accounts SET enabled = ?, cooldown_until = CASE WHEN ? = 1 THEN NULL ELSE cooldown_until END WHERE id = ?",
+        patch.enabled ? 1 : 0,
+        patch.enabled && row.enabled === 0 ? 1 : 0,
+        id,
+      );
+    }
+    if (patch.position !== undefined) this.move(row, patch.position);
+    return viewOf(stateOf(this.row(id)!));
+  }
+
+  async deleteAccount(id: string): Promise<boolean> {
+    const row = this.row(id);
+    if (!row) return false;
+    this.sql.exec("DELETE FROM accounts WHERE id = ?", id);
+    this.renumber(row.provider);
+    this.refreshing.delete(id);
+    await this.env.VAULT.delete(kvKeys.credential(this.userId(), id));
+    return true;
+  }
+
+  /** The authoritative record, for a reader whose KV copy is older than the snapshot's version. */
+  async getCredential(id: string): Promise<CredentialRecord | null> {
+    const row = this.row(id);
+    return row ? (JSON.parse(row.cred) as CredentialRecord) : null;
+  }
+
+  // ---- refresh ------------------------------------------------------------------------------------
+
+  /**
+   * Returns a usable access token record for an OAuth account. `seenVersion` is the version the
+   * caller holds; `force` says the upstream rejected it (401/403) although it looked valid.
+   * A newer version than the caller's that is not about to expire is returned as is: a sibling
+   * already refreshed (DESIGN §2.3).
+   */
+  async refresh(id: string, seenVersion: number, force: boolean): Promise<RefreshOutcome> {
+    const row = this.row(id);
+    if (!row) return { ok: false, reason: "gone", message: "account was deleted" };
+    if (row.needs_reauth === 1) return { ok: false, reason: "needs_reauth", message: row.last_error ?? "needs a new login" };
+    const skew = providerFor(row.provider as ProviderId).refreshSkewMs;
+    const fresh = row.expires_at !== null && row.expires_at > Date.now() + skew;
+    const record = JSON.parse(row.cred) as CredentialRecord;
+    if (fresh && record.fields.access && (row.cred_version > seenVersion || !force)) {
+      return { ok: true, record, chatgptAccountId: row.chatgpt_account_id };
+    }
+    let flight = this.refreshing.get(id);
+    if (!flight) {
+      flight = this.exchange(row).finally(() => this.refreshing.delete(id));
+      this.refreshing.set(id, flight);
+    }
+    return flight;
+  }
+
+  private async exchange(row: Row): Promise<RefreshOutcome> {
+    const userId = this.userId();
+    const provider = providerFor(row.provider as ProviderId);
+    const startVersion = row.cred_version;
+    const dek = await this.dataKey();
+    const cred = await openCredential(dek, userId, row.id, JSON.parse(row.cred) as CredentialRecord);
+    if (!cred.refresh) {
+      this.markReauth(row.id, "no refresh token stored");
+      return { ok: false, reason: "needs_reauth", message: "no refresh token stored" };
+    }
+
+    const result = await provider.refresh(getConfig(this.env), cred);
+
+    // Other calls ran while we awaited: re-read before writing anything.
+    const now = this.row(row.id);
+    if (!now) return { ok: false, reason: "gone", message: "account was deleted during refresh" };
+    if (now.cred_version !== startVersion) {
+      // Someone put a newer credential in place (a re-login) meanwhile: that one wins.
+      return { ok: true, record: JSON.parse(now.cred) as CredentialRecord, chatgptAccountId: now.chatgpt_account_id };
+    }
+    if (result.kind === "reauth") {
+      this.markReauth(row.id, `refresh refused: ${result.reason}`);
+      return { ok: false, reason: "needs_reauth", message: result.reason };
+    }
+    if (result.kind === "transient") {
+      this.sql.exec("UPDATE accounts SET last_error = ? WHERE id = ?", `refresh failed: ${result.reason}`, row.id);
+      return { ok: false, reason: "transient", message: result.reason };
+    }
+
+    const next: Credential = {
+      version: startVersion + 1,
+      refresh: result.refresh ?? cred.refresh,
+      access: result.access,
+      expires: result.expires,
+    };
+    const record = await sealCredential(dek, userId, row.id, next);
+    const chatgptAccountId = result.chatgptAccountId ?? now.chatgpt_account_id;
+    // 1. SQLite: durable once this synchronous write returns (output gate holds replies until then).
+    this.sql.exec(
+      "UPDATE accounts SET cred = ?, cred_version = ?, expires_at = ?, needs_reauth = 0, last_error = NULL, chatgpt_account_id = ? WHERE id = ?",
+      JSON.stringify(record),
+      record.version,
+      record.expires,
+      chatgptAccountId,
+      row.id,
+    );
+    // 2. KV: the edge copy. If it fails, readers still find the new version here (version check).
+    try {
+      await this.env.VAULT.put(kvKeys.credential(userId, row.id), JSON.stringify(record));
+    } catch (e) {
+      console.warn(`subpool: KV copy of account ${row.id} credential v${record.version} failed: ${(e as Error).name}`);
+    }
+    return { ok: true, record, chatgptAccountId };
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------
+
+  private markReauth(id: string, reason: string) {
+    this.sql.exec("UPDATE accounts SET needs_reauth = 1, last_error = ? WHERE id = ?", reason, id);
+  }
+
+  private move(row: Row, position: number) {
+    const ids = this.sql
+      .exec<{ id: string }>("SELECT id FROM accounts WHERE provider = ? AND id != ? ORDER BY position, created_at", row.provider, row.id)
+      .toArray()
+      .map((r) => r.id);
+    const at = Math.min(Math.max(position, 1), ids.length + 1) - 1;
+    ids.splice(at, 0, row.id);
+    ids.forEach((id, i) => this.sql.exec("UPDATE accounts SET position = ? WHERE id = ?", i + 1, id));
+  }
+
+  private renumber(provider: string) {
+    const ids = this.sql.exec<{ id: string }>("SELECT id FROM accounts WHERE provider = ? ORDER BY position, created_at", provider).toArray();
+    ids.forEach((r, i) => this.sql.exec("UPDATE accounts SET position = ? WHERE id = ?", i + 1, r.id));
+  }
+
+  private rows(): Row[] {
+    return this.sql.exec<Row>("SELECT * FROM accounts ORDER BY provider, position, created_at").toArray();
+  }
+
+  private row(id: string): Row | undefined {
+    return this.sql.exec<Row>("SELECT * FROM accounts WHERE id = ?", id).toArray()[0];
+  }
+
+  private meta(k: string): string | null {
+    return this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = ?", k).toArray()[0]?.v ?? null;
+  }
+
+  private setMeta(k: string, v: string) {
+    this.sql.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, v);
+  }
+
+  private userId(): string {
+    const p = this.meta("profile");
+    if (!p) throw new Error("user does not exist");
+    return (JSON.parse(p) as UserProfile).id;
+  }
+
+  private dataKey(): Promise<CryptoKey> {
+    if (!this.dek) {
+      this.dek = (async () => {
+        const wrapped = this.meta("dek");
+        if (!wrapped) throw new Error("user has no data key");
+        const ring = await getKeyring(getConfig(this.env));
+        const { key, stale } = await unwrapDataKey(ring, this.userId(), wrapped);
+        if (stale) await this.rewrap();
+        return key;
+      })();
+      this.dek.catch(() => (this.dek = null));
+    }
+    return this.dek;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Anthropic: API keys (x-api-key) and Claude Pro/Max OAuth (Bearer + the oauth beta flag).
+ * Quirks (PROVIDERS.md): refresh tokens are single use; the token endpoint takes JSON; subscription
+ * limits come as "unified" headers with an epoch-seconds reset; a 429 about "extra usage" concerns a
+ * feature of the request, not the account; limits may also arrive as the first SSE `error` event.
+ */
+import { type Classification, classifyStatus, parseJsonBody, resetToSeconds, retryAfterSeconds } from "../pool/cooldown";
+import { callTokenEndpoint, num, str } from "./token-endpoint";
+import type { Provider } from "./types";
+
+export const ANTHROPIC_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
+export const ANTHROPIC_OAUTH_BETA = "oauth-2025-04-20";
+
+const STANDARD_LIMITS = ["requests", "tokens", "input-tokens", "output-tokens"] as const;
+
+function errorOf(body: string | null): { type?: string; message?: string } {
+  const j = parseJsonBody(body) as { error?: { type?: unknown; message?: unknown } } | undefined;
+  const e = j?.error;
+  return { type: str(e?.type), message: str(e?.message) };
+}
+
+export const anthropic: Provider = {
+  id: "anthropic",
+  prefix: "/anthropic",
+  name: "Anthropic",
+  format: "anthropic",
+  types: ["api", "oauth"],
+  refreshSkewMs: 60_000,
+
+  upstreamUrl(cfg, _account, path, search) {
+    return cfg.ANTHROPIC_API_BASE + path + search;
+  },
+
+  authorize(headers, account, cred) {
+    if (account.type === "api") {
+      headers.set("x-api-key", cred.key ?? "");
+      return;
+    }
+    headers.set("authorization", `Bearer ${cred.access ?? ""}`);
+    // The OAuth beta flag is required for subscription tokens; keep every flag the client sent.
+    const flags = (headers.get("anthropic-beta") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    if (!flags.includes(ANTHROPIC_OAUTH_BETA)) flags.push(ANTHROPIC_OAUTH_BETA);
+    headers.set("anthropic-beta", flags.join(","));
+  },
+
+  async refresh(cfg, cred) {
+    const r = await callTokenEndpoint(cfg.ANTHROPIC_TOKEN_URL, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ grant_type: "refresh_token", refresh_token: cred.refresh, client_id: ANTHROPIC_CLIENT_ID }),
+    });
+    if (!r.ok) return r.dead ? { kind: "reauth", reason: r.reason } : { kind: "transient", reason: r.reason };
+    const access = str(r.json?.access_token);
+    if (!access) return { kind: "transient", reason: "token endpoint answered without access_token" };
+    const expiresIn = num(r.json?.expires_in);
+    return {
+      kind: "ok",
+      access,
+      refresh: str(r.json?.refresh_token),
+      expires: expiresIn !== undefined ? Date.now() + expiresIn * 1000 : null,
+    };
+  },
+
+  classify(status, headers, body, now): Classification {
+    if (status === 429) {
+      const unified = headers.get("anthropic-ratelimit-unified-status");
+      const err = errorOf(body);
+      const overageReason = headers.get("anthropic-ratelimit-unified-overage-disabled-reason");
+      if (unified !== "rejected" && (/extra usage/i.test(err.message ?? "") || overageReason)) {
+        return { class: "not-account", reason: "the request needs extra usage, which this account lacks" };
+      }
+      const ra = retryAfterSeconds(headers, now);
+      if (unified === "rejected") {
+        const reset = resetToSeconds(headers.get("anthropic-ratelimit-unified-reset"), now);
+        const claim = headers.get("anthropic-ratelimit-unified-representative-claim");
+        const cooldownS = Math.max(ra ?? 0, reset ?? 0) || undefined;
+        return { class: "quota", cooldownS, reason: `subscription limit reached${claim ? ` (${claim.replace(/[^\w-]/g, "")})` : ""}` };
+      }
+      if (ra !== undefined) return { class: "short", cooldownS: ra, reason: "rate limited" };
+      const resets = STANDARD_LIMITS.filter((k) => headers.get(`anthropic-ratelimit-${k}-remaining`) === "0")
+        .map((k) => resetToSeconds(headers.get(`anthropic-ratelimit-${k}-reset`), now))
+        .filter((s): s is number => s !== undefined);
+      return { class: "short", cooldownS: resets.length ? Math.max(...resets) : undefined, reason: "rate limited" };
+    }
+    if (status === 529) return { class: "overload", reason: "Anthropic is overloaded (529)" };
+    const cls = classifyStatus(status);
+    return cls === "auth" ? { class: cls, reason: `upstream answered ${status} (${errorOf(body).type ?? "auth"})` } : { class: cls };
+  },
+
+  classifySseError(data) {
+    const type = str((data as { error?: { type?: unknown } } | undefined)?.error?.type);
+    if (type === "rate_limit_error") return { class: "short", reason: "rate limited (stream error event)" };
+    if (type === "overloaded_error" || type === "api_error") return { class: "overload", reason: `${type} (stream error event)` };
+    return null;
+  },
+};

@@ -1,0 +1,161 @@
+/**
+ * OpenAI: API keys against api.openai.com, and ChatGPT Plus/Pro OAuth against the Codex backend
+ * (Responses API only: /v1/responses -> CODEX_API_BASE/responses, with ChatGPT-Account-Id).
+ * Quirks (PROVIDERS.md): the token endpoint is form-encoded; refresh tokens are single use (reuse
+ * answers 401 refresh_token_reused); the account id is a claim inside the access token (a JWT);
+ * plan limits come as x-codex-* headers or a body with resets_in_seconds, sometimes as a 404; an
+ * API key out of credit answers 429 insufficient_quota, which no short wait cures.
+ */
+import { b64urlDecode } from "../vault/envelope";
+import { type Classification, classifyStatus, durationToSeconds, parseJsonBody, retryAfterSeconds } from "../pool/cooldown";
+import { callTokenEndpoint, num, str } from "./token-endpoint";
+import type { Provider } from "./types";
+
+export const OPENAI_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann";
+/** An exhausted API-key balance: bench for an hour, then try again (someone may have paid). */
+const INSUFFICIENT_QUOTA_COOLDOWN_S = 3600;
+
+/** Reads the ChatGPT account id from a JWT's claims without verifying it (the backend does). */
+export function chatgptAccountIdFromJwt(token: string | undefined): string | undefined {
+  if (!token) return undefined;
+  const part = token.split(".")[1];
+  if (!part) return undefined;
+  try {
+    const claims = JSON.parse(new TextDecoder().decode(b64urlDecode(part))) as Record<string, unknown>;
+    const auth = claims["https://api.openai.com/auth"] as Record<string, unknown> | undefined;
+    return str(auth?.chatgpt_account_id) ?? str(claims.chatgpt_account_id);
+  } catch {
+    return undefined;
+  }
+}
+
+interface OpenAIError {
+  type?: string;
+  code?: string;
+  resetsInSeconds?: number;
+}
+
+function errorOf(body: string | null): OpenAIError {
+  const j = parseJsonBody(body) as { error?: Record<string, unknown> } | undefined;
+  const e = j?.error;
+  if (!e || typeof e !== "object") return {};
+  return { type: str(e.type), code: str(e.code), resetsInSeconds: num(e.resets_in_seconds) };
+}
+
+/** Codex windows: the reset of the window that is full, else the longest announced. */
+function codexReset(headers: Headers): number | undefined {
+  const windows = ["primary", "secondary"].map((w) => ({
+    used: Number(headers.get(`x-codex-${w}-used-percent`) ?? NaN),
+    reset: durationToSeconds(headers.get(`x-codex-${w}-reset-after-seconds`)),
+  }));
+  const full = windows.filter((w) => w.used >= 100 && w.reset !== undefined);
+  const pick = (full.length ? full : windows).map((w) => w.reset).filter((s): s is number => s !== undefined);
+  return pick.length ? Math.max(...pick) : undefined;
+}
+
+/** API-key limits: the reset of each exhausted (or unreported) budget, the longest of them. */
+function apiKeyReset(headers: Headers): number | undefined {
+  const resets = ["requests", "tokens"]
+    .filter((k) => (headers.get(`x-ratelimit-remaining-${k}`) ?? "0") === "0")
+    .map((k) => durationToSeconds(headers.get(`x-ratelimit-reset-${k}`)))
+    .filter((s): s is number => s !== undefined);
+  return resets.length ? Math.max(...resets) : undefined;
+}
+
+export function classifyOpenAIStyle(status: number, headers: Headers, body: string | null, now: number): Classification {
+  const err = status >= 400 ? errorOf(body) : {};
+  const is = (v: string) => err.type === v || err.code === v;
+  if ((status === 429 || status === 404) && is("usage_limit_reached")) {
+    const cooldownS = err.resetsInSeconds ?? codexReset(headers) ?? retryAfterSeconds(headers, now);
+    return { class: "quota", cooldownS, reason: "ChatGPT plan usage limit reached" };
+  }
+  if (status === 429 && is("insufficient_quota")) {
+    return { class: "quota", cooldownS: INSUFFICIENT_QUOTA_COOLDOWN_S, reason: "API key out of credit (insufficient_quota)" };
+  }
+  if (status === 429) {
+    const cooldownS = retryAfterSeconds(headers, now) ?? err.resetsInSeconds ?? codexReset(headers) ?? apiKeyReset(headers);
+    return { class: "short", cooldownS, reason: "rate limited" };
+  }
+  const cls = classifyStatus(status);
+  if (cls === "overload") return { class: cls, reason: `upstream answered ${status}` };
+  if (cls === "auth") return { class: cls, reason: `upstream answered ${status}${err.code ? ` (${err.code.replace(/[^\w.-]/g, "")})` : ""}` };
+  return { class: cls };
+}
+
+export function classifyOpenAIStreamError(data: unknown): Classification | null {
+  const d = data as { type?: unknown; code?: unknown; error?: { type?: unknown; code?: unknown }; response?: { error?: { code?: unknown } } } | undefined;
+  const codes = [d?.code, d?.error?.type, d?.error?.code, d?.response?.error?.code].map(str);
+  if (codes.some((c) => c === "rate_limit_exceeded" || c === "rate_limit_error" || c === "usage_limit_reached"))
+    return { class: "short", reason: "rate limited (stream error event)" };
+  if (codes.some((c) => c === "server_error" || c === "overloaded_error" || c === "server_is_overloaded"))
+    return { class: "overload", reason: "overloaded (stream error event)" };
+  return null;
+}
+
+export const openai: Provider = {
+  id: "openai",
+  prefix: "/openai",
+  name: "OpenAI",
+  format: "openai",
+  types: ["api", "oauth"],
+  refreshSkewMs: 60_000,
+
+  upstreamUrl(cfg, account, path, search) {
+    if (account.type === "api") return cfg.OPENAI_API_BASE + path + search;
+    // ChatGPT subscriptions serve the Responses API only, through the Codex backend.
+    const m = /^\/v1\/responses(\/.*)?$/.exec(path);
+    return m ? `${cfg.CODEX_API_BASE}/responses${m[1] ?? ""}${search}` : null;
+  },
+
+  authorize(headers, account, cred) {
+    if (account.type === "api") {
+      headers.set("authorization", `Bearer ${cred.key ?? ""}`);
+      return;
+    }
+    headers.set("authorization", `Bearer ${cred.access ?? ""}`);
+    const accountId = account.chatgptAccountId ?? chatgptAccountIdFromJwt(cred.access);
+    if (accountId) headers.set("chatgpt-account-id", accountId);
+  },
+
+  async refresh(cfg, cred) {
+    const r = await callTokenEndpoint(cfg.OPENAI_TOKEN_URL, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: cred.refresh ?? "",
+        client_id: OPENAI_CLIENT_ID,
+        scope: "openid profile email offline_access",
+      }),
+    });
+    if (!r.ok) return r.dead ? { kind: "reauth", reason: r.reason } : { kind: "transient", reason: r.reason };
+    const access = str(r.json?.access_token);
+    if (!access) return { kind: "transient", reason: "token endpoint answered without access_token" };
+    const expiresIn = num(r.json?.expires_in);
+    return {
+      kind: "ok",
+      access,
+      refresh: str(r.json?.refresh_token),
+      expires: expiresIn !== undefined ? Date.now() + expiresIn * 1000 : jwtExpiry(access),
+      chatgptAccountId: chatgptAccountIdFromJwt(access) ?? chatgptAccountIdFromJwt(str(r.json?.id_token)),
+    };
+  },
+
+  classify: classifyOpenAIStyle,
+  classifySseError: classifyOpenAIStreamError,
+
+  accountMeta(access) {
+    const id = chatgptAccountIdFromJwt(access);
+    return id ? { chatgptAccountId: id } : {};
+  },
+};
+
+/** `exp` claim of a JWT, in epoch ms. */
+export function jwtExpiry(token: string): number | null {
+  try {
+    const claims = JSON.parse(new TextDecoder().decode(b64urlDecode(token.split(".")[1] ?? ""))) as { exp?: unknown };
+    return typeof claims.exp === "number" ? claims.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}

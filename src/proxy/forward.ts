@@ -1,0 +1,211 @@
+/**
+ * The failover loop (DESIGN §5): one client request, tried on the caller's accounts in order until
+ * one answers with something the client should see. The body is read once and replayed. Outcomes go
+ * to the pool off the response path. Once bytes reached the client, no rotation is possible.
+ */
+import type { Config, Env } from "../config";
+import { GatewayError, sseErrorEvent } from "../errors";
+import { candidates, earliestRelease, isCooling } from "../pool/choose";
+import { type Classification, humanDuration, parseJsonBody } from "../pool/cooldown";
+import { credentialFor, getSnapshot, liveAccount, needsRefresh, recordOutcome, refreshCredential } from "../pool/isolate-cache";
+import type { AccountState } from "../pool/types";
+import type { Provider } from "../providers/types";
+import type { Credential } from "../vault/records";
+import { readBody } from "./body";
+import { clientResponseHeaders, upstreamRequestHeaders } from "./headers";
+import { isEventStream, passThrough, peekFirstEvent } from "./sse";
+
+export interface ForwardRequest {
+  env: Env;
+  cfg: Config;
+  userId: string;
+  provider: Provider;
+  request: Request;
+  /** Path after the provider prefix, e.g. "/v1/messages". */
+  path: string;
+  search: string;
+  waitUntil(p: Promise<unknown>): void;
+}
+
+/** A failed attempt's answer, kept whole so it can be returned if nothing better comes. */
+interface Failure {
+  accountId: string;
+  cls: Classification["class"];
+  reason: string;
+  status: number;
+  statusText: string;
+  headers: Headers;
+  body: BodyInit | null;
+}
+
+type Attempt = { done: Response } | { failure: Failure | null };
+
+export async function forward(f: ForwardRequest): Promise<Response> {
+  const { env, cfg, userId, provider } = f;
+  const snap = await getSnapshot(env, cfg, userId);
+  const list = candidates(cfg, provider, snap.accounts, f.path, f.search);
+  const body = await readBody(f.request, cfg.MAX_BODY_BYTES);
+  const base = upstreamRequestHeaders(f.request.headers);
+  const counter = { n: 0 };
+  let last: Failure | null = null;
+
+  for (const acc of list) {
+    // Concurrent requests in this isolate may have benched it since the list was made.
+    const live = liveAccount(userId, acc.id) ?? acc;
+    if (isCooling(live, Date.now()) || !live.enabled || live.needsReauth) continue;
+    const r = await attempt(f, live, base, body, counter);
+    if ("done" in r) return r.done;
+    last = r.failure ?? last;
+  }
+  return exhausted(f, list, last, counter.n);
+}
+
+async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body: ArrayBuffer | null, counter: { n: number }): Promise<Attempt> {
+  const { env, cfg, userId, provider } = f;
+  const report = (status: number, ok: boolean, cooldownS?: number, reason?: string) => {
+    const now = Date.now();
+    const p = recordOutcome(env, userId, {
+      accountId: acc.id,
+      successes: ok ? 1 : 0,
+      failures: ok ? 0 : 1,
+      lastUsedAt: now,
+      lastStatus: status,
+      cooldownUntil: cooldownS !== undefined ? now + cooldownS * 1000 : undefined,
+      lastError: ok ? undefined : (reason ?? `upstream answered ${status}`),
+    });
+    if (p) f.waitUntil(p);
+  };
+
+  let cred: Credential | null = await credentialFor(env, cfg, userId, acc);
+  if (!cred) return { failure: null };
+  let refreshed = false;
+  if (needsRefresh(acc, cred)) {
+    const r = await refreshCredential(env, cfg, userId, acc, cred.version, false);
+    if (!r.ok) return { failure: null };
+    cred = r.cred;
+    refreshed = true;
+  }
+
+  for (;;) {
+    const n = ++counter.n;
+    const url = provider.upstreamUrl(cfg, acc, f.path, f.search);
+    if (url === null) return { failure: null };
+    const headers = new Headers(base);
+    provider.authorize(headers, acc, cred);
+
+    let res: Response;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), cfg.UPSTREAM_TIMEOUT_MS);
+    try {
+      res = await fetch(url, { method: f.request.method, headers, body, redirect: "manual", signal: ac.signal });
+    } catch (e) {
+      const reason = ac.signal.aborted ? `no answer within ${cfg.UPSTREAM_TIMEOUT_MS} ms` : `network error (${(e as Error).name})`;
+      report(0, false, undefined, reason);
+      return { failure: null };
+    } finally {
+      clearTimeout(timer);
+    }
+
+    if (res.status < 400) {
+      if (res.body && isEventStream(res.headers)) {
+        const peeked = await peekFirstEvent(res.body);
+        const ev = peeked.first;
+        const cls = ev && (ev.event === "error" || ev.data.includes('"error"')) ? provider.classifySseError(parseJsonBody(ev.data)) : null;
+        if (cls) {
+          void peeked.reader.cancel().catch(() => {});
+          const benchS = cls.class === "short" || cls.class === "quota" ? (cls.cooldownS ?? cfg.DEFAULT_COOLDOWN_S) : undefined;
+          report(cls.class === "short" || cls.class === "quota" ? 429 : res.status, false, benchS, cls.reason);
+          return { failure: { accountId: acc.id, cls: cls.class, reason: cls.reason ?? "stream error", status: res.status, statusText: res.statusText, headers: res.headers, body: concat(peeked.chunks) } };
+        }
+        report(res.status, true);
+        const stream = passThrough(peeked, (sent) => sseErrorEvent(provider.format, `the upstream connection was lost after ${sent} bytes; the response is incomplete`));
+        return { done: new Response(stream, { status: res.status, statusText: res.statusText, headers: clientResponseHeaders(res.headers, acc.id, n) }) };
+      }
+      report(res.status, true);
+      return { done: new Response(res.body, { status: res.status, statusText: res.statusText, headers: clientResponseHeaders(res.headers, acc.id, n) }) };
+    }
+
+    // Error bodies are small; read once to classify, then replay.
+    const text = await res.text();
+    const cls = provider.classify(res.status, res.headers, text, Date.now());
+    const failure = (reason: string): Failure => ({ accountId: acc.id, cls: cls.class, reason, status: res.status, statusText: res.statusText, headers: res.headers, body: text });
+
+    switch (cls.class) {
+      case "ok":
+      case "client":
+        // The request's own fault: the account worked. Return it untouched, no rotation.
+        report(res.status, true);
+        return { done: new Response(text, { status: res.status, statusText: res.statusText, headers: clientResponseHeaders(res.headers, acc.id, n) }) };
+      case "auth": {
+        if (acc.type === "oauth" && !refreshed) {
+          refreshed = true;
+          const r = await refreshCredential(env, cfg, userId, acc, cred.version, true);
+          if (r.ok) {
+            cred = r.cred;
+            continue; // the same account, once, with the new token
+          }
+          if (r.reason === "needs_reauth") {
+            report(res.status, false, undefined, `needs a new login: ${r.message}`);
+            return { failure: failure(`needs a new login: ${r.message}`) };
+          }
+        }
+        const reason = cls.reason ?? `upstream answered ${res.status}`;
+        report(res.status, false, cfg.AUTH_COOLDOWN_S, reason);
+        return { failure: failure(reason) };
+      }
+      case "quota":
+      case "short": {
+        const reason = cls.reason ?? "rate limited";
+        report(res.status, false, cls.cooldownS ?? cfg.DEFAULT_COOLDOWN_S, reason);
+        return { failure: failure(reason) };
+      }
+      case "not-account":
+      case "overload": {
+        const reason = cls.reason ?? `upstream answered ${res.status}`;
+        report(res.status, false, undefined, reason);
+        return { failure: failure(reason) };
+      }
+    }
+  }
+}
+
+function exhausted(f: ForwardRequest, list: AccountState[], last: Failure | null, attempts: number): Response {
+  const now = Date.now();
+  const decorate = (x: Failure) => new Response(x.body, { status: x.status, statusText: x.statusText, headers: clientResponseHeaders(x.headers, x.accountId, attempts) });
+  // An outage or a request-specific refusal is the truest answer: pass it on as the provider sent it.
+  if (last && (last.cls === "overload" || last.cls === "not-account")) return decorate(last);
+
+  const live = list.map((a) => liveAccount(f.userId, a.id) ?? a).filter((a) => a.enabled && !a.needsReauth);
+  const earliest = earliestRelease(live, now);
+  const name = f.provider.name;
+  if (earliest !== null) {
+    const retryAfter = Math.max(1, Math.ceil((earliest - now) / 1000));
+    const cooling = live.filter((a) => isCooling(a, now)).length;
+    throw new GatewayError(
+      429,
+      "rate_limit_error",
+      `All your ${name} accounts are busy: ${cooling} of ${list.length} rate limited or benched` +
+        `${last ? ` (last: ${last.reason})` : ""}. The first is free again in ${humanDuration(retryAfter)}.`,
+      { headers: { "retry-after": String(retryAfter), "x-subpool-attempts": String(attempts) } },
+    );
+  }
+  if (last) return decorate(last);
+  if (live.length === 0) {
+    throw new GatewayError(403, "permission_error", `every ${name} account of yours needs a new login: run \`npx subpool login ${f.provider.id}\`.`, {
+      headers: { "x-subpool-attempts": String(attempts) },
+    });
+  }
+  throw new GatewayError(502, "api_error", `${name} could not be reached with any of your accounts; try again shortly.`, {
+    headers: { "x-subpool-attempts": String(attempts) },
+  });
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((s, c) => s + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,31 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// Tests run the real Worker and its Durable Object in workerd, with real (local) KV and SQLite
+// storage. Upstreams are faked inside the test isolate (test/helpers/upstream.ts).
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          MASTER_KEY: "dGVzdC1tYXN0ZXIta2V5LXRoYXQtaXMtMzItYnl0ZXMtbG9uZyE=",
+          ADMIN_TOKEN: "test-admin-token-0123456789",
+          ANTHROPIC_API_BASE: "https://anthropic.fake",
+          ANTHROPIC_TOKEN_URL: "https://anthropic.fake/v1/oauth/token",
+          OPENAI_API_BASE: "https://openai.fake",
+          OPENAI_TOKEN_URL: "https://auth.openai.fake/oauth/token",
+          CODEX_API_BASE: "https://chatgpt.fake/backend-api/codex",
+          COPILOT_API_BASE: "https://copilot.fake",
+          GITHUB_API_BASE: "https://api.github.fake",
+          GITHUB_BASE: "https://github.fake",
+          MAX_BODY_BYTES: "1048576",
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    exclude: ["test/e2e/**"],
+  },
+});
