@@ -10,6 +10,7 @@ import { type Classification, humanDuration, parseJsonBody } from "../pool/coold
 import { credentialFor, getSnapshot, liveAccount, needsRefresh, recordOutcome, refreshCredential } from "../pool/isolate-cache";
 import type { AccountState } from "../pool/types";
 import type { Provider } from "../providers/types";
+import { VaultError } from "../vault/envelope";
 import type { Credential } from "../vault/records";
 import { readBody } from "./body";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers";
@@ -76,7 +77,15 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
     if (p) f.waitUntil(p);
   };
 
-  let cred: Credential | null = await credentialFor(env, cfg, userId, acc);
+  let cred: Credential | null;
+  try {
+    cred = await credentialFor(env, cfg, userId, acc);
+  } catch (e) {
+    if (!(e instanceof VaultError)) throw e;
+    // A record that does not authenticate (moved, tampered, wrong MASTER_KEY) is never used.
+    report(0, false, undefined, "stored credential does not decrypt: add the account again");
+    return { failure: null };
+  }
   if (!cred) return { failure: null };
   let refreshed = false;
   if (needsRefresh(acc, cred)) {
