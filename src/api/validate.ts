@@ -20,6 +20,7 @@ export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Prom
   } catch {
     throw badRequest("request body is not valid JSON");
   }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) throw badRequest("request body must be a JSON object");
   return parseWith(schema, data);
 }
 

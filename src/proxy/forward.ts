@@ -87,6 +87,10 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
     return { failure: null };
   }
   if (!cred) return { failure: null };
+  if (acc.type === "api" && !cred.key) {
+    report(0, false, undefined, "stored credential has no API key: add the account again");
+    return { failure: null };
+  }
   let refreshed = false;
   if (needsRefresh(acc, cred)) {
     const r = await refreshCredential(env, cfg, userId, acc, cred.version, false);

@@ -1,0 +1,117 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { addAccount, call, createUser, listAccounts, postJson, useGateway } from "./helpers/gateway";
+import { secrets } from "./helpers/secrets";
+
+useGateway();
+let n = 0;
+const key = () => secrets.add(`sk-ant-api03-acct-${++n}-${crypto.randomUUID()}`);
+
+describe("accounts API", () => {
+  it("adds API-key and OAuth accounts, several per provider, never overwriting, in position order", async () => {
+    const u = await createUser(`acct${++n}`);
+    const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: key(), label: "work" });
+    const b = await addAccount(u.key, { provider: "anthropic", type: "oauth", refresh: secrets.add(`rt-${crypto.randomUUID()}`), access: secrets.add(`at-${crypto.randomUUID()}`), expires: Date.now() + 3600_000 });
+    const c = await addAccount(u.key, { provider: "openai", type: "api", key: secrets.add(`sk-proj-${crypto.randomUUID()}`) });
+    expect([a.position, b.position, c.position]).toEqual([1, 2, 1]);
+    const list = await listAccounts(u.key);
+    expect(list.map((x) => [x.provider, x.type, x.position, x.status])).toEqual([
+      ["anthropic", "api", 1, "active"],
+      ["anthropic", "oauth", 2, "active"],
+      ["openai", "api", 1, "active"],
+    ]);
+    expect(list[0]).toMatchObject({ label: "work", enabled: true, cooldownUntil: null, lastStatus: null, lastUsedAt: null, successCount: 0, failureCount: 0 });
+    expect(list[1].label).toBe("anthropic account 2");
+  });
+
+  it("moves, relabels, disables and deletes; positions stay dense", async () => {
+    const u = await createUser(`acct${++n}`);
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await addAccount(u.key, { provider: "anthropic", type: "api", key: key() })).id);
+    const moved = await postJson(`/api/accounts/${ids[2]}`, u.key, { position: 1, label: "primary" }, "PATCH");
+    expect(moved.status).toBe(200);
+    expect(moved.json()).toMatchObject({ id: ids[2], position: 1, label: "primary" });
+    expect((await listAccounts(u.key)).map((a) => a.id)).toEqual([ids[2], ids[0], ids[1]]);
+    const off = await postJson(`/api/accounts/${ids[0]}`, u.key, { enabled: false }, "PATCH");
+    expect(off.json()).toMatchObject({ enabled: false, status: "disabled" });
+    expect((await call(`/api/accounts/${ids[2]}`, { method: "DELETE", key: u.key })).status).toBe(204);
+    expect((await listAccounts(u.key)).map((a) => [a.id, a.position])).toEqual([
+      [ids[0], 1],
+      [ids[1], 2],
+    ]);
+    expect(await env.VAULT.get(`cred:${u.id}:${ids[2]}`)).toBeNull();
+    expect((await call(`/api/accounts/${ids[2]}`, { method: "DELETE", key: u.key })).status).toBe(404);
+  });
+
+  it("stores credentials only encrypted, and never returns them", async () => {
+    const u = await createUser(`acct${++n}`);
+    const secret = key();
+    const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: secret });
+    expect(JSON.stringify(a)).not.toContain(secret);
+    const raw = (await env.VAULT.get(`cred:${u.id}:${a.id}`))!;
+    expect(raw).not.toContain(secret);
+    expect(JSON.parse(raw)).toMatchObject({ format: 1, version: 1, fields: { key: expect.stringMatching(/^e1\./) } });
+  });
+
+  describe("refuses bad input with a 4xx naming the field, and changes nothing", () => {
+    const cases: [string, unknown, number, string | undefined, RegExp][] = [
+      ["malformed JSON", "{provider: anthropic", 400, undefined, /not valid JSON/],
+      ["an empty body", "", 400, undefined, /empty/],
+      ["an unknown provider", { provider: "gemini", type: "api", key: "k-123456789" }, 400, "provider", /one of "anthropic", "openai", "github-copilot"/],
+      ["a missing type", { provider: "anthropic", key: "k-123456789" }, 400, "type", /"api".*"oauth"/],
+      ["a key of the wrong type", { provider: "anthropic", type: "api", key: 42 }, 400, "key", /string/],
+      ["a missing refresh token", { provider: "anthropic", type: "oauth" }, 400, "refresh", /refresh token/],
+      ["expires as a string", { provider: "anthropic", type: "oauth", refresh: "r-123456789", expires: "tomorrow" }, 400, "expires", /epoch milliseconds/],
+      ["an unknown field", { provider: "anthropic", type: "api", key: "k-123456789", lable: "x" }, 400, "lable", /unknown field "lable"/],
+      ["an API key for Copilot", { provider: "github-copilot", type: "api", key: "k-123456789" }, 400, "type", /OAuth only/],
+      ["a JSON array", [1, 2], 400, undefined, /object/],
+    ];
+    for (const [what, body, status, field, message] of cases) {
+      it(what, async () => {
+        const u = await createUser(`bad${++n}`);
+        const r = await call("/api/accounts", { method: "POST", key: u.key, headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+        expect(r.status).toBe(status);
+        expect(r.json().error.field).toBe(field);
+        expect(r.json().error.message).toMatch(message);
+        if (field) expect(r.json().error.message).toContain(field);
+        expect(await listAccounts(u.key)).toEqual([]);
+        expect((await env.VAULT.list({ prefix: `cred:${u.id}:` })).keys).toEqual([]);
+      });
+    }
+
+    it("bad PATCH bodies and ids", async () => {
+      const u = await createUser(`bad${++n}`);
+      const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: key(), label: "keep" });
+      for (const [body, field] of [
+        [{ position: 0 }, "position"],
+        [{ position: 1.5 }, "position"],
+        [{ enabled: "yes" }, "enabled"],
+        [{ label: "" }, "label"],
+        [{}, undefined],
+      ] as const) {
+        const r = await postJson(`/api/accounts/${a.id}`, u.key, body, "PATCH");
+        expect(r.status, JSON.stringify(body)).toBe(400);
+        expect(r.json().error.field).toBe(field);
+      }
+      expect((await postJson("/api/accounts/acc_nope", u.key, { enabled: false }, "PATCH")).status).toBe(404);
+      expect((await listAccounts(u.key))[0]).toMatchObject({ label: "keep", enabled: true, position: 1 });
+    });
+  });
+
+  it("re-enabling an account clears its cooldown", async () => {
+    const u = await createUser(`acct${++n}`);
+    const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: key() });
+    await env.USER_POOL.get(env.USER_POOL.idFromName(u.id)).sync([{ accountId: a.id, successes: 0, failures: 1, lastUsedAt: Date.now(), lastStatus: 429, cooldownUntil: Date.now() + 60_000 }]);
+    expect((await listAccounts(u.key))[0].status).toBe("cooling");
+    await postJson(`/api/accounts/${a.id}`, u.key, { enabled: false }, "PATCH");
+    const on = await postJson(`/api/accounts/${a.id}`, u.key, { enabled: true }, "PATCH");
+    expect(on.json()).toMatchObject({ status: "active", cooldownUntil: null });
+  });
+
+  it("unknown routes answer 404 in the right format", async () => {
+    const u = await createUser(`acct${++n}`);
+    const r = await call("/api/nothing", { key: u.key });
+    expect(r.status).toBe(404);
+    expect(r.json().error.type).toBe("not_found_error");
+  });
+});
