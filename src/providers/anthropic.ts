@@ -84,7 +84,8 @@ export const anthropic: Provider = {
     }
     if (status === 529) return { class: "overload", reason: "Anthropic is overloaded (529)" };
     const cls = classifyStatus(status);
-    return cls === "auth" ? { class: cls, reason: `upstream answered ${status} (${errorOf(body).type ?? "auth"})` } : { class: cls };
+    const type = (errorOf(body).type ?? "auth").replace(/[^\w.-]/g, "").slice(0, 64);
+    return cls === "auth" ? { class: cls, reason: `upstream answered ${status} (${type})` } : { class: cls };
   },
 
   classifySseError(data) {
