@@ -10,6 +10,8 @@ import { GatewayError, errorResponse, formatForPath } from "./errors";
 import { PROVIDERS } from "./providers";
 import { forward } from "./proxy/forward";
 import { ZodError } from "zod";
+import type { Env } from "./config";
+import { countedEnv, stats } from "./stats";
 
 export { UserPool } from "./pool/user-pool";
 
@@ -23,6 +25,7 @@ app.route("/api", accounts);
 for (const provider of Object.values(PROVIDERS)) {
   app.all(`${provider.prefix}/*`, requireKey, async (c) => {
     const me = userOf(c.var.principal);
+    stats.proxied++;
     const url = new URL(c.req.url);
     return forward({
       env: c.env,
@@ -54,4 +57,9 @@ app.onError((err, c) => {
   return errorResponse(format, new GatewayError(500, "api_error", "subpool hit an internal error; the request was not completed"));
 });
 
-export default app;
+export default {
+  fetch(request, env, ctx) {
+    stats.requests++;
+    return app.fetch(request, countedEnv(env), ctx);
+  },
+} satisfies ExportedHandler<Env>;

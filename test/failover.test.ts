@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import fixtures from "./fixtures/rate-limits.json";
-import { addAccount, call, createUser, listAccounts, messages, postJson, sleep, useGateway } from "./helpers/gateway";
+import { ADMIN, addAccount, call, createUser, listAccounts, messages, postJson, sleep, useGateway } from "./helpers/gateway";
 import { secrets } from "./helpers/secrets";
 import { anthropicError, anthropicMessage, json } from "./helpers/upstream";
 
@@ -287,5 +287,24 @@ describe("users are isolated", () => {
     expect((await listAccounts(alice.key))[0].enabled).toBe(true);
     const stub = env.USER_POOL.get(env.USER_POOL.idFromName(bob.id));
     expect(await runInDurableObject(stub, (_o, s) => s.storage.sql.exec("SELECT COUNT(*) AS n FROM accounts").one().n)).toBe(0);
+  });
+});
+
+describe("hot path", () => {
+  it("in steady state a proxied request makes no KV or Durable Object round trip", async () => {
+    const u = await createUser(`hot${++n}`);
+    const k = apiKey("hot");
+    await addAccount(u.key, { provider: "anthropic", type: "api", key: k });
+    serve({ [k]: ok });
+    await messages(u.key); // warm: key index, snapshot, data key, credential
+    const before = (await call("/admin/stats", { key: ADMIN })).json().isolate;
+    for (let i = 0; i < 20; i++) expect((await messages(u.key)).status).toBe(200);
+    const after = (await call("/admin/stats", { key: ADMIN })).json().isolate;
+    expect(after.proxied - before.proxied).toBe(20);
+    expect(after.upstreamFetches - before.upstreamFetches).toBe(20);
+    const kv = (o: { kv: Record<string, number> }) => Object.values(o.kv).reduce((a, b) => a + b, 0);
+    expect(kv(after) - kv(before)).toBe(0);
+    // The snapshot is re-read at most once a second; 20 quick requests fit in one window at most.
+    expect(after.do.calls - before.do.calls).toBeLessThanOrEqual(1);
   });
 });

@@ -11,6 +11,7 @@ import { forgetKey, forgetUser, invalidateSnapshot, poolStub } from "../pool/iso
 import type { UserProfile } from "../pool/types";
 import { newId } from "../vault/envelope";
 import { kvKeys } from "../vault/records";
+import { stats } from "../stats";
 import { jsonBody, pathId } from "./validate";
 
 const CreateUser = z.strictObject({
@@ -95,6 +96,9 @@ export const admin = new Hono<AppEnv>()
     invalidateSnapshot(id);
     return c.json({ ...found.profile, key: key.key }, 200, noStore);
   })
+
+  /** This isolate's counters: requests, upstream fetches, KV and Durable Object calls. */
+  .get("/stats", (c) => c.json({ isolate: stats, now: Date.now() }))
 
   /** After a MASTER_KEY rotation: re-wrap every user's data key under the current key version. */
   .post("/rewrap", async (c) => {

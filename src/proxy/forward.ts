@@ -12,6 +12,7 @@ import type { AccountState } from "../pool/types";
 import type { Provider } from "../providers/types";
 import { VaultError } from "../vault/envelope";
 import type { Credential } from "../vault/records";
+import { stats } from "../stats";
 import { readBody } from "./body";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers";
 import { isEventStream, passThrough, peekFirstEvent } from "./sse";
@@ -109,6 +110,7 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
     let res: Response;
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), cfg.UPSTREAM_TIMEOUT_MS);
+    stats.upstreamFetches++;
     try {
       res = await fetch(url, { method: f.request.method, headers, body, redirect: "manual", signal: ac.signal });
     } catch (e) {
