@@ -13,6 +13,8 @@ export default defineConfig({
           ADMIN_TOKEN: "test-admin-token-0123456789",
           ANTHROPIC_API_BASE: "https://anthropic.fake",
           ANTHROPIC_TOKEN_URL: "https://anthropic.fake/v1/oauth/token",
+          ANTHROPIC_AUTHORIZE_URL: "https://claude.fake/oauth/authorize",
+          OPENAI_AUTHORIZE_URL: "https://auth.openai.fake/oauth/authorize",
           OPENAI_API_BASE: "https://openai.fake",
           OPENAI_TOKEN_URL: "https://auth.openai.fake/oauth/token",
           CODEX_API_BASE: "https://chatgpt.fake/backend-api/codex",

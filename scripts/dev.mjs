@@ -5,7 +5,7 @@
 // wrangler, e.g. `npm run dev -- --port 9000 --var ANTHROPIC_API_BASE:http://127.0.0.1:4000`.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,15 +22,14 @@ if (!existsSync(varsFile)) {
   const masterKey = randomBytes(32).toString("base64");
   writeFileSync(varsFile, `# Local secrets for \`npm run dev\` (never commit). Production: wrangler secret put.\nMASTER_KEY=${masterKey}\nADMIN_TOKEN=${adminToken}\n`, { mode: 0o600 });
   console.log(`\nsubpool: created .dev.vars with a new MASTER_KEY and ADMIN_TOKEN.`);
-} else {
-  adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(varsFile, "utf8"))?.[1]?.trim();
 }
 
+// The token is printed once, when it is made; afterwards it is only in .dev.vars (logs get copied).
 console.log(`
 subpool is starting at ${url}
-  admin token: ${adminToken ?? "(not set in .dev.vars)"}
+  admin token: ${adminToken ?? "ADMIN_TOKEN in .dev.vars"}
   try:  curl -s ${url}/healthz
-        curl -s -X POST ${url}/admin/users -H "authorization: Bearer ${adminToken ?? "<ADMIN_TOKEN>"}" -d '{"name":"alice"}'
+        curl -s -X POST ${url}/admin/users -H "authorization: Bearer $(grep ADMIN_TOKEN .dev.vars | cut -d= -f2)" -d '{"name":"alice"}'
 `);
 
 const child = spawn("wrangler", ["dev", "--port", port, ...args.filter((_, i) => i !== portArg && i !== portArg + 1)], {

@@ -8,6 +8,8 @@ import { type AppEnv, requireKey, userOf } from "../auth/middleware";
 import { GatewayError, badRequest } from "../errors";
 import { flush, invalidateSnapshot, poolStub } from "../pool/isolate-cache";
 import { PROVIDER_IDS } from "../providers/types";
+import { importer } from "./import";
+import { oauth } from "./oauth";
 import { jsonBody, pathId } from "./validate";
 
 const provider = z.enum(PROVIDER_IDS, { error: `must be one of ${PROVIDER_IDS.map((p) => `"${p}"`).join(", ")}` });
@@ -83,4 +85,7 @@ export const accounts = new Hono<AppEnv>()
     }
     invalidateSnapshot(me.userId);
     return c.body(null, 204);
-  });
+  })
+
+  .route("/oauth", oauth)
+  .route("/", importer);

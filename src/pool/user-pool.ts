@@ -15,8 +15,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Env, getConfig } from "../config";
 import { providerFor } from "../providers";
-import type { AccountType, ProviderId } from "../providers/types";
-import { getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
+import type { AccountType, LoginStart, ProviderId } from "../providers/types";
+import { decryptField, encryptField, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
 import type { AccountState, AccountView, OutcomeReport, Snapshot, UserProfile } from "./types";
 import { viewOf } from "./types";
@@ -29,9 +29,18 @@ export interface NewAccount {
   refresh?: string;
   access?: string;
   expires?: number | null;
-  /** Keyed hash of the grant as first seen, to recognise re-imports and re-logins. */
+  /** Keyed hash of the grant as last imported, to recognise a re-import of the same file. */
   fingerprint?: string;
+  /** The provider account's stable id (login, or read from a token), to refresh instead of duplicating. */
+  identity?: string | null;
 }
+
+export type ImportAction = "created" | "updated" | "unchanged";
+
+export type FinishResult =
+  | { kind: "account"; account: AccountView; created: boolean }
+  | { kind: "pending"; intervalS: number }
+  | { kind: "error"; status: number; message: string; field?: string };
 
 export interface AccountPatch {
   label?: string;
@@ -63,6 +72,18 @@ type Row = {
   expires_at: number | null;
   chatgpt_account_id: string | null;
   fingerprint: string | null;
+  identity: string | null;
+};
+
+type LoginRow = {
+  id: string;
+  provider: string;
+  label: string | null;
+  state: string | null;
+  secret: string;
+  interval_s: number | null;
+  next_poll_at: number | null;
+  expires_at: number;
 };
 
 const SCHEMA = `
@@ -86,10 +107,25 @@ CREATE TABLE IF NOT EXISTS accounts (
   cred TEXT NOT NULL,
   expires_at INTEGER,
   chatgpt_account_id TEXT,
-  fingerprint TEXT
+  fingerprint TEXT,
+  identity TEXT
 );
 CREATE INDEX IF NOT EXISTS accounts_by_provider ON accounts (provider, position);
+CREATE TABLE IF NOT EXISTS logins (
+  id TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  label TEXT,
+  state TEXT,
+  secret TEXT NOT NULL,
+  interval_s INTEGER,
+  next_poll_at INTEGER,
+  expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
 `;
+
+/** Pending logins live this long (or less, if the provider's device code expires sooner). */
+export const LOGIN_TTL_MS = 10 * 60 * 1000;
 
 function stateOf(r: Row): AccountState {
   return {
@@ -118,6 +154,7 @@ export class UserPool extends DurableObject<Env> {
   private dek: Promise<CryptoKey> | null = null;
   /** Single flight per account: every caller during a refresh awaits the same promise. */
   private readonly refreshing = new Map<string, Promise<RefreshOutcome>>();
+  private readonly finishing = new Map<string, Promise<FinishResult>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -240,8 +277,8 @@ export class UserPool extends DurableObject<Env> {
     const cred: Credential = { version: 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
     const record = await sealCredential(await this.dataKey(), userId, id, cred);
     this.sql.exec(
-      `INSERT INTO accounts (id, provider, type, label, position, created_at, cred_version, cred, expires_at, chatgpt_account_id, fingerprint)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO accounts (id, provider, type, label, position, created_at, cred_version, cred, expires_at, chatgpt_account_id, fingerprint, identity)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       input.provider,
       input.type,
@@ -253,15 +290,114 @@ export class UserPool extends DurableObject<Env> {
       record.expires,
       meta.chatgptAccountId ?? null,
       input.fingerprint ?? null,
+      input.identity ?? null,
     );
     await this.env.VAULT.put(kvKeys.credential(userId, id), JSON.stringify(record));
     return viewOf(stateOf(this.row(id)!), now);
   }
 
-  /** Finds an account of this provider first added with the same grant (import/login dedupe). */
-  async findByFingerprint(provider: ProviderId, fingerprint: string): Promise<AccountView | null> {
-    const r = this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND fingerprint = ?", provider, fingerprint).toArray()[0];
-    return r ? viewOf(stateOf(r)) : null;
+  /**
+   * Import without duplicates: the same provider identity is refreshed in place ("updated"), the
+   * same grant as last imported is left alone ("unchanged"), anything else is a new account.
+   */
+  async importAccount(input: NewAccount & { fingerprint: string }): Promise<{ action: ImportAction; account: AccountView }> {
+    const same = this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND type = ? AND fingerprint = ?", input.provider, input.type, input.fingerprint).toArray()[0];
+    if (same) return { action: "unchanged", account: viewOf(stateOf(same)) };
+    const known = input.identity ? this.byIdentity(input.provider, input.identity) : undefined;
+    if (known) {
+      const account = (await this.replaceCredential(known.id, input))!;
+      this.sql.exec("UPDATE accounts SET fingerprint = ? WHERE id = ?", input.fingerprint, known.id);
+      return { action: "updated", account };
+    }
+    return { action: "created", account: await this.addAccount(input) };
+  }
+
+  private byIdentity(provider: string, identity: string): Row | undefined {
+    return this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND identity = ? ORDER BY position LIMIT 1", provider, identity).toArray()[0];
+  }
+
+  // ---- interactive logins -----------------------------------------------------------------------
+
+  /** Starts a login; the PKCE verifier or device code stays here, sealed. */
+  async startLogin(provider: ProviderId, label: string | null): Promise<{ loginId: string; expiresAt: number; public: LoginStart["public"] }> {
+    const userId = this.userId();
+    this.purgeLogins();
+    const started = await providerFor(provider).login.start(getConfig(this.env));
+    const id = newId("login");
+    const now = Date.now();
+    const expiresAt = now + Math.min(LOGIN_TTL_MS, started.expiresInS !== undefined ? started.expiresInS * 1000 : LOGIN_TTL_MS);
+    const secret = await encryptField(await this.dataKey(), { userId, accountId: id, field: "login" }, JSON.stringify(started.secret));
+    this.sql.exec(
+      "INSERT INTO logins (id, provider, label, state, secret, interval_s, next_poll_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      id,
+      provider,
+      label,
+      started.state,
+      secret,
+      started.intervalS ?? null,
+      started.intervalS !== undefined ? now + started.intervalS * 1000 : null,
+      expiresAt,
+      now,
+    );
+    return { loginId: id, expiresAt, public: started.public };
+  }
+
+  /** Finishes (or, for the device flow, polls) a login. Concurrent calls share one attempt. */
+  async finishLogin(provider: ProviderId, loginId: string, code: string | undefined): Promise<FinishResult> {
+    let flight = this.finishing.get(loginId);
+    if (!flight) {
+      flight = this.finishOnce(provider, loginId, code).finally(() => this.finishing.delete(loginId));
+      this.finishing.set(loginId, flight);
+    }
+    return flight;
+  }
+
+  private async finishOnce(provider: ProviderId, loginId: string, code: string | undefined): Promise<FinishResult> {
+    this.purgeLogins();
+    const row = this.sql.exec<LoginRow>("SELECT * FROM logins WHERE id = ? AND provider = ?", loginId, provider).toArray()[0];
+    if (!row) {
+      return { kind: "error", status: 410, message: "no pending login with this id: logins last 10 minutes and finish once; start again", field: "loginId" };
+    }
+    const now = Date.now();
+    // The device flow's poll interval is enforced here, so an eager client cannot earn a slow_down.
+    if (row.next_poll_at !== null && now < row.next_poll_at) {
+      return { kind: "pending", intervalS: Math.max(1, Math.ceil((row.next_poll_at - now) / 1000)) };
+    }
+    const userId = this.userId();
+    const secret = JSON.parse(await decryptField(await this.dataKey(), { userId, accountId: row.id, field: "login" }, row.secret)) as { verifier?: string; deviceCode?: string };
+    const step = await providerFor(provider).login.finish(getConfig(this.env), { state: row.state, secret, intervalS: row.interval_s }, code);
+
+    switch (step.kind) {
+      case "pending":
+        this.sql.exec("UPDATE logins SET interval_s = ?, next_poll_at = ? WHERE id = ?", step.intervalS, Date.now() + step.intervalS * 1000, row.id);
+        return { kind: "pending", intervalS: step.intervalS };
+      case "refused":
+        if (step.terminal) this.sql.exec("DELETE FROM logins WHERE id = ?", row.id);
+        return { kind: "error", status: step.status, message: step.message, ...(step.field ? { field: step.field } : {}) };
+      case "done": {
+        this.sql.exec("DELETE FROM logins WHERE id = ?", row.id);
+        const g = step.grant;
+        const known = g.identity ? this.byIdentity(provider, g.identity) : undefined;
+        if (known) {
+          const account = (await this.replaceCredential(known.id, { refresh: g.refresh, access: g.access, expires: g.expires }))!;
+          return { kind: "account", account, created: false };
+        }
+        const account = await this.addAccount({
+          provider,
+          type: "oauth",
+          label: row.label ?? g.label ?? undefined,
+          refresh: g.refresh,
+          access: g.access,
+          expires: g.expires,
+          identity: g.identity,
+        });
+        return { kind: "account", account, created: true };
+      }
+    }
+  }
+
+  private purgeLogins() {
+    this.sql.exec("DELETE FROM logins WHERE expires_at <= ?", Date.now());
   }
 
   /** Puts a fresh credential in place (a re-login): new version, needs_reauth and cooldown cleared. */

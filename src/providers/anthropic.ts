@@ -5,11 +5,15 @@
  * feature of the request, not the account; limits may also arrive as the first SSE `error` event.
  */
 import { type Classification, classifyStatus, parseJsonBody, resetToSeconds, retryAfterSeconds } from "../pool/cooldown";
+import { timingSafeEqual } from "../vault/envelope";
+import { parsePastedCode, pkcePair, refused } from "./login";
 import { callTokenEndpoint, num, str } from "./token-endpoint";
 import type { Provider } from "./types";
 
 export const ANTHROPIC_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
 export const ANTHROPIC_OAUTH_BETA = "oauth-2025-04-20";
+
+export const ANTHROPIC_SCOPES = "org:create_api_key user:profile user:inference";
 
 const STANDARD_LIMITS = ["requests", "tokens", "input-tokens", "output-tokens"] as const;
 
@@ -86,6 +90,65 @@ export const anthropic: Provider = {
     const cls = classifyStatus(status);
     const type = (errorOf(body).type ?? "auth").replace(/[^\w.-]/g, "").slice(0, 64);
     return cls === "auth" ? { class: cls, reason: `upstream answered ${status} (${type})` } : { class: cls };
+  },
+
+  login: {
+    // Claude Pro/Max: PKCE; the callback page shows "code#state" for the user to paste.
+    async start(cfg) {
+      const { verifier, challenge, state } = await pkcePair();
+      const url = new URL(cfg.ANTHROPIC_AUTHORIZE_URL);
+      url.search = new URLSearchParams({
+        code: "true",
+        client_id: ANTHROPIC_CLIENT_ID,
+        response_type: "code",
+        redirect_uri: cfg.ANTHROPIC_REDIRECT_URI,
+        scope: ANTHROPIC_SCOPES,
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+        state,
+      }).toString();
+      return {
+        public: { method: "code", url: url.toString(), instructions: "Open the address, sign in to Claude, authorize, then paste the code the page shows (it looks like code#state)." },
+        state,
+        secret: { verifier },
+      };
+    },
+
+    async finish(cfg, pending, input) {
+      const pasted = parsePastedCode(input);
+      if (!pasted || !pasted.code) return refused(400, "paste the code the Claude page showed (it looks like code#state)", "code");
+      if (!pasted.state) return refused(400, 'paste the whole value the Claude page showed, including the part after "#"', "code");
+      if (!pending.state || !timingSafeEqual(pasted.state, pending.state)) {
+        return refused(400, "this code belongs to another login (its state does not match): paste the code of this login, or start again", "code");
+      }
+      const r = await callTokenEndpoint(cfg.ANTHROPIC_TOKEN_URL, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({
+          grant_type: "authorization_code",
+          code: pasted.code,
+          state: pasted.state,
+          client_id: ANTHROPIC_CLIENT_ID,
+          redirect_uri: cfg.ANTHROPIC_REDIRECT_URI,
+          code_verifier: pending.secret.verifier,
+        }),
+      });
+      if (!r.ok) {
+        return r.dead
+          ? refused(400, `Anthropic refused the code (${r.reason}): codes work once and expire quickly; open the address again for a new one`, "code")
+          : refused(502, `Anthropic's token endpoint failed (${r.reason}); paste the code again in a moment`);
+      }
+      const access = str(r.json?.access_token);
+      const refresh = str(r.json?.refresh_token);
+      if (!access || !refresh) return refused(502, "Anthropic answered without tokens; start the login again", undefined, true);
+      const expiresIn = num(r.json?.expires_in);
+      const account = r.json?.account as { uuid?: unknown; email_address?: unknown } | undefined;
+      const uuid = str(account?.uuid);
+      return {
+        kind: "done",
+        grant: { refresh, access, expires: expiresIn !== undefined ? Date.now() + expiresIn * 1000 : null, identity: uuid ? `anthropic:${uuid}` : null, label: str(account?.email_address) ?? null },
+      };
+    },
   },
 
   classifySseError(data) {

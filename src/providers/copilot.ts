@@ -7,12 +7,16 @@
  * The client's own editor headers (Editor-Version, Copilot-Integration-Id ...) pass through as sent:
  * subpool does not pose as an editor.
  */
+import { GatewayError } from "../errors";
+import { refused } from "./login";
 import { callTokenEndpoint, num, str } from "./token-endpoint";
 import { classifyOpenAIStreamError, classifyOpenAIStyle } from "./openai";
 import type { Provider } from "./types";
 
 export const COPILOT_CLIENT_ID = "Iv1.b507a08c87ecfe98";
 export const USER_AGENT = "subpool/0.1";
+const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+const githubHeaders = { accept: "application/json", "content-type": "application/json", "user-agent": USER_AGENT };
 
 export const copilot: Provider = {
   id: "github-copilot",
@@ -51,4 +55,66 @@ export const copilot: Provider = {
 
   classify: classifyOpenAIStyle,
   classifySseError: classifyOpenAIStreamError,
+
+  login: {
+    // GitHub device flow (RFC 8628): the user enters a code at github.com/login/device while the
+    // client polls finish, no faster than `interval`; `slow_down` adds 5 s.
+    async start(cfg) {
+      const r = await callTokenEndpoint(`${cfg.GITHUB_BASE}/login/device/code`, {
+        method: "POST",
+        headers: githubHeaders,
+        body: JSON.stringify({ client_id: COPILOT_CLIENT_ID, scope: "read:user" }),
+      });
+      const deviceCode = str(r.json?.device_code);
+      const userCode = str(r.json?.user_code);
+      const verificationUri = str(r.json?.verification_uri);
+      if (!r.ok || !deviceCode || !userCode || !verificationUri) {
+        throw new GatewayError(502, "api_error", `GitHub's device flow did not start (${r.reason || "incomplete answer"}); try again`);
+      }
+      const intervalS = num(r.json?.interval) ?? 5;
+      return {
+        public: { method: "device", userCode, verificationUri, interval: intervalS, instructions: `Open ${verificationUri} and enter the code ${userCode}.` },
+        state: null,
+        secret: { deviceCode },
+        intervalS,
+        expiresInS: num(r.json?.expires_in),
+      };
+    },
+
+    async finish(cfg, pending) {
+      const r = await callTokenEndpoint(`${cfg.GITHUB_BASE}/login/oauth/access_token`, {
+        method: "POST",
+        headers: githubHeaders,
+        body: JSON.stringify({ client_id: COPILOT_CLIENT_ID, device_code: pending.secret.deviceCode, grant_type: DEVICE_GRANT }),
+      });
+      // GitHub answers 200 with an `error` field while the user has not finished.
+      const error = str(r.json?.error);
+      const intervalS = pending.intervalS ?? 5;
+      if (error === "authorization_pending") return { kind: "pending", intervalS };
+      if (error === "slow_down") return { kind: "pending", intervalS: num(r.json?.interval) ?? intervalS + 5 };
+      if (error === "expired_token") return refused(410, "the device code expired before it was entered; start again", undefined, true);
+      if (error === "access_denied") return refused(403, "the authorization was declined on GitHub", undefined, true);
+      const ghToken = str(r.json?.access_token);
+      if (!r.ok || !ghToken) return refused(502, `GitHub's device flow failed (${error ?? r.reason}); try again`, undefined, error !== undefined);
+
+      const user = await callTokenEndpoint(`${cfg.GITHUB_API_BASE}/user`, {
+        method: "GET",
+        headers: { authorization: `token ${ghToken}`, accept: "application/json", "user-agent": USER_AGENT },
+      });
+      const id = num(user.json?.id);
+      // Check the seat now, so a GitHub account without Copilot is refused with a clear reason.
+      const exchanged = await copilot.refresh(cfg, { version: 0, refresh: ghToken, expires: null });
+      if (exchanged.kind === "reauth") return refused(403, "this GitHub account has no Copilot access", undefined, true);
+      return {
+        kind: "done",
+        grant: {
+          refresh: ghToken,
+          access: exchanged.kind === "ok" ? exchanged.access : undefined,
+          expires: exchanged.kind === "ok" ? exchanged.expires : null,
+          identity: id !== undefined ? `github:${id}` : null,
+          label: str(user.json?.login) ?? null,
+        },
+      };
+    },
+  },
 };

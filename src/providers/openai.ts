@@ -6,12 +6,16 @@
  * plan limits come as x-codex-* headers or a body with resets_in_seconds, sometimes as a 404; an
  * API key out of credit answers 429 insufficient_quota, which no short wait cures.
  */
-import { b64urlDecode } from "../vault/envelope";
+import { b64urlDecode, timingSafeEqual } from "../vault/envelope";
 import { type Classification, classifyStatus, durationToSeconds, parseJsonBody, retryAfterSeconds } from "../pool/cooldown";
+import { jwtClaims, parsePastedCode, pkcePair, refused } from "./login";
 import { callTokenEndpoint, num, str } from "./token-endpoint";
 import type { Provider } from "./types";
 
 export const OPENAI_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann";
+/** Registered for the Codex client id: the browser lands there after sign-in (nothing listens). */
+export const OPENAI_REDIRECT_URI = "http://localhost:1455/auth/callback";
+const OPENAI_SCOPES = "openid profile email offline_access";
 /** An exhausted API-key balance: bench for an hour, then try again (someone may have paid). */
 const INSUFFICIENT_QUOTA_COOLDOWN_S = 3600;
 
@@ -144,11 +148,84 @@ export const openai: Provider = {
   classify: classifyOpenAIStyle,
   classifySseError: classifyOpenAIStreamError,
 
+  login: {
+    // ChatGPT Plus/Pro: PKCE. The redirect goes to localhost:1455, where nothing listens on the
+    // user's machine; they paste the address the browser shows (or just its code).
+    async start(cfg) {
+      const { verifier, challenge, state } = await pkcePair();
+      const url = new URL(cfg.OPENAI_AUTHORIZE_URL);
+      url.search = new URLSearchParams({
+        response_type: "code",
+        client_id: OPENAI_CLIENT_ID,
+        redirect_uri: OPENAI_REDIRECT_URI,
+        scope: OPENAI_SCOPES,
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+        id_token_add_organizations: "true",
+        codex_cli_simplified_flow: "true",
+        state,
+      }).toString();
+      return {
+        public: {
+          method: "redirect",
+          url: url.toString(),
+          instructions: `Open the address and sign in to ChatGPT. The browser then goes to ${OPENAI_REDIRECT_URI}?code=… (the page will not load: that is expected); paste that whole address.`,
+        },
+        state,
+        secret: { verifier },
+      };
+    },
+
+    async finish(cfg, pending, input) {
+      const pasted = parsePastedCode(input);
+      if (!pasted) return refused(400, "paste the address the browser went to after sign-in (it starts with http://localhost:1455/auth/callback)", "code");
+      if (pasted.error) return refused(400, `the sign-in was not completed (${pasted.error}); start again`, "code", true);
+      if (pasted.state !== null && !(pending.state && timingSafeEqual(pasted.state, pending.state))) {
+        return refused(400, "this address belongs to another login (its state does not match): paste the address of this login, or start again", "code");
+      }
+      const r = await callTokenEndpoint(cfg.OPENAI_TOKEN_URL, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+        body: new URLSearchParams({
+          grant_type: "authorization_code",
+          code: pasted.code,
+          redirect_uri: OPENAI_REDIRECT_URI,
+          client_id: OPENAI_CLIENT_ID,
+          code_verifier: pending.secret.verifier ?? "",
+        }),
+      });
+      if (!r.ok) {
+        return r.dead
+          ? refused(400, `OpenAI refused the code (${r.reason}): codes work once; start the login again`, "code", true)
+          : refused(502, `OpenAI's token endpoint failed (${r.reason}); paste the address again in a moment`);
+      }
+      const access = str(r.json?.access_token);
+      const refresh = str(r.json?.refresh_token);
+      if (!access || !refresh) return refused(502, "OpenAI answered without tokens; start the login again", undefined, true);
+      const expiresIn = num(r.json?.expires_in);
+      return {
+        kind: "done",
+        grant: { refresh, access, expires: expiresIn !== undefined ? Date.now() + expiresIn * 1000 : jwtExpiry(access), ...openaiIdentity(access, str(r.json?.id_token)) },
+      };
+    },
+  },
+
   accountMeta(access) {
     const id = chatgptAccountIdFromJwt(access);
     return id ? { chatgptAccountId: id } : {};
   },
 };
+
+/** Who a ChatGPT login belongs to: workspace id + user id (a team workspace has many users). */
+export function openaiIdentity(access: string | undefined, idToken: string | undefined): { identity: string | null; label: string | null } {
+  const idClaims = jwtClaims(idToken) ?? {};
+  const accessClaims = jwtClaims(access) ?? {};
+  const auth = { ...(accessClaims["https://api.openai.com/auth"] as object | undefined), ...(idClaims["https://api.openai.com/auth"] as object | undefined) } as Record<string, unknown>;
+  const accountId = chatgptAccountIdFromJwt(access) ?? str(auth.chatgpt_account_id);
+  const userId = str(auth.chatgpt_user_id) ?? str(auth.user_id) ?? str(idClaims.sub) ?? str(accessClaims.sub);
+  const profile = accessClaims["https://api.openai.com/profile"] as Record<string, unknown> | undefined;
+  return { identity: accountId ? `openai:${accountId}:${userId ?? ""}` : null, label: str(idClaims.email) ?? str(profile?.email) ?? null };
+}
 
 /** `exp` claim of a JWT, in epoch ms. */
 export function jwtExpiry(token: string): number | null {

@@ -131,6 +131,11 @@ export async function hashGatewayKey(ring: Keyring, key: string, version = ring.
   return b64urlEncode(await crypto.subtle.sign("HMAC", kv.hashKey, te.encode(key)));
 }
 
+/** A keyed hash of a credential, to recognise the same grant on re-import without storing it. */
+export async function fingerprintSecret(ring: Keyring, provider: string, type: string, secret: string): Promise<string> {
+  return hashGatewayKey(ring, `fingerprint|${provider}|${type}|${secret}`);
+}
+
 /** Constant-time equality of two strings of public length (hashes, ids). */
 export function timingSafeEqual(a: string, b: string): boolean {
   const ab = te.encode(a);
