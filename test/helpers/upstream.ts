@@ -76,6 +76,32 @@ export class OAuthServer {
     return Response.json({ access_token: next.access, refresh_token: next.refresh, expires_in: this.expiresIn, token_type: "Bearer" });
   }
 
+  /** Authorization codes: code -> the PKCE challenge it was issued for, whether used, who signed in. */
+  private codes = new Map<string, { challenge: string; used: boolean; who: { uuid: string; email: string } }>();
+
+  /** What the provider's consent page does: a code bound to the request's PKCE challenge. */
+  authorize(authorizeUrl: string, who = { uuid: crypto.randomUUID(), email: "someone@example.com" }): { code: string; state: string } {
+    const u = new URL(authorizeUrl);
+    const challenge = u.searchParams.get("code_challenge");
+    if (!challenge || u.searchParams.get("code_challenge_method") !== "S256") throw new Error("authorize URL without an S256 PKCE challenge");
+    const code = secrets.add(`${this.name}-code-${crypto.randomUUID()}`);
+    this.codes.set(code, { challenge, used: false, who });
+    return { code, state: u.searchParams.get("state")! };
+  }
+
+  /** The authorization_code grant with PKCE (RFC 7636 §4.6): codes are single use. */
+  async redeem(code: string | null, verifier: string | null): Promise<{ status: number; body: Record<string, unknown> }> {
+    this.calls++;
+    const c = code ? this.codes.get(code) : undefined;
+    if (!c || c.used || !verifier) return { status: 400, body: { error: "invalid_grant", error_description: "Invalid authorization code" } };
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+    const expected = btoa(String.fromCharCode(...digest)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    if (expected !== c.challenge) return { status: 400, body: { error: "invalid_grant", error_description: "PKCE verification failed" } };
+    c.used = true;
+    const g = this.grant();
+    return { status: 200, body: { access_token: g.access, refresh_token: g.refresh, expires_in: this.expiresIn, who: c.who } };
+  }
+
   /** Whether a refresh token is still unused (i.e. the live one). */
   isLive(refresh: string): boolean {
     return this.refreshTokens.get(refresh) === false;
@@ -95,6 +121,7 @@ export class Upstream {
   readonly githubTokens = new Map<string, number>();
   readonly copilotTokens = new Set<string>();
   copilotExchangeCalls = 0;
+  readonly device = new DeviceFlow(this);
   private spy: ReturnType<typeof vi.spyOn> | null = null;
 
   /** `pattern` is "host/path" (path prefix), e.g. "anthropic.fake/v1/messages". */
@@ -135,15 +162,39 @@ export class Upstream {
     const u = new URL(req.url);
     const hostPath = `${u.host}${u.pathname}`;
     if (hostPath === "anthropic.fake/v1/oauth/token") {
-      const j = JSON.parse(body) as { grant_type?: string; refresh_token?: string; client_id?: string };
-      if (j.grant_type !== "refresh_token" || j.client_id !== "9d1c250a-e61b-44d9-88ed-5944d1962f5e") return Response.json({ error: "invalid_request" }, { status: 400 });
+      const j = JSON.parse(body) as { grant_type?: string; refresh_token?: string; client_id?: string; code?: string; code_verifier?: string; state?: string; redirect_uri?: string };
+      if (j.client_id !== "9d1c250a-e61b-44d9-88ed-5944d1962f5e") return Response.json({ error: "invalid_client" }, { status: 400 });
+      if (j.grant_type === "authorization_code") {
+        if (!j.state || j.redirect_uri !== "https://platform.claude.com/oauth/code/callback") return Response.json({ error: "invalid_request" }, { status: 400 });
+        const r = await this.anthropicAuth.redeem(j.code ?? null, j.code_verifier ?? null);
+        if (r.status !== 200) return Response.json(r.body, { status: r.status });
+        const who = r.body.who as { uuid: string; email: string };
+        return Response.json({ ...r.body, who: undefined, token_type: "Bearer", account: { uuid: who.uuid, email_address: who.email }, organization: { uuid: "org-1" } });
+      }
+      if (j.grant_type !== "refresh_token") return Response.json({ error: "unsupported_grant_type" }, { status: 400 });
       return this.anthropicAuth.exchange(j.refresh_token ?? null);
     }
     if (hostPath === "auth.openai.fake/oauth/token") {
       if (!(req.headers.get("content-type") ?? "").includes("application/x-www-form-urlencoded")) return Response.json({ error: "invalid_request" }, { status: 400 });
       const f = new URLSearchParams(body);
-      if (f.get("grant_type") !== "refresh_token" || f.get("client_id") !== "app_EMoamEEZ73f0CkXaXp7hrann") return Response.json({ error: "invalid_request" }, { status: 400 });
+      if (f.get("client_id") !== "app_EMoamEEZ73f0CkXaXp7hrann") return Response.json({ error: "invalid_client" }, { status: 400 });
+      if (f.get("grant_type") === "authorization_code") {
+        if (f.get("redirect_uri") !== "http://localhost:1455/auth/callback") return Response.json({ error: "invalid_request" }, { status: 400 });
+        const r = await this.openaiAuth.redeem(f.get("code"), f.get("code_verifier"));
+        if (r.status !== 200) return Response.json(r.body, { status: r.status });
+        const who = r.body.who as { uuid: string; email: string };
+        const idToken = `${b64url(JSON.stringify({ alg: "none" }))}.${b64url(JSON.stringify({ sub: who.uuid, email: who.email, "https://api.openai.com/auth": { chatgpt_user_id: who.uuid } }))}.sig`;
+        return Response.json({ ...r.body, who: undefined, id_token: secrets.add(idToken) });
+      }
+      if (f.get("grant_type") !== "refresh_token") return Response.json({ error: "unsupported_grant_type" }, { status: 400 });
       return this.openaiAuth.exchange(f.get("refresh_token"));
+    }
+    if (hostPath === "github.fake/login/device/code") return this.device.start(body);
+    if (hostPath === "github.fake/login/oauth/access_token") return this.device.poll(body);
+    if (hostPath === "api.github.fake/user") {
+      const gh = /^token (.+)$/.exec(req.headers.get("authorization") ?? "")?.[1];
+      const user = gh ? this.device.users.get(gh) : undefined;
+      return user ? Response.json(user) : Response.json({ message: "Bad credentials" }, { status: 401 });
     }
     if (hostPath === "api.github.fake/copilot_internal/v2/token") {
       this.copilotExchangeCalls++;
@@ -160,6 +211,73 @@ export class Upstream {
     for (const [p, h] of this.handlers) if (hostPath.startsWith(p) && (!best || p.length > best[0].length)) best = [p, h];
     if (best) return best[1](req, credential);
     return Response.json({ error: `fake upstream has no handler for ${req.method} ${hostPath}` }, { status: 599 });
+  }
+}
+
+/**
+ * GitHub's device flow (RFC 8628): pending until the test approves; polls faster than the interval
+ * earn slow_down (+5 s), as GitHub does.
+ */
+export class DeviceFlow {
+  private pending = new Map<string, { userCode: string; approvedAs: { id: number; login: string } | null; denied: boolean; lastPoll: number; interval: number; expired: boolean }>();
+  readonly users = new Map<string, { id: number; login: string }>();
+  polls = 0;
+  /** Next poll answers forced, e.g. ["slow_down"]. */
+  script: string[] = [];
+  /** Enforce the interval (slow_down) — tests that fake time turn this off. */
+  enforceInterval = true;
+  interval = 5;
+
+  constructor(private readonly up: Upstream) {}
+
+  start(body: string): Response {
+    const j = JSON.parse(body) as { client_id?: string; scope?: string };
+    if (j.client_id !== "Iv1.b507a08c87ecfe98") return Response.json({ error: "unauthorized_client" }, { status: 400 });
+    const deviceCode = secrets.add(`dc_${crypto.randomUUID()}`);
+    const userCode = `${crypto.randomUUID().slice(0, 4)}-${crypto.randomUUID().slice(0, 4)}`.toUpperCase();
+    this.pending.set(deviceCode, { userCode, approvedAs: null, denied: false, lastPoll: 0, interval: this.interval, expired: false });
+    return Response.json({ device_code: deviceCode, user_code: userCode, verification_uri: "https://github.fake/login/device", expires_in: 899, interval: this.interval });
+  }
+
+  /** The person enters the code and approves. */
+  approve(userCode: string, as = { id: Math.floor(Math.random() * 1e9), login: "octocat" }) {
+    for (const p of this.pending.values()) if (p.userCode === userCode) p.approvedAs = as;
+  }
+
+  deny(userCode: string) {
+    for (const p of this.pending.values()) if (p.userCode === userCode) p.denied = true;
+  }
+
+  expire(userCode: string) {
+    for (const p of this.pending.values()) if (p.userCode === userCode) p.expired = true;
+  }
+
+  poll(body: string): Response {
+    this.polls++;
+    const j = JSON.parse(body) as { client_id?: string; device_code?: string; grant_type?: string };
+    if (j.grant_type !== "urn:ietf:params:oauth:grant-type:device_code") return Response.json({ error: "unsupported_grant_type" });
+    const p = j.device_code ? this.pending.get(j.device_code) : undefined;
+    if (!p) return Response.json({ error: "incorrect_device_code" });
+    const now = Date.now();
+    if (this.enforceInterval && p.lastPoll && now - p.lastPoll < p.interval * 1000) {
+      p.interval += 5;
+      p.lastPoll = now;
+      return Response.json({ error: "slow_down", interval: p.interval });
+    }
+    p.lastPoll = now;
+    const forced = this.script.shift();
+    if (forced === "slow_down") {
+      p.interval += 5;
+      return Response.json({ error: "slow_down", interval: p.interval });
+    }
+    if (forced) return Response.json({ error: forced });
+    if (p.expired) return Response.json({ error: "expired_token" });
+    if (p.denied) return Response.json({ error: "access_denied" });
+    if (!p.approvedAs) return Response.json({ error: "authorization_pending" });
+    this.pending.delete(j.device_code!);
+    const gh = this.up.githubToken();
+    this.users.set(gh, p.approvedAs);
+    return Response.json({ access_token: gh, token_type: "bearer", scope: "read:user" });
   }
 }
 
