@@ -171,12 +171,17 @@ export function recordOutcome(env: Env, userId: string, r: OutcomeReport): Promi
 }
 
 /** Sends pending outcomes now (the account listing calls this so it shows this isolate's counts). */
-export function flush(env: Env, userId: string): Promise<unknown> {
+export async function flush(env: Env, userId: string): Promise<void> {
+  // A round trip already under way left before these outcomes were recorded: wait for it, then send.
+  const running = inflightSnapshots.get(userId);
+  if (running) await running.catch(() => undefined);
   const e = users.get(userId);
-  if (!e || e.pending.size === 0) return Promise.resolve();
-  return sync(env, userId).catch((err: unknown) => {
-    console.warn(`subpool: could not record outcomes for user ${userId}: ${(err as Error).message}`);
-  });
+  if (!e || e.pending.size === 0) return;
+  try {
+    await sync(env, userId);
+  } catch (err) {
+    console.warn(`subpool: could not record outcomes for user ${userId}: ${(err as Error).name}`);
+  }
 }
 
 // ---- credentials ------------------------------------------------------------------------------
