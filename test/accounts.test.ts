@@ -21,7 +21,7 @@ describe("accounts API", () => {
       ["openai", "api", 1, "active"],
     ]);
     expect(list[0]).toMatchObject({ label: "work", enabled: true, cooldownUntil: null, lastStatus: null, lastUsedAt: null, successCount: 0, failureCount: 0 });
-    expect(list[1].label).toBe("anthropic account 2");
+    expect(list[1]!.label).toBe("anthropic account 2");
   });
 
   it("moves, relabels, disables and deletes; positions stay dense", async () => {
@@ -102,7 +102,7 @@ describe("accounts API", () => {
     const u = await createUser(`acct${++n}`);
     const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: key() });
     await env.USER_POOL.get(env.USER_POOL.idFromName(u.id)).sync([{ accountId: a.id, successes: 0, failures: 1, lastUsedAt: Date.now(), lastStatus: 429, cooldownUntil: Date.now() + 60_000 }]);
-    expect((await listAccounts(u.key))[0].status).toBe("cooling");
+    expect((await listAccounts(u.key))[0]!.status).toBe("cooling");
     await postJson(`/api/accounts/${a.id}`, u.key, { enabled: false }, "PATCH");
     const on = await postJson(`/api/accounts/${a.id}`, u.key, { enabled: true }, "PATCH");
     expect(on.json()).toMatchObject({ status: "active", cooldownUntil: null });

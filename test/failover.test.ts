@@ -49,10 +49,10 @@ describe("failover on rate limits", () => {
       expect(r.headers.get("x-subpool-attempts")).toBe("2");
       expect(usedKeys()).toEqual([u.keys[0], u.keys[1]]);
 
-      const [first] = await listAccounts(u.key);
+      const first = (await listAccounts(u.key))[0]!;
       expect(first.status).toBe("cooling");
       expect(first.lastStatus).toBe(429);
-      const secs = (first.cooldownUntil - t0) / 1000;
+      const secs = (first.cooldownUntil! - t0) / 1000;
       expect(secs).toBeGreaterThan(expectS - 2);
       expect(secs).toBeLessThan(expectS + 2);
     });
@@ -110,7 +110,7 @@ describe("failover on rate limits", () => {
     const long = Date.now() + 3_600_000;
     await stub.sync([{ accountId: u.ids[0]!, successes: 0, failures: 1, lastUsedAt: Date.now(), lastStatus: 429, cooldownUntil: long }]);
     await stub.sync([{ accountId: u.ids[0]!, successes: 0, failures: 1, lastUsedAt: Date.now(), lastStatus: 429, cooldownUntil: Date.now() + 1000 }]);
-    expect((await listAccounts(u.key))[0].cooldownUntil).toBe(long);
+    expect((await listAccounts(u.key))[0]!.cooldownUntil).toBe(long);
   });
 });
 
@@ -122,7 +122,7 @@ describe("failover on overloads and errors", () => {
       const r = await messages(u.key);
       expect(r.status).toBe(200);
       expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
-      const [first] = await listAccounts(u.key);
+      const first = (await listAccounts(u.key))[0]!;
       expect(first.status).toBe("active");
       expect(first.cooldownUntil).toBeNull();
       expect(first.lastStatus).toBe(status);
@@ -156,7 +156,7 @@ describe("failover on overloads and errors", () => {
     expect(r.headers.get("request-id")).toBe("req_400");
     expect(r.headers.get("x-subpool-attempts")).toBe("1");
     expect(usedKeys()).toEqual([u.keys[0]]);
-    expect((await listAccounts(u.key))[0].status).toBe("active");
+    expect((await listAccounts(u.key))[0]!.status).toBe("active");
   });
 
   it("benches an API key answered with 401 for the auth cooldown and uses the next", async () => {
@@ -165,9 +165,9 @@ describe("failover on overloads and errors", () => {
     const t0 = Date.now();
     const r = await messages(u.key);
     expect(r.status).toBe(200);
-    const [first] = await listAccounts(u.key);
+    const first = (await listAccounts(u.key))[0]!;
     expect(first.status).toBe("cooling");
-    expect((first.cooldownUntil - t0) / 1000).toBeGreaterThan(295);
+    expect((first.cooldownUntil! - t0) / 1000).toBeGreaterThan(295);
   });
 });
 
@@ -201,12 +201,12 @@ describe("classification of real-shaped upstream answers (shared/fixtures/rate-l
       });
       const t0 = Date.now();
       const r = await call(prefix[c.provider]!, { method: "POST", key: u.key, headers: { "content-type": "application/json" }, body: "{}" });
-      const [first] = (await listAccounts(u.key)).filter((a) => a.id === accts[0]!.id);
+      const first = ((await listAccounts(u.key)).filter((a) => a.id === accts[0]!.id))[0]!;
       if (c.expect.class === "quota" || c.expect.class === "short") {
         expect(r.status).toBe(200);
         expect(r.headers.get("x-subpool-account")).toBe(accts[1]!.id);
         expect(first.status).toBe("cooling");
-        const secs = (first.cooldownUntil - t0) / 1000;
+        const secs = (first.cooldownUntil! - t0) / 1000;
         expect(secs).toBeGreaterThan(c.expect.cooldownSeconds! - 3);
         expect(secs).toBeLessThan(c.expect.cooldownSeconds! + 3);
       } else if (c.expect.class === "not-account" || c.expect.class === "overload") {
@@ -284,7 +284,7 @@ describe("users are isolated", () => {
     expect(await listAccounts(bob.key)).toEqual([]);
     expect((await postJson(`/api/accounts/${alice.ids[0]}`, bob.key, { enabled: false }, "PATCH")).status).toBe(404);
     expect((await call(`/api/accounts/${alice.ids[0]}`, { method: "DELETE", key: bob.key })).status).toBe(404);
-    expect((await listAccounts(alice.key))[0].enabled).toBe(true);
+    expect((await listAccounts(alice.key))[0]!.enabled).toBe(true);
     const stub = env.USER_POOL.get(env.USER_POOL.idFromName(bob.id));
     expect(await runInDurableObject(stub, (_o, s) => s.storage.sql.exec("SELECT COUNT(*) AS n FROM accounts").one().n)).toBe(0);
   });

@@ -30,7 +30,7 @@ describe("import of credential files people already have", () => {
       ["github-copilot", "created"],
     ]);
     expect(body.refused.map((x: { entry: string }) => x.entry)).toEqual(["openrouter", "vercel"]);
-    expect(body.refused[0].reason).toMatch(/not one subpool serves/);
+    expect(body.refused[0]!.reason).toMatch(/not one subpool serves/);
     const list = await listAccounts(u.key);
     expect(list.map((a) => `${a.provider}/${a.type}`).sort()).toEqual(["anthropic/oauth", "github-copilot/oauth", "openai/api"]);
   });
@@ -55,7 +55,7 @@ describe("import of credential files people already have", () => {
     const first = await importFile(u.key, file(s("rt-1")));
     expect(first.json()).toMatchObject({ format: "codex", imported: [{ entry: "tokens", provider: "openai", type: "oauth", action: "created" }] });
     const second = await importFile(u.key, file(s("rt-2")));
-    expect(second.json().imported[0]).toMatchObject({ action: "updated", account: { id: first.json().imported[0].account.id } });
+    expect(second.json().imported[0]).toMatchObject({ action: "updated", account: { id: first.json().imported[0]!.account.id } });
     expect(await listAccounts(u.key)).toHaveLength(1);
     // With an API key as well
     const both = await importFile(u.key, { ...file(s("rt-3")), OPENAI_API_KEY: s("sk-proj") });

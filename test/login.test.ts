@@ -255,7 +255,7 @@ it("re-login clears needs_reauth", async () => {
   const { code, state } = up().anthropicAuth.authorize(s.url, { uuid: "reauth-person", email: "r@example.com" });
   const acc = (await postJson("/api/oauth/anthropic/finish", u.key, { loginId: s.loginId, code: `${code}#${state}` })).json().account;
   await runInDurableObject(stubOf(u.id), (_o, st) => st.storage.sql.exec("UPDATE accounts SET needs_reauth = 1"));
-  expect((await listAccounts(u.key))[0].status).toBe("needs_reauth");
+  expect((await listAccounts(u.key))[0]!.status).toBe("needs_reauth");
   const s2 = (await postJson("/api/oauth/anthropic/start", u.key, {})).json();
   const c2 = up().anthropicAuth.authorize(s2.url, { uuid: "reauth-person", email: "r@example.com" });
   const r = await postJson("/api/oauth/anthropic/finish", u.key, { loginId: s2.loginId, code: `${c2.code}#${c2.state}` });

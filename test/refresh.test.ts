@@ -79,9 +79,9 @@ describe("OAuth refresh", () => {
     expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
     expect(r.headers.get("x-subpool-attempts")).toBe("3");
     expect(up().anthropicAuth.calls).toBe(1);
-    const [a] = await listAccounts(u.key);
+    const a = (await listAccounts(u.key))[0]!;
     expect(a.status).toBe("cooling");
-    expect((a.cooldownUntil - t0) / 1000).toBeGreaterThan(295);
+    expect((a.cooldownUntil! - t0) / 1000).toBeGreaterThan(295);
   });
 
   it("invalid_grant -> needs_reauth (kept, not deleted) and the next account serves", async () => {
@@ -96,7 +96,7 @@ describe("OAuth refresh", () => {
     expect(up().anthropicAuth.calls).toBe(1);
     const list = await listAccounts(u.key);
     expect(list.map((a) => a.status)).toEqual(["needs_reauth", "active"]);
-    expect(list[0].lastError).toMatch(/invalid_grant/);
+    expect(list[0]!.lastError).toMatch(/invalid_grant/);
     // Never retried again until someone logs in.
     await messages(u.key);
     expect(up().anthropicAuth.calls).toBe(1);
@@ -137,7 +137,7 @@ describe("OAuth refresh", () => {
     const used = up().calls("anthropic.fake/v1/oauth/token").map((s) => JSON.parse(s.body).refresh_token as string);
     expect(new Set(used).size).toBe(3);
     expect(used[0]).toBe(u.grants[0]!.refresh);
-    expect((await listAccounts(u.key))[0].status).toBe("active");
+    expect((await listAccounts(u.key))[0]!.status).toBe("active");
   });
 
   it("a stale KV copy cannot break the account: the reader asks the Durable Object", async () => {
@@ -171,7 +171,7 @@ describe("OAuth refresh", () => {
     await stubOf(u.id).replaceCredential(u.ids[0]!, { refresh: fresh.refresh, access: fresh.access, expires: Date.now() + 3_600_000 });
     const r = await pending;
     expect(r.status).toBe(200);
-    expect((await listAccounts(u.key))[0].status).toBe("active");
+    expect((await listAccounts(u.key))[0]!.status).toBe("active");
   });
 
   it("a transient token-endpoint failure skips the account for this request without needs_reauth", async () => {
@@ -180,7 +180,7 @@ describe("OAuth refresh", () => {
     up().anthropicAuth.forced.push({ status: 503, body: { error: "temporarily_unavailable" } });
     const r = await messages(u.key);
     expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
-    const [a] = await listAccounts(u.key);
+    const a = (await listAccounts(u.key))[0]!;
     expect(a.status).toBe("active");
     expect(a.lastError).toMatch(/503/);
   });
@@ -219,7 +219,7 @@ describe("OpenAI ChatGPT accounts (Codex backend)", () => {
     const r = await postJson("/openai/v1/responses", u.key, { model: "gpt-5-codex", input: "hi" });
     expect(r.status).toBe(403);
     expect(r.json().error.message).toMatch(/new login/);
-    const [a] = await listAccounts(u.key);
+    const a = (await listAccounts(u.key))[0]!;
     expect(a.status).toBe("needs_reauth");
     expect(a.lastError).toMatch(/refresh_token_reused/);
   });
@@ -259,7 +259,7 @@ describe("GitHub Copilot accounts", () => {
     await addAccount(u.key, { provider: "github-copilot", type: "oauth", refresh: secrets.add(`gho_revoked_${crypto.randomUUID()}`) });
     const r = await postJson("/copilot/chat/completions", u.key, { model: "gpt-4o", messages: [] });
     expect(r.status).toBe(403);
-    expect((await listAccounts(u.key))[0].status).toBe("needs_reauth");
+    expect((await listAccounts(u.key))[0]!.status).toBe("needs_reauth");
   });
 });
 
@@ -269,7 +269,7 @@ it("no secret reaches a response: the account listing of a refreshed account hol
   await messages(u.key);
   const r = await call("/api/accounts", { key: u.key });
   expect(r.status).toBe(200);
-  expect(Object.keys(r.json().accounts[0]).sort()).toEqual(
+  expect(Object.keys(r.json().accounts[0]!).sort()).toEqual(
     ["createdAt", "cooldownUntil", "enabled", "failureCount", "id", "label", "lastError", "lastStatus", "lastUsedAt", "position", "provider", "status", "successCount", "type"].sort(),
   );
   expect(secrets.size).toBeGreaterThan(10);

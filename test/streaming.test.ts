@@ -113,7 +113,7 @@ describe("streaming", () => {
     const text = await readAll(res);
     expect(text).toContain("from two");
     expect(text).not.toContain("rate_limit_error");
-    const [first] = await listAccounts(u.key);
+    const first = (await listAccounts(u.key))[0]!;
     expect(first.status).toBe("cooling");
   });
 
@@ -125,7 +125,7 @@ describe("streaming", () => {
     const res = await streamRequest(u.key);
     expect(res.headers.get("x-subpool-account")).toBe(u.ids[1]);
     await readAll(res);
-    expect((await listAccounts(u.key))[0].status).toBe("active");
+    expect((await listAccounts(u.key))[0]!.status).toBe("active");
   });
 
   it("ends a stream the upstream cuts with an error event, never a silent truncation", async () => {

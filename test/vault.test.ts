@@ -91,7 +91,7 @@ describe("ciphertext moved in storage", () => {
     expect(r.status).toBe(502);
     for (const s of up().seen) expect(JSON.stringify(s.headers)).not.toContain(ka);
     const list = await listAccounts(alice.key);
-    expect(list[1].lastError).toMatch(/does not decrypt/);
+    expect(list[1]!.lastError).toMatch(/does not decrypt/);
   });
 
   it("a record copied to another user fails to decrypt", async () => {

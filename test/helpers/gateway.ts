@@ -2,6 +2,7 @@
 import { SELF, env } from "cloudflare:test";
 import { afterAll, afterEach, beforeEach, expect } from "vitest";
 import { resetIsolateCaches } from "../../src/pool/isolate-cache";
+import type { AccountView, UserProfile } from "../../src/pool/types";
 import { assertNoSecrets, logLines, secrets } from "./secrets";
 import { Upstream } from "./upstream";
 
@@ -10,12 +11,43 @@ secrets.add(env.MASTER_KEY as string);
 
 export const BASE = "http://gw.test";
 
+/**
+ * The gateway's JSON answers, as one loose shape: each test reads the fields its route returns.
+ * (Typed, so a misspelt field is a compile error; optional-free, so assertions read naturally.)
+ */
+export interface Body {
+  type: string;
+  error: { type: string; message: string; field?: string; code?: string; param?: string | null };
+  id: string;
+  name: string;
+  role: string;
+  key: string;
+  createdAt: number;
+  users: UserProfile[];
+  accounts: AccountView[];
+  account: AccountView;
+  created: boolean;
+  status: string;
+  interval: number;
+  loginId: string;
+  provider: string;
+  method: string;
+  url: string;
+  userCode: string;
+  verificationUri: string;
+  expiresAt: number;
+  format: string;
+  imported: { entry: string; provider: string; type: string; action: string; account: AccountView }[];
+  refused: { entry: string; reason: string }[];
+  isolate: { proxied: number; upstreamFetches: number; kv: Record<string, number>; do: { calls: number } };
+}
+
 /** A response whose body was read (and scanned); `body` is the text, `json` parses it. */
 export interface Answer {
   status: number;
   headers: Headers;
   body: string;
-  json<T = any>(): T;
+  json<T = Body>(): T;
 }
 
 export async function call(path: string, init: RequestInit & { key?: string } = {}): Promise<Answer> {
@@ -47,13 +79,13 @@ export async function createUser(name: string, role: "member" | "admin" = "membe
   return u;
 }
 
-export async function addAccount(key: string, body: Record<string, unknown>): Promise<{ id: string; position: number; status: string }> {
+export async function addAccount(key: string, body: Record<string, unknown>): Promise<AccountView> {
   const r = await postJson("/api/accounts", key, body);
   expect(r.status, r.body).toBe(201);
   return r.json();
 }
 
-export async function listAccounts(key: string): Promise<any[]> {
+export async function listAccounts(key: string): Promise<AccountView[]> {
   const r = await call("/api/accounts", { key });
   expect(r.status).toBe(200);
   return r.json().accounts;
