@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
+import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,8 +41,14 @@ const OPENAI_STREAM_PARTS = ["Chunks ", "arrive ", "one ", "by ", "one."];
 /** @type {{method: string, path: string, headers: Record<string, string | string[] | undefined>, body: any}[]} */
 const seen = [];
 
-function sendJson(res, status, body, headers = {}) {
+function sendJson(res, status, body, headers = {}, req = null) {
   const text = JSON.stringify(body);
+  // Like the real APIs, compress when the client accepts it.
+  if (req && /\bgzip\b/.test(req.headers["accept-encoding"] ?? "") && req.headers["x-e2e-gzip"] === "1") {
+    const gz = gzipSync(text);
+    res.writeHead(status, { "content-type": "application/json", "content-encoding": "gzip", "content-length": gz.length, ...headers });
+    return res.end(gz);
+  }
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
   res.end(text);
 }
@@ -85,6 +92,7 @@ async function anthropicMessages(req, res, body) {
         usage: { input_tokens: 12, output_tokens: 9, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, service_tier: "standard" },
       },
       common,
+      req,
     );
   }
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", ...common });
@@ -531,6 +539,17 @@ describe("subpool end to end with the official SDKs", { timeout: 110_000 }, () =
       [`Bearer ${KEYS.openaiBroken}`, `Bearer ${KEYS.openaiGood}`],
     );
     assert.equal(up[1].body.stream, true);
+  });
+
+  it("(f) a gzip-compressed upstream answer reaches the client intact", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const res = await fetch(`${base()}/anthropic/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": state.userKey, "anthropic-version": "2023-06-01", "content-type": "application/json", "accept-encoding": "gzip", "x-e2e-gzip": "1" },
+      body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(res.status, 200);
+    const msg = await res.json();
+    assert.equal(msg.content[0].text, ANTHROPIC_TEXT);
   });
 
   it("(e) the upstream never sees the gateway key, and sees each account's key in its own header", { timeout: TEST_TIMEOUT_MS }, () => {
