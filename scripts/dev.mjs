@@ -18,10 +18,16 @@ const url = `http://localhost:${port}`;
 
 let adminToken;
 if (!existsSync(varsFile)) {
-  adminToken = `sp_admin_${randomBytes(24).toString("base64url")}`;
+  const token = `sp_admin_${randomBytes(24).toString("base64url")}`;
   const masterKey = randomBytes(32).toString("base64");
-  writeFileSync(varsFile, `# Local secrets for \`npm run dev\` (never commit). Production: wrangler secret put.\nMASTER_KEY=${masterKey}\nADMIN_TOKEN=${adminToken}\n`, { mode: 0o600 });
-  console.log(`\nsubpool: created .dev.vars with a new MASTER_KEY and ADMIN_TOKEN.`);
+  try {
+    // "wx": if two first runs race, one writes and the other keeps what it wrote.
+    writeFileSync(varsFile, `# Local secrets for \`npm run dev\` (never commit). Production: wrangler secret put.\nMASTER_KEY=${masterKey}\nADMIN_TOKEN=${token}\n`, { mode: 0o600, flag: "wx" });
+    adminToken = token;
+    console.log(`\nsubpool: created .dev.vars with a new MASTER_KEY and ADMIN_TOKEN.`);
+  } catch (e) {
+    if (e.code !== "EEXIST") throw e;
+  }
 }
 
 // The token is printed once, when it is made; afterwards it is only in .dev.vars (logs get copied).

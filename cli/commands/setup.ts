@@ -1,0 +1,135 @@
+/** `subpool setup`: the gateway URL and key, checked with GET /api/me, saved 0600. `subpool whoami`. */
+import type { Command } from "commander";
+import { Api, ApiError } from "../api.js";
+import { configPath, loadConfig, normalizeUrl, readConfigFile, saveConfig, type StoredConfig } from "../config.js";
+import { CliError } from "../errors.js";
+import { ask, isInteractive, progress, readLine } from "../prompts.js";
+import type { Me } from "../types.js";
+import { out, paint, printJson, say, warn } from "../ui.js";
+
+interface SetupOptions {
+  url?: string;
+  key?: string;
+  json?: boolean;
+}
+
+function validUrl(v: string): string | undefined {
+  try {
+    normalizeUrl(v);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+async function verify(url: string, key: string): Promise<Me> {
+  const api = new Api(url, key, "input");
+  const spin = progress(`Checking ${url}`);
+  try {
+    const me = await api.get<Me>("/api/me");
+    spin.stop(`Connected to ${url}`);
+    return me;
+  } catch (e) {
+    spin.fail("Not connected");
+    if (e instanceof ApiError && e.status === 401) {
+      throw new CliError(
+        `the key was refused by ${url}; nothing was saved`,
+        "check the key: an admin shows it once, with `subpool users add <name>` or `subpool users rotate <name>`",
+      );
+    }
+    if (e instanceof CliError) throw new CliError(`${e.message}; nothing was saved`, e.hint, e.exitCode);
+    throw e;
+  }
+}
+
+export function registerSetup(program: Command): void {
+  program
+    .command("setup")
+    .description("connect to a gateway: asks for its URL and your key, checks them, saves them (mode 0600)")
+    .option("--url <url>", "the gateway's address, e.g. http://localhost:8787")
+    .option("--key <key>", "your gateway key; `-` reads it from stdin (keeps it out of the shell history)")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `\nSaved to ${configPath()}\n(SUBPOOL_CONFIG picks another file; SUBPOOL_URL and SUBPOOL_KEY override it.)`,
+    )
+    .action(async (opts: SetupOptions) => {
+      let existing: Partial<StoredConfig> | null = null;
+      try {
+        existing = readConfigFile();
+      } catch {
+        existing = null; // a broken file is about to be replaced
+      }
+      const interactive = isInteractive();
+
+      let url: string;
+      if (opts.url !== undefined) url = normalizeUrl(opts.url);
+      else if (interactive) {
+        url = normalizeUrl(
+          await ask({
+            message: "Gateway URL",
+            initialValue: existing?.url ?? process.env.SUBPOOL_URL ?? "http://localhost:8787",
+            validate: validUrl,
+          }),
+        );
+      } else if (existing?.url) url = normalizeUrl(existing.url);
+      else throw new CliError("no gateway URL given", "pass --url <url> (e.g. --url http://localhost:8787)");
+
+      let key: string;
+      if (opts.key === "-") {
+        const line = await readLine();
+        if (!line?.trim()) throw new CliError("--key - read no key from stdin", "pipe the key in: echo \"$KEY\" | subpool setup --url … --key -");
+        key = line.trim();
+      } else if (opts.key !== undefined) key = opts.key.trim();
+      else if (interactive) {
+        const keep = existing?.key;
+        key = await ask({
+          message: keep ? "Gateway key (Enter keeps the saved one)" : "Gateway key (sp_…, from your admin)",
+          secret: true,
+          ...(keep ? { defaultValue: keep } : {}),
+          validate: (v) => (v ? undefined : "paste the key your admin gave you"),
+        });
+      } else if (existing?.key) key = existing.key;
+      else throw new CliError("no gateway key given", "pass --key <key>, or --key - to read it from stdin");
+      if (!key) throw new CliError("the gateway key is empty", "pass the key your admin gave you");
+
+      const me = await verify(url, key);
+      const path = saveConfig({ url, key });
+      if (opts.json) {
+        printJson({ url, path, user: me });
+      } else {
+        out(`Saved ${url} and your key to ${path} (readable by you only).`);
+        out(me.id === null ? `Signed in with the bootstrap ADMIN_TOKEN.` : `Signed in as ${paint("bold", me.name)} (${me.role}).`);
+        out();
+        if (me.id === null) {
+          out("This token manages users only; it owns no accounts. Next:");
+          out("  subpool users add <your-name> --admin     # an account-holding user for yourself");
+          out("  subpool users add <teammate>              # one per teammate; each gets a key, shown once");
+        } else {
+          out("Next:");
+          out("  subpool login anthropic | openai | github-copilot   # sign in to a subscription");
+          out("  subpool import                                      # or bring in logins opencode, Claude Code, Codex already have");
+          out("  subpool env claude-code                             # then point your tools at the gateway");
+        }
+      }
+      for (const v of ["SUBPOOL_URL", "SUBPOOL_KEY"]) {
+        if (process.env[v]?.trim()) warn(`${v} is set in your environment and overrides the saved ${v === "SUBPOOL_URL" ? "URL" : "key"}`);
+      }
+    });
+
+  program
+    .command("whoami")
+    .description("show which gateway and user this machine is set up for")
+    .option("--json", "print the result as JSON")
+    .action(async (opts: { json?: boolean }) => {
+      const cfg = loadConfig();
+      const me = await Api.from(cfg).get<Me>("/api/me");
+      const from = (s: "env" | "file") => (s === "env" ? "environment" : cfg.path);
+      if (opts.json) {
+        printJson({ url: cfg.url, user: me, config: cfg.path, urlFrom: cfg.urlFrom, keyFrom: cfg.keyFrom });
+        return;
+      }
+      out(`${me.id === null ? "the bootstrap ADMIN_TOKEN" : `${me.name} (${me.role}, ${me.id})`} at ${cfg.url}`);
+      say(`url from ${from(cfg.urlFrom)}; key from ${cfg.keyFrom === "env" ? "SUBPOOL_KEY" : cfg.path}`);
+    });
+}

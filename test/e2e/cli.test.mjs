@@ -1,0 +1,797 @@
+// End to end: the `subpool` command-line tool (dist/cli, built by `npm install`'s prepare script),
+// run as a subprocess the way a person runs it, against the gateway started exactly as the README
+// says (`npm run dev -- --port … --persist-to …`). A fake provider on 127.0.0.1 stands in for the
+// Anthropic API and for the Anthropic, OpenAI and GitHub sign-in endpoints, so `subpool login` runs
+// its real flows. The CLI runs on the machine's own Node (20 here), not the Node 22 that npm puts
+// on PATH for wrangler. Offline only: nothing leaves 127.0.0.1.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const CLI = join(ROOT, "dist", "cli", "index.js");
+const STARTUP_MS = 60_000;
+const T = { timeout: 30_000 };
+
+// ---------------------------------------------------------------------------------------------
+// The CLI binary: built by `npm install`/`npm ci` (prepare); rebuilt here when cli/ is newer.
+// ---------------------------------------------------------------------------------------------
+
+function newestMtime(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+function ensureBuilt() {
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestMtime(join(ROOT, "cli"))) return;
+  execFileSync("npm", ["run", "-s", "build:cli"], { cwd: ROOT, stdio: "inherit" });
+}
+
+/** The machine's own node (npm puts node_modules/.bin, with Node 22, first on PATH). */
+function systemNode() {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir || dir.includes(`node_modules${"/"}.bin`) || dir.includes("node_modules\\.bin")) continue;
+    const p = join(dir, process.platform === "win32" ? "node.exe" : "node");
+    if (existsSync(p)) return p;
+  }
+  return process.execPath;
+}
+const NODE = systemNode();
+
+// ---------------------------------------------------------------------------------------------
+// The fake provider: Anthropic's API, and the sign-in endpoints of Anthropic, OpenAI and GitHub.
+// ---------------------------------------------------------------------------------------------
+
+const tag = randomBytes(5).toString("hex");
+const b64url = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+const jwt = (claims) => `${b64url({ alg: "none", typ: "JWT" })}.${b64url(claims)}.sig`;
+
+const FAKE = {
+  anthropicLimitedKey: `sk-ant-api03-cli-limited-${tag}`,
+  anthropicGoodKey: `sk-ant-api03-cli-good-${tag}`,
+  anthropicCode: `ac-code-${tag}`,
+  anthropicRefresh: `sk-ant-ort01-cli-${tag}`,
+  anthropicAccess: `sk-ant-oat01-cli-${tag}`,
+  openaiCode: `oa-code-${tag}`,
+  openaiRefresh: `oa-refresh-${tag}`,
+  openaiAccess: jwt({ exp: Math.floor(Date.now() / 1000) + 3600, "https://api.openai.com/auth": { chatgpt_account_id: `acct-${tag}`, chatgpt_user_id: `user-${tag}` } }),
+  openaiIdToken: jwt({ email: `dev-${tag}@example.com`, "https://api.openai.com/auth": { chatgpt_account_id: `acct-${tag}`, chatgpt_user_id: `user-${tag}` } }),
+  githubDeviceCode: `dc-${tag}`,
+  githubUserCode: "WDJB-MJHT",
+  githubToken: `gho_cli${tag}`,
+  copilotToken: `tid=cli-${tag};exp=9`,
+};
+
+/** How many polls the device flow answers "authorization_pending" to before granting. */
+let devicePendingPolls = 1;
+
+function sendJson(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function startFake() {
+  const server = createServer(async (req, res) => {
+    let raw = "";
+    for await (const chunk of req) raw += chunk;
+    const url = new URL(req.url, "http://127.0.0.1");
+    const form = () => Object.fromEntries(new URLSearchParams(raw));
+    const json = () => (raw ? JSON.parse(raw) : {});
+    switch (`${req.method} ${url.pathname}`) {
+      // Anthropic API: one key rate limited for two hours, one good.
+      case "POST /anthropic-api/v1/messages": {
+        if (req.headers["x-api-key"] === FAKE.anthropicLimitedKey) {
+          return sendJson(res, 429, { type: "error", error: { type: "rate_limit_error", message: "rate limited" } }, { "retry-after": "7200" });
+        }
+        if (req.headers["x-api-key"] !== FAKE.anthropicGoodKey) return sendJson(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
+        return sendJson(res, 200, { id: "msg_cli", type: "message", role: "assistant", model: "claude-e2e", content: [{ type: "text", text: "hi" }], stop_reason: "end_turn", usage: { input_tokens: 1, output_tokens: 1 } });
+      }
+      // Anthropic sign-in: the token endpoint takes JSON.
+      case "POST /anthropic-oauth/token": {
+        const b = json();
+        if (b.grant_type !== "authorization_code" || b.code !== FAKE.anthropicCode || !b.code_verifier) return sendJson(res, 400, { error: "invalid_grant", error_description: "bad code" });
+        return sendJson(res, 200, {
+          access_token: FAKE.anthropicAccess,
+          refresh_token: FAKE.anthropicRefresh,
+          expires_in: 28800,
+          token_type: "Bearer",
+          account: { uuid: `uuid-${tag}`, email_address: `claude-${tag}@example.com` },
+        });
+      }
+      // OpenAI sign-in: the token endpoint takes a form.
+      case "POST /openai-oauth/token": {
+        const b = form();
+        if (b.grant_type !== "authorization_code" || b.code !== FAKE.openaiCode || !b.code_verifier) return sendJson(res, 400, { error: "invalid_grant" });
+        return sendJson(res, 200, { access_token: FAKE.openaiAccess, refresh_token: FAKE.openaiRefresh, id_token: FAKE.openaiIdToken, expires_in: 3600 });
+      }
+      // GitHub device flow.
+      case "POST /github/login/device/code":
+        return sendJson(res, 200, { device_code: FAKE.githubDeviceCode, user_code: FAKE.githubUserCode, verification_uri: "https://github.com/login/device", expires_in: 900, interval: 1 });
+      case "POST /github/login/oauth/access_token": {
+        if (json().device_code !== FAKE.githubDeviceCode) return sendJson(res, 200, { error: "bad_verification_code" });
+        if (devicePendingPolls > 0) {
+          devicePendingPolls--;
+          return sendJson(res, 200, { error: "authorization_pending" });
+        }
+        return sendJson(res, 200, { access_token: FAKE.githubToken, token_type: "bearer", scope: "read:user" });
+      }
+      case "GET /github-api/user":
+        return req.headers.authorization === `token ${FAKE.githubToken}` ? sendJson(res, 200, { id: 4242, login: `octo-${tag}` }) : sendJson(res, 401, { message: "Bad credentials" });
+      case "GET /github-api/copilot_internal/v2/token":
+        return req.headers.authorization === `token ${FAKE.githubToken}`
+          ? sendJson(res, 200, { token: FAKE.copilotToken, expires_at: Math.floor(Date.now() / 1000) + 1800, refresh_in: 1500 })
+          : sendJson(res, 401, { message: "Bad credentials" });
+      default:
+        return sendJson(res, 404, { error: `fake: no ${req.method} ${url.pathname}` });
+    }
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const s = createNetServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the CLI.
+// ---------------------------------------------------------------------------------------------
+
+const state = { gw: null, gwLog: "", fake: null, gwPort: 0, url: "", adminToken: "", dir: "", home: "", memberKey: "", memberName: "" };
+
+/** A clean environment: no SUBPOOL_* from the developer's shell, a fake HOME, no browser, no colour. */
+function cliEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith("SUBPOOL_") || ["XDG_CONFIG_HOME", "XDG_DATA_HOME", "CODEX_HOME", "CLAUDE_CONFIG_DIR", "FORCE_COLOR", "CI"].includes(k)) continue;
+    env[k] = v;
+  }
+  return {
+    ...env,
+    HOME: state.home,
+    USERPROFILE: state.home,
+    XDG_CONFIG_HOME: join(state.home, ".config"),
+    XDG_DATA_HOME: join(state.home, ".local", "share"),
+    SUBPOOL_NO_BROWSER: "1",
+    NO_COLOR: "1",
+    ...extra,
+  };
+}
+
+/** Spawns `subpool …`; returns a handle to talk to it and a promise of its end. */
+function spawnCli(args, extraEnv = {}) {
+  const child = spawn(NODE, [CLI, ...args], { cwd: state.dir, env: cliEnv(extraEnv), stdio: ["pipe", "pipe", "pipe"] });
+  const out = { stdout: "", stderr: "" };
+  child.stdout.on("data", (d) => (out.stdout += d));
+  child.stderr.on("data", (d) => (out.stderr += d));
+  const done = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`subpool ${args.join(" ")} did not finish\n--- stdout ---\n${out.stdout}\n--- stderr ---\n${out.stderr}`));
+    }, 25_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, ...out });
+    });
+  });
+  /** Resolves with the first match of `re` in stderr, once it shows up. */
+  const waitFor = async (re, ms = 15_000) => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(out.stderr);
+      if (m) return m;
+      if (Date.now() > until || child.exitCode !== null) throw new Error(`no ${re} in the output of subpool ${args.join(" ")}\n--- stderr ---\n${out.stderr}\n--- stdout ---\n${out.stdout}`);
+      await sleep(50);
+    }
+  };
+  return { child, out, done, waitFor };
+}
+
+/** Runs `subpool …` to the end, stdin = `input` (or nothing). */
+async function cli(args, { env = {}, input } = {}) {
+  const p = spawnCli(args, env);
+  p.child.stdin.end(input ?? "");
+  return p.done;
+}
+
+const show = (r) => `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+
+function ok(r) {
+  assert.equal(r.code, 0, show(r));
+  return r;
+}
+
+function fails(r, ...patterns) {
+  assert.notEqual(r.code, 0, `expected a failure\n${show(r)}`);
+  for (const p of patterns) assert.match(r.stderr, p, show(r));
+  return r;
+}
+
+/** A config file of its own for each identity. */
+const configFor = (name) => ({ SUBPOOL_CONFIG: join(state.dir, "configs", name, "config.json") });
+
+async function api(method, path, key, body) {
+  const res = await fetch(state.url + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null, text };
+}
+
+const accountsOf = async (key) => (await api("GET", "/api/accounts", key)).json.accounts;
+
+/** Rows of a cli-table3 table: the cells of each line that has a body row. */
+function tableRows(stdout) {
+  return stdout
+    .split("\n")
+    .filter((l) => l.startsWith("│"))
+    .map((l) => l.split("│").slice(1, -1).map((c) => c.trim()))
+    .slice(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway, started as the README says.
+// ---------------------------------------------------------------------------------------------
+
+async function waitForHealth(child) {
+  const until = Date.now() + STARTUP_MS;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}) before answering\n${state.gwLog}`);
+    try {
+      const r = await fetch(`${state.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+      if (r.ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(250);
+  }
+  throw new Error(`the gateway did not answer /healthz within ${STARTUP_MS} ms\n${state.gwLog}`);
+}
+
+/** dev.mjs makes .dev.vars on first run; made here first (exclusively) when missing, so that two
+ *  suites starting gateways at once cannot each write their own. Same format as dev.mjs. */
+function ensureDevVars() {
+  const file = join(ROOT, ".dev.vars");
+  if (existsSync(file)) return;
+  const content = `# Local secrets for \`npm run dev\` (never commit). Production: wrangler secret put.\nMASTER_KEY=${randomBytes(32).toString("base64")}\nADMIN_TOKEN=sp_admin_${randomBytes(24).toString("base64url")}\n`;
+  try {
+    writeFileSync(file, content, { mode: 0o600, flag: "wx" });
+  } catch (e) {
+    if (e.code !== "EEXIST") throw e;
+  }
+}
+
+function stopGateway() {
+  const gw = state.gw;
+  if (!gw || gw.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-gw.pid, "SIGKILL");
+      } catch {}
+      resolve();
+    }, 5000);
+    gw.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try {
+      process.kill(-gw.pid, "SIGTERM");
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
+  before(async () => {
+    ensureBuilt();
+    state.dir = mkdtempSync(join(tmpdir(), "subpool-cli-e2e-"));
+    state.home = join(state.dir, "home");
+    mkdirSync(state.home);
+    state.fake = await startFake();
+    const fake = `http://127.0.0.1:${state.fake.address().port}`;
+    state.gwPort = await freePort();
+    state.url = `http://127.0.0.1:${state.gwPort}`;
+    ensureDevVars();
+    const vars = {
+      ANTHROPIC_API_BASE: `${fake}/anthropic-api`,
+      ANTHROPIC_TOKEN_URL: `${fake}/anthropic-oauth/token`,
+      ANTHROPIC_AUTHORIZE_URL: `${fake}/anthropic-oauth/authorize`,
+      OPENAI_TOKEN_URL: `${fake}/openai-oauth/token`,
+      OPENAI_AUTHORIZE_URL: `${fake}/openai-oauth/authorize`,
+      GITHUB_BASE: `${fake}/github`,
+      GITHUB_API_BASE: `${fake}/github-api`,
+    };
+    const args = ["run", "dev", "--", "--port", String(state.gwPort), "--persist-to", join(state.dir, "state")];
+    for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+    state.gw = spawn("npm", args, {
+      cwd: ROOT,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    });
+    state.gw.stdout.on("data", (d) => (state.gwLog += d));
+    state.gw.stderr.on("data", (d) => (state.gwLog += d));
+    await waitForHealth(state.gw);
+    state.adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(join(ROOT, ".dev.vars"), "utf8"))?.[1]?.trim() ?? "";
+    const me = await api("GET", "/api/me", state.adminToken);
+    assert.equal(me.status, 200, `the ADMIN_TOKEN in .dev.vars does not work on the started gateway: ${me.text}`);
+  });
+
+  after(async () => {
+    await stopGateway();
+    await new Promise((r) => (state.fake ? state.fake.close(r) : r()));
+    if (state.dir) rmSync(state.dir, { recursive: true, force: true });
+  });
+
+  // ---- setup ---------------------------------------------------------------------------------
+
+  it("says to run `subpool setup` when nothing is configured", T, async () => {
+    const r = fails(await cli(["accounts"], { env: configFor("nobody") }), /no gateway configured/, /run `subpool setup` first/);
+    assert.equal(r.code, 1);
+  });
+
+  it("setup refuses a wrong key, says what to do, and saves nothing", T, async () => {
+    const env = configFor("wrong");
+    fails(await cli(["setup", "--url", state.url, "--key", `sp_wrong_${tag}`], { env }), /the key was refused/, /nothing was saved/, /subpool users (add|rotate)/);
+    assert.equal(existsSync(env.SUBPOOL_CONFIG), false);
+  });
+
+  it("setup checks the key and saves URL and key readable by the owner only (0600, dir 0700)", T, async () => {
+    const env = configFor("admin");
+    const r = ok(await cli(["setup", "--url", `${state.url}/`, "--key", state.adminToken], { env }));
+    assert.match(r.stdout, /ADMIN_TOKEN/);
+    assert.ok(!r.stdout.includes(state.adminToken) && !r.stderr.includes(state.adminToken), "setup must not print the key");
+    assert.deepEqual(JSON.parse(readFileSync(env.SUBPOOL_CONFIG, "utf8")), { url: state.url, key: state.adminToken });
+    if (process.platform !== "win32") {
+      assert.equal(statSync(env.SUBPOOL_CONFIG).mode & 0o777, 0o600);
+      assert.equal(statSync(dirname(env.SUBPOOL_CONFIG)).mode & 0o777, 0o700);
+    }
+    const who = ok(await cli(["whoami", "--json"], { env }));
+    assert.deepEqual(JSON.parse(who.stdout).user, { id: null, name: "admin-token", role: "admin" });
+  });
+
+  it("setup writes the default config dir ($XDG_CONFIG_HOME/subpool) when SUBPOOL_CONFIG is unset", T, async () => {
+    const xdg = join(state.dir, "xdg-config");
+    ok(await cli(["setup", "--url", state.url, "--key", "-"], { env: { XDG_CONFIG_HOME: xdg }, input: `${state.adminToken}\n` }));
+    const file = join(xdg, "subpool", "config.json");
+    assert.equal(JSON.parse(readFileSync(file, "utf8")).key, state.adminToken);
+    if (process.platform !== "win32") {
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.equal(statSync(dirname(file)).mode & 0o777, 0o700);
+    }
+  });
+
+  it("SUBPOOL_URL and SUBPOOL_KEY work without a config file", T, async () => {
+    const r = ok(await cli(["whoami", "--json"], { env: { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: state.adminToken } }));
+    assert.equal(JSON.parse(r.stdout).keyFrom, "env");
+  });
+
+  // ---- users (admin) -------------------------------------------------------------------------
+
+  it("users add | list | rotate | rm, as admin; the new key is shown once and works", T, async () => {
+    const env = configFor("admin");
+    const name = `ann-${tag}`;
+    const added = ok(await cli(["users", "add", name], { env }));
+    const key = /^\s+(sp_\S+)$/m.exec(added.stdout)?.[1];
+    assert.ok(key, `no key in:\n${added.stdout}`);
+    assert.match(added.stdout, new RegExp(`${name} \\(member, u_`));
+    assert.equal((await api("GET", "/api/me", key)).json.name, name);
+
+    const list = ok(await cli(["users", "list"], { env }));
+    const row = tableRows(list.stdout).find((c) => c[0] === name);
+    assert.ok(row, list.stdout);
+    assert.equal(row[1], "member");
+    assert.ok(!list.stdout.includes(key), "users list must not show keys");
+    const listed = JSON.parse(ok(await cli(["users", "--json"], { env })).stdout);
+    const user = listed.users.find((u) => u.name === name);
+    assert.deepEqual(Object.keys(user).sort(), ["createdAt", "id", "name", "role"]);
+
+    // Rotating needs a confirmation; without a terminal, --yes.
+    fails(await cli(["users", "rotate", name], { env }), /--yes/);
+    assert.equal((await api("GET", "/api/me", key)).status, 200, "an unconfirmed rotate must change nothing");
+    const rotated = JSON.parse(ok(await cli(["users", "rotate", name, "--yes", "--json"], { env })).stdout);
+    assert.equal(rotated.id, user.id);
+    assert.notEqual(rotated.key, key);
+    assert.equal((await api("GET", "/api/me", key)).status, 401, "the old key stops working");
+    assert.equal((await api("GET", "/api/me", rotated.key)).status, 200);
+
+    // The old key, still saved somewhere, is refused with advice.
+    const stale = configFor("stale");
+    mkdirSync(dirname(stale.SUBPOOL_CONFIG), { recursive: true });
+    writeFileSync(stale.SUBPOOL_CONFIG, JSON.stringify({ url: state.url, key }), { mode: 0o600 });
+    fails(await cli(["accounts"], { env: stale }), /the key was refused/, /run `subpool setup`/);
+
+    // An admin user, by id prefix, then removal by name.
+    const admin2 = JSON.parse(ok(await cli(["users", "add", `adm-${tag}`, "--admin", "--json"], { env })).stdout);
+    assert.equal(admin2.role, "admin");
+    ok(await cli(["users", "rm", admin2.id.slice(0, 8), "--yes"], { env }));
+    fails(await cli(["users", "rm", name], { env }), /--yes/);
+    const rm = ok(await cli(["users", "rm", name, "--yes"], { env }));
+    assert.match(rm.stdout, new RegExp(`Deleted ${name}`));
+    const after = JSON.parse(ok(await cli(["users", "list", "--json"], { env })).stdout);
+    assert.ok(!after.users.some((u) => u.name === name || u.id === admin2.id));
+    assert.equal((await api("GET", "/api/me", rotated.key)).status, 401);
+  });
+
+  it("users commands need an admin key, and say so", T, async () => {
+    const env = configFor("admin");
+    const member = JSON.parse(ok(await cli(["users", "add", `mem-${tag}`, "--json"], { env })).stdout);
+    const r = fails(await cli(["users", "list"], { env: { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: member.key } }), /admin/);
+    assert.equal(r.code, 1);
+    // The bootstrap token owns no accounts: the CLI says what to do instead.
+    fails(await cli(["accounts"], { env }), /owns no accounts/, /users add/);
+  });
+
+  // ---- accounts ------------------------------------------------------------------------------
+
+  it("a member sets up with the key on stdin and sees an empty pool", T, async () => {
+    const admin = configFor("admin");
+    state.memberName = `mia-${tag}`;
+    state.memberKey = JSON.parse(ok(await cli(["users", "add", state.memberName, "--json"], { env: admin })).stdout).key;
+    const env = configFor("member");
+    const r = ok(await cli(["setup", "--url", state.url, "--key", "-"], { env, input: `${state.memberKey}\n` }));
+    assert.match(r.stdout, new RegExp(`Signed in as ${state.memberName} \\(member\\)`));
+    assert.ok(!r.stdout.includes(state.memberKey));
+    const empty = ok(await cli(["accounts"], { env }));
+    assert.match(empty.stdout, /No accounts yet/);
+    assert.match(empty.stderr, /subpool login/);
+    assert.deepEqual(JSON.parse(ok(await cli(["accounts", "--json"], { env })).stdout), { accounts: [] });
+  });
+
+  it("accounts: a table with status and cooldown countdown, and --json as the gateway answers", T, async () => {
+    const env = configFor("member");
+    const add = async (body) => {
+      const r = await api("POST", "/api/accounts", state.memberKey, body);
+      assert.equal(r.status, 201, r.text);
+      return r.json;
+    };
+    const limited = await add({ provider: "anthropic", type: "api", key: FAKE.anthropicLimitedKey, label: "limited" });
+    const good = await add({ provider: "anthropic", type: "api", key: FAKE.anthropicGoodKey, label: "good" });
+    const oa = await add({ provider: "openai", type: "api", key: `sk-proj-cli-${tag}`, label: "oa key" });
+    // One request: the first account answers 429 (retry-after 2 h) and is benched; the second serves.
+    const res = await fetch(`${state.url}/anthropic/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": state.memberKey, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+      body: JSON.stringify({ model: "claude-e2e", max_tokens: 8, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(res.status, 200, await res.text());
+
+    const r = ok(await cli(["accounts"], { env }));
+    const header = r.stdout.split("\n").find((l) => l.startsWith("│"));
+    assert.deepEqual(
+      header.split("│").slice(1, -1).map((c) => c.trim()),
+      ["#", "provider", "label", "type", "status", "cooldown", "last status", "ok/fail", "id"],
+    );
+    const rows = tableRows(r.stdout);
+    assert.deepEqual(
+      rows.map((c) => [c[0], c[1], c[2], c[3], c[4], c[8]]),
+      [
+        ["1", "anthropic", "limited", "api key", "cooling", limited.id],
+        ["2", "anthropic", "good", "api key", "active", good.id],
+        ["1", "openai", "oa key", "api key", "active", oa.id],
+      ],
+    );
+    assert.match(rows[0][5], /^(1h 5\dm|2h)$/, `cooldown countdown: ${rows[0][5]}`);
+    assert.match(rows[0][6], /^429\b/);
+    assert.equal(rows[1][5], "-");
+    assert.match(rows[0][7], /^0\/1$/);
+    assert.ok(!r.stdout.includes(FAKE.anthropicGoodKey) && !r.stdout.includes(state.memberKey));
+
+    const json = JSON.parse(ok(await cli(["accounts", "--json"], { env })).stdout);
+    const direct = await accountsOf(state.memberKey);
+    assert.deepEqual(
+      json.accounts.map((a) => [a.id, a.provider, a.label, a.position, a.status, a.cooldownUntil]),
+      direct.map((a) => [a.id, a.provider, a.label, a.position, a.status, a.cooldownUntil]),
+    );
+    const only = JSON.parse(ok(await cli(["accounts", "list", "--provider", "openai", "--json"], { env })).stdout);
+    assert.deepEqual(only.accounts.map((a) => a.id), [oa.id]);
+  });
+
+  it("accounts disable | enable | move | rename | rm, by label, id prefix or provider:position", T, async () => {
+    const env = configFor("member");
+    const byLabel = async (label) => (await accountsOf(state.memberKey)).find((a) => a.label === label);
+    const good = await byLabel("good");
+    const limited = await byLabel("limited");
+
+    let r = ok(await cli(["accounts", "disable", "good"], { env }));
+    assert.match(r.stdout, /Disabled anthropic #2 "good"/);
+    assert.equal((await byLabel("good")).status, "disabled");
+    r = ok(await cli(["accounts", "enable", good.id.slice(0, 9)], { env }));
+    assert.match(r.stdout, /Enabled anthropic #2 "good"/);
+    assert.equal((await byLabel("good")).enabled, true);
+
+    // Re-enabling clears a cooldown ("try it again now").
+    ok(await cli(["accounts", "disable", "limited"], { env }));
+    ok(await cli(["accounts", "enable", "limited", "--json"], { env }));
+    assert.equal((await byLabel("limited")).status, "active");
+
+    r = ok(await cli(["accounts", "move", "good", "1"], { env }));
+    assert.match(r.stdout, /Moved anthropic "good" from #2 to #1/);
+    assert.deepEqual(tableRows(r.stdout).map((c) => c[2]), ["good", "limited"]);
+    assert.deepEqual(
+      (await accountsOf(state.memberKey)).filter((a) => a.provider === "anthropic").sort((a, b) => a.position - b.position).map((a) => a.id),
+      [good.id, limited.id],
+    );
+    fails(await cli(["accounts", "move", "good", "0"], { env }), /position/);
+
+    ok(await cli(["accounts", "rename", "anthropic:2", "spare"], { env }));
+    assert.equal((await byLabel("spare"))?.id, limited.id);
+
+    fails(await cli(["accounts", "rm", "spare"], { env }), /--yes/);
+    assert.ok(await byLabel("spare"), "an unconfirmed rm must delete nothing");
+    fails(await cli(["accounts", "disable", "nope-nothing"], { env }), /no account matches "nope-nothing"/, /subpool accounts/);
+    r = ok(await cli(["accounts", "rm", "spare", "--yes"], { env }));
+    assert.match(r.stdout, /Removed anthropic #2 "spare"/);
+    assert.equal(await byLabel("spare"), undefined);
+  });
+
+  it("an ambiguous label is refused with the candidates", T, async () => {
+    const env = configFor("member");
+    for (const provider of ["anthropic", "openai"]) {
+      const r = await api("POST", "/api/accounts", state.memberKey, { provider, type: "api", key: `sk-twin-${provider}-${tag}`, label: "twin" });
+      assert.equal(r.status, 201, r.text);
+    }
+    fails(await cli(["accounts", "disable", "twin"], { env }), /"twin" matches 2 accounts/, /use the id/);
+    const twins = (await accountsOf(state.memberKey)).filter((a) => a.label === "twin");
+    for (const a of twins) ok(await cli(["accounts", "rm", a.id, "--yes"], { env }));
+  });
+
+  it("accounts add stores an API key read from stdin", T, async () => {
+    const env = configFor("member");
+    const key = `sk-ant-api03-added-${tag}`;
+    const r = ok(await cli(["accounts", "add", "claude", "--key", "-", "--label", "from cli", "--json"], { env, input: `${key}\n` }));
+    const a = JSON.parse(r.stdout);
+    assert.equal(a.provider, "anthropic");
+    assert.equal(a.label, "from cli");
+    assert.ok(!r.stdout.includes(key));
+    ok(await cli(["accounts", "rm", a.id, "--yes"], { env }));
+    fails(await cli(["accounts", "add", "copilot", "--key", "-"], { env, input: "x\n" }), /subpool login github-copilot/);
+  });
+
+  // ---- env -----------------------------------------------------------------------------------
+
+  it("env prints exactly what to set for each tool, with $SUBPOOL_KEY instead of the key", T, async () => {
+    const env = configFor("member");
+    const u = state.url;
+    const expected = {
+      "claude-code": `export ANTHROPIC_BASE_URL="${u}/anthropic"\nexport ANTHROPIC_API_KEY="$SUBPOOL_KEY"\n`,
+      "anthropic-sdk": `export ANTHROPIC_BASE_URL="${u}/anthropic"\nexport ANTHROPIC_API_KEY="$SUBPOOL_KEY"\n`,
+      "openai-sdk": `export OPENAI_BASE_URL="${u}/openai/v1"\nexport OPENAI_API_KEY="$SUBPOOL_KEY"\n`,
+      codex: `model_provider = "subpool"\n\n[model_providers.subpool]\nname = "subpool"\nbase_url = "${u}/openai/v1"\nenv_key = "SUBPOOL_KEY"\nwire_api = "responses"\n`,
+    };
+    for (const [tool, stdout] of Object.entries(expected)) {
+      const r = ok(await cli(["env", tool, "--shell", "sh"], { env }));
+      assert.equal(r.stdout, stdout, `subpool env ${tool}`);
+      assert.match(r.stderr, /export SUBPOOL_KEY=<your gateway key>/, `subpool env ${tool} says how to export the key`);
+      assert.ok(!r.stdout.includes(state.memberKey) && !r.stderr.includes(state.memberKey), `subpool env ${tool} must not print the key`);
+    }
+    const oc = ok(await cli(["env", "opencode"], { env }));
+    assert.deepEqual(JSON.parse(oc.stdout).provider, {
+      anthropic: { options: { baseURL: `${u}/anthropic/v1`, apiKey: "{env:SUBPOOL_KEY}" } },
+      openai: { options: { baseURL: `${u}/openai/v1`, apiKey: "{env:SUBPOOL_KEY}" } },
+    });
+    assert.match(oc.stderr, /opencode\.json/);
+
+    const shown = ok(await cli(["env", "claude-code", "--show-key", "--shell", "sh"], { env }));
+    assert.equal(shown.stdout, `export ANTHROPIC_BASE_URL="${u}/anthropic"\nexport ANTHROPIC_API_KEY='${state.memberKey}'\n`);
+    const fish = ok(await cli(["env", "openai-sdk", "--shell", "fish"], { env }));
+    assert.equal(fish.stdout, `set -gx OPENAI_BASE_URL "${u}/openai/v1"\nset -gx OPENAI_API_KEY $SUBPOOL_KEY\n`);
+
+    const list = JSON.parse(ok(await cli(["env", "list", "--json"], { env })).stdout);
+    assert.deepEqual(list.tools.map((t) => t.tool), ["claude-code", "opencode", "codex", "anthropic-sdk", "openai-sdk"]);
+    fails(await cli(["env", "vim"], { env }), /unknown tool "vim"/, /claude-code, opencode, codex, anthropic-sdk, openai-sdk/);
+
+    // The shell lines really set what they say.
+    const sh = execFileSync("sh", ["-c", `${expected["claude-code"]}printf '%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_API_KEY"`], { env: { ...process.env, SUBPOOL_KEY: "k1" } }).toString();
+    assert.equal(sh, `${u}/anthropic|k1`);
+  });
+
+  // ---- errors --------------------------------------------------------------------------------
+
+  it("a gateway that is down: says so and how to start it", T, async () => {
+    const port = await freePort();
+    const r = fails(
+      await cli(["accounts"], { env: { ...configFor("none"), SUBPOOL_URL: `http://127.0.0.1:${port}`, SUBPOOL_KEY: "sp_x" } }),
+      new RegExp(`cannot reach the gateway at http://127\\.0\\.0\\.1:${port}: is it running\\? \\(npm run dev\\)`),
+    );
+    assert.equal(r.code, 1);
+    fails(await cli(["setup", "--url", `http://127.0.0.1:${port}`, "--key", "sp_x"], { env: configFor("down") }), /cannot reach the gateway/, /nothing was saved/);
+    assert.equal(existsSync(configFor("down").SUBPOOL_CONFIG), false);
+  });
+
+  it("usage errors exit 2 with a suggestion", T, async () => {
+    const r = await cli(["acounts"], { env: configFor("member") });
+    assert.equal(r.code, 2, show(r));
+    assert.match(r.stderr, /Did you mean accounts\?/);
+    const help = ok(await cli(["--help"]));
+    assert.match(help.stdout, /subpool setup/);
+  });
+
+  // ---- login (the gateway's OAuth flows against the fake provider) ---------------------------
+
+  it("login anthropic: prints the address, takes the pasted code#state, adds the account", T, async () => {
+    const env = configFor("member");
+    const p = spawnCli(["login", "anthropic"], env);
+    const m = await p.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/anthropic-oauth\/authorize\?\S+)/);
+    const auth = new URL(m[1]);
+    assert.equal(auth.searchParams.get("code_challenge_method"), "S256");
+    const st = auth.searchParams.get("state");
+    await p.waitFor(/Paste the code/);
+    p.child.stdin.end(`${FAKE.anthropicCode}#${st}\n`);
+    const r = ok(await p.done);
+    assert.match(r.stdout, new RegExp(`Added anthropic #\\d "claude-${tag}@example\\.com"`));
+    const all = `${r.stdout}${r.stderr}`;
+    assert.ok(!all.includes(FAKE.anthropicRefresh) && !all.includes(FAKE.anthropicAccess));
+    const a = (await accountsOf(state.memberKey)).find((x) => x.label === `claude-${tag}@example.com`);
+    assert.equal(a?.type, "oauth");
+  });
+
+  it("login anthropic: a wrong code is refused with the gateway's reason", T, async () => {
+    const env = configFor("member");
+    const p = spawnCli(["login", "anthropic"], env);
+    const m = await p.waitFor(/(http:\/\/\S+\/anthropic-oauth\/authorize\?\S+)/);
+    const st = new URL(m[1]).searchParams.get("state");
+    await p.waitFor(/Paste the code/);
+    p.child.stdin.end(`wrong-code#${st}\n`);
+    fails(await p.done, /refused the code/);
+  });
+
+  it("login openai: takes the pasted localhost:1455 address (--no-callback)", T, async () => {
+    const env = configFor("member");
+    const p = spawnCli(["login", "chatgpt", "--no-callback", "--label", "chatgpt via paste", "--json"], env);
+    const m = await p.waitFor(/(http:\/\/\S+\/openai-oauth\/authorize\?\S+)/);
+    const auth = new URL(m[1]);
+    assert.equal(auth.searchParams.get("redirect_uri"), "http://localhost:1455/auth/callback");
+    await p.waitFor(/Paste the address/);
+    p.child.stdin.end(`http://localhost:1455/auth/callback?code=${FAKE.openaiCode}&scope=openid&state=${auth.searchParams.get("state")}\n`);
+    const r = ok(await p.done);
+    const done = JSON.parse(r.stdout);
+    assert.equal(done.created, true);
+    assert.equal(done.account.provider, "openai");
+    assert.equal(done.account.type, "oauth");
+    assert.equal(done.account.label, "chatgpt via paste");
+  });
+
+  it("login openai: catches the browser's redirect on localhost:1455; signing in again refreshes the account", T, async (t) => {
+    if (!(await portIsFree(1455))) return t.skip("port 1455 is in use on this machine");
+    const env = configFor("member");
+    const p = spawnCli(["login", "openai", "--json"], env);
+    const m = await p.waitFor(/(http:\/\/\S+\/openai-oauth\/authorize\?\S+)/);
+    await p.waitFor(/Waiting for the browser/);
+    const st = new URL(m[1]).searchParams.get("state");
+    // What the browser does after sign-in: a stranger's state is turned away, ours is taken.
+    const stray = await fetch(`http://127.0.0.1:1455/auth/callback?code=x&state=not-${st}`);
+    assert.equal(stray.status, 400);
+    const page = await fetch(`http://127.0.0.1:1455/auth/callback?code=${FAKE.openaiCode}&state=${st}`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /close this tab/);
+    const r = ok(await p.done);
+    const done = JSON.parse(r.stdout);
+    // Same ChatGPT identity as the pasted login above: that account is refreshed, not duplicated.
+    assert.equal(done.created, false);
+    assert.equal(done.account.label, "chatgpt via paste");
+    assert.equal((await accountsOf(state.memberKey)).filter((a) => a.provider === "openai" && a.type === "oauth").length, 1);
+    assert.equal(await portIsFree(1455), true, "the listener is closed afterwards");
+  });
+
+  it("login github-copilot: shows the device code and polls until it is entered", T, async () => {
+    const env = configFor("member");
+    devicePendingPolls = 2;
+    const p = spawnCli(["login", "copilot"], env);
+    p.child.stdin.end();
+    await p.waitFor(new RegExp(FAKE.githubUserCode));
+    await p.waitFor(/https:\/\/github\.com\/login\/device/);
+    const r = ok(await p.done);
+    assert.equal(devicePendingPolls, 0, "the CLI polled through the pending answers");
+    assert.match(r.stdout, new RegExp(`Added github-copilot #1 "octo-${tag}"`));
+    const all = `${r.stdout}${r.stderr}`;
+    assert.ok(!all.includes(FAKE.githubToken) && !all.includes(FAKE.copilotToken));
+  });
+
+  // ---- import --------------------------------------------------------------------------------
+
+  it("import: finds the usual files of opencode, Claude Code and Codex, asks, then uploads", T, async () => {
+    const env = configFor("member");
+    const home = join(state.dir, "import-home");
+    const files = {
+      opencode: join(home, ".local", "share", "opencode", "auth.json"),
+      claude: join(home, ".claude", ".credentials.json"),
+      codex: join(home, ".codex", "auth.json"),
+    };
+    const secrets = {
+      opencodeKey: `sk-ant-api03-opencode-${tag}`,
+      claudeRefresh: `sk-ant-ort01-claude-${tag}`,
+      codexRefresh: `codex-refresh-${tag}`,
+    };
+    const write = (p, v) => {
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, JSON.stringify(v), { mode: 0o600 });
+    };
+    write(files.opencode, { anthropic: { type: "api", key: secrets.opencodeKey }, mistral: { type: "api", key: "m-key" } });
+    write(files.claude, { claudeAiOauth: { accessToken: `sk-ant-oat01-claude-${tag}`, refreshToken: secrets.claudeRefresh, expiresAt: Date.now() + 3600_000, subscriptionType: "max" } });
+    write(files.codex, {
+      OPENAI_API_KEY: null,
+      tokens: {
+        id_token: jwt({ email: `codex-${tag}@example.com`, "https://api.openai.com/auth": { chatgpt_account_id: `acct-codex-${tag}`, chatgpt_user_id: "u1" } }),
+        access_token: jwt({ exp: Math.floor(Date.now() / 1000) + 3600, "https://api.openai.com/auth": { chatgpt_account_id: `acct-codex-${tag}`, chatgpt_user_id: "u1" } }),
+        refresh_token: secrets.codexRefresh,
+        account_id: `acct-codex-${tag}`,
+      },
+    });
+    const homeEnv = { ...env, HOME: home, USERPROFILE: home, XDG_DATA_HOME: join(home, ".local", "share") };
+    const before = (await accountsOf(state.memberKey)).length;
+
+    // Without a terminal to ask in, nothing is uploaded unless --yes says so.
+    const asked = fails(await cli(["import"], { env: homeEnv }), /--yes/);
+    assert.match(asked.stderr, /opencode ~\/\.local\/share\/opencode\/auth\.json: anthropic \(api\), mistral \(api\)/);
+    assert.match(asked.stderr, /Claude Code ~\/\.claude\/\.credentials\.json: Claude Code login/);
+    assert.match(asked.stderr, /Codex ~\/\.codex\/auth\.json: ChatGPT login/);
+    assert.match(asked.stderr, /refresh tokens work once/);
+    assert.equal((await accountsOf(state.memberKey)).length, before);
+
+    const r = ok(await cli(["import", "--yes"], { env: homeEnv }));
+    const rows = tableRows(r.stdout);
+    assert.deepEqual(
+      rows.map((c) => [c[1], c[2], c[3], c[4]]).sort(),
+      [
+        ["anthropic", "anthropic", "api key", "created"],
+        ["claudeAiOauth", "anthropic", "oauth", "created"],
+        ["tokens", "openai", "oauth", "created"],
+      ].sort(),
+    );
+    assert.match(r.stdout, /refused mistral: provider "mistral" is not one subpool serves/);
+    assert.match(r.stdout, /3 accounts added, 0 updated, 0 already there/);
+    const all = `${r.stdout}${r.stderr}${asked.stderr}`;
+    for (const s of Object.values(secrets)) assert.ok(!all.includes(s), "import must not print a credential");
+    assert.equal((await accountsOf(state.memberKey)).length, before + 3);
+
+    // An explicit file, again: nothing changes; --json for scripts.
+    const again = JSON.parse(ok(await cli(["import", files.claude, "--yes", "--json"], { env: homeEnv })).stdout);
+    assert.equal(again.results[0].result.format, "claude-code");
+    assert.deepEqual(again.results[0].result.imported.map((i) => i.action), ["unchanged"]);
+  });
+
+  it("import: clear errors for a missing file, a non-JSON file, and no usual files", T, async () => {
+    const env = configFor("member");
+    fails(await cli(["import", join(state.dir, "nope.json"), "--yes"], { env }), /nope\.json does not exist/);
+    const bad = join(state.dir, "bad.json");
+    writeFileSync(bad, "not json");
+    fails(await cli(["import", bad, "--yes"], { env }), /is not JSON/);
+    const empty = join(state.dir, "empty-home");
+    mkdirSync(empty);
+    fails(await cli(["import"], { env: { ...env, HOME: empty, USERPROFILE: empty, XDG_DATA_HOME: join(empty, "share") } }), /found no credential files/, /subpool import <file>/);
+  });
+});
