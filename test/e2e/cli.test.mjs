@@ -13,12 +13,10 @@ import { createServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { ROOT, freePort, startGateway } from "./gateway.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(ROOT, "dist", "cli", "index.js");
-const STARTUP_MS = 60_000;
 const T = { timeout: 30_000 };
 
 // ---------------------------------------------------------------------------------------------
@@ -141,17 +139,6 @@ function startFake() {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function portIsFree(port) {
   return new Promise((resolve) => {
     const s = createNetServer();
@@ -164,7 +151,8 @@ function portIsFree(port) {
 // Running the CLI.
 // ---------------------------------------------------------------------------------------------
 
-const state = { gw: null, gwLog: "", fake: null, gwPort: 0, url: "", adminToken: "", dir: "", home: "", memberKey: "", memberName: "" };
+/** gw: the gateway (test/e2e/gateway.mjs). */
+const state = { gw: /** @type {import("./gateway.mjs").Gateway | null} */ (null), fake: null, url: "", adminToken: "", dir: "", home: "", memberKey: "", memberName: "" };
 
 /** A clean environment: no SUBPOOL_* from the developer's shell, a fake HOME, no browser, no colour. */
 function cliEnv(extra = {}) {
@@ -238,15 +226,7 @@ function fails(r, ...patterns) {
 /** A config file of its own for each identity. */
 const configFor = (name) => ({ SUBPOOL_CONFIG: join(state.dir, "configs", name, "config.json") });
 
-async function api(method, path, key, body) {
-  const res = await fetch(state.url + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null, text };
-}
+const api = (method, path, key, body) => state.gw.api(method, path, key, body);
 
 const accountsOf = async (key) => (await api("GET", "/api/accounts", key)).json.accounts;
 
@@ -259,61 +239,6 @@ function tableRows(stdout) {
     .slice(1);
 }
 
-// ---------------------------------------------------------------------------------------------
-// The gateway, started as the README says.
-// ---------------------------------------------------------------------------------------------
-
-async function waitForHealth(child) {
-  const until = Date.now() + STARTUP_MS;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}) before answering\n${state.gwLog}`);
-    try {
-      const r = await fetch(`${state.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(250);
-  }
-  throw new Error(`the gateway did not answer /healthz within ${STARTUP_MS} ms\n${state.gwLog}`);
-}
-
-/** dev.mjs makes .dev.vars on first run; made here first (exclusively) when missing, so that two
- *  suites starting gateways at once cannot each write their own. Same format as dev.mjs. */
-function ensureDevVars() {
-  const file = join(ROOT, ".dev.vars");
-  if (existsSync(file)) return;
-  const content = `# Local secrets for \`npm run dev\` (never commit). Production: wrangler secret put.\nMASTER_KEY=${randomBytes(32).toString("base64")}\nADMIN_TOKEN=sp_admin_${randomBytes(24).toString("base64url")}\n`;
-  try {
-    writeFileSync(file, content, { mode: 0o600, flag: "wx" });
-  } catch (e) {
-    if (e.code !== "EEXIST") throw e;
-  }
-}
-
-function stopGateway() {
-  const gw = state.gw;
-  if (!gw || gw.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-gw.pid, "SIGKILL");
-      } catch {}
-      resolve();
-    }, 5000);
-    gw.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    try {
-      process.kill(-gw.pid, "SIGTERM");
-    } catch {
-      clearTimeout(timer);
-      resolve();
-    }
-  });
-}
-
 describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
   before(async () => {
     ensureBuilt();
@@ -322,9 +247,6 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     mkdirSync(state.home);
     state.fake = await startFake();
     const fake = `http://127.0.0.1:${state.fake.address().port}`;
-    state.gwPort = await freePort();
-    state.url = `http://127.0.0.1:${state.gwPort}`;
-    ensureDevVars();
     const vars = {
       ANTHROPIC_API_BASE: `${fake}/anthropic-api`,
       ANTHROPIC_TOKEN_URL: `${fake}/anthropic-oauth/token`,
@@ -334,24 +256,19 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
       GITHUB_BASE: `${fake}/github`,
       GITHUB_API_BASE: `${fake}/github-api`,
     };
-    const args = ["run", "dev", "--", "--port", String(state.gwPort), "--persist-to", join(state.dir, "state")];
-    for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-    state.gw = spawn("npm", args, {
-      cwd: ROOT,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    state.gw = await startGateway({
+      vars,
+      persistTo: join(state.dir, "state"),
+      secrets: () => [state.memberKey, ...Object.values(FAKE)],
     });
-    state.gw.stdout.on("data", (d) => (state.gwLog += d));
-    state.gw.stderr.on("data", (d) => (state.gwLog += d));
-    await waitForHealth(state.gw);
-    state.adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(readFileSync(join(ROOT, ".dev.vars"), "utf8"))?.[1]?.trim() ?? "";
+    state.url = state.gw.url;
+    state.adminToken = state.gw.adminToken;
     const me = await api("GET", "/api/me", state.adminToken);
     assert.equal(me.status, 200, `the ADMIN_TOKEN in .dev.vars does not work on the started gateway: ${me.text}`);
   });
 
   after(async () => {
-    await stopGateway();
+    await state.gw?.stop();
     await new Promise((r) => (state.fake ? state.fake.close(r) : r()));
     if (state.dir) rmSync(state.dir, { recursive: true, force: true });
   });

@@ -5,20 +5,14 @@
 // Offline only: no request leaves 127.0.0.1.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { gzipSync } from "node:zlib";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
+import { startGateway } from "./gateway.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const STARTUP_MS = 60_000;
 const TEST_TIMEOUT_MS = 20_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -197,98 +191,21 @@ function startFake() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The gateway, started the README's way.
+// The gateway, started the README's way (test/e2e/gateway.mjs).
 // ---------------------------------------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const state = {
   fake: null,
   fakePort: 0,
+  /** @type {import("./gateway.mjs").Gateway | null} */
   gw: null,
-  gwPort: 0,
-  gwLog: "",
-  persistDir: "",
   adminToken: "",
   userKey: "",
   accounts: { anthropic: [], openai: [] },
 };
 
-const base = () => `http://127.0.0.1:${state.gwPort}`;
-
-/** The gateway's console, with every secret we know of blanked out (dev.mjs prints the admin token). */
-function gatewayLog() {
-  let text = state.gwLog.replace(/sp_admin_[A-Za-z0-9_-]+/g, "sp_admin_<redacted>").replace(/MASTER_KEY=\S+/g, "MASTER_KEY=<redacted>");
-  for (const s of [state.adminToken, state.userKey, ...Object.values(KEYS)]) if (s) text = text.split(s).join("<redacted>");
-  return text;
-}
-
-async function waitForHealth(child) {
-  const deadline = Date.now() + STARTUP_MS;
-  let lastErr = "";
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`gateway exited early (code ${child.exitCode}, signal ${child.signalCode}); its output:\n${gatewayLog()}`);
-    }
-    try {
-      const r = await fetch(`${base()}/healthz`, { signal: AbortSignal.timeout(2000) });
-      const body = await r.json().catch(() => null);
-      if (r.status === 200 && body?.ok === true) return;
-      lastErr = `status ${r.status} ${JSON.stringify(body)}`;
-    } catch (e) {
-      lastErr = String(e?.cause?.code ?? e);
-    }
-    await sleep(250);
-  }
-  throw new Error(`gateway not healthy after ${STARTUP_MS / 1000} s (last: ${lastErr}); its output:\n${gatewayLog()}`);
-}
-
-function stopGateway() {
-  const child = state.gw;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(killer);
-      resolve();
-    };
-    const killer = setTimeout(() => {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {}
-      setTimeout(resolve, 500);
-    }, 5000);
-    child.once("exit", done);
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      done();
-    }
-  });
-}
-
-async function api(method, path, key, body) {
-  const r = await fetch(`${base()}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await r.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {}
-  return { status: r.status, headers: r.headers, json, text };
-}
+const base = () => state.gw.url;
+const api = (method, path, key, body) => state.gw.api(method, path, key, body);
 
 async function listAccounts() {
   const r = await api("GET", "/api/accounts", state.userKey);
@@ -323,31 +240,22 @@ describe("subpool end to end with the official SDKs", { timeout: 110_000 }, () =
   before(async () => {
     state.fake = await startFake();
     state.fakePort = state.fake.address().port;
-    state.gwPort = await freePort();
-    state.persistDir = mkdtempSync(join(tmpdir(), "subpool-e2e-"));
     const fakeBase = `http://127.0.0.1:${state.fakePort}`;
-    const args = ["run", "dev", "--", "--port", String(state.gwPort), "--var", `ANTHROPIC_API_BASE:${fakeBase}`, "--var", `OPENAI_API_BASE:${fakeBase}`, "--persist-to", state.persistDir];
-    state.gw = spawn("npm", args, {
-      cwd: ROOT,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    state.gw = await startGateway({
+      vars: { ANTHROPIC_API_BASE: fakeBase, OPENAI_API_BASE: fakeBase },
+      secrets: () => [state.userKey, ...Object.values(KEYS)],
     });
-    state.gw.stdout.on("data", (d) => (state.gwLog += d));
-    state.gw.stderr.on("data", (d) => (state.gwLog += d));
-    await waitForHealth(state.gw);
     try {
       await setUp();
     } catch (e) {
-      e.message += `\n--- gateway output ---\n${gatewayLog()}`;
+      e.message += `\n--- gateway output ---\n${state.gw.log()}`;
       throw e;
     }
   });
 
   async function setUp() {
-    // dev.mjs creates .dev.vars on first run; it exists by the time the gateway answers.
-    const vars = readFileSync(join(ROOT, ".dev.vars"), "utf8");
-    state.adminToken = /^ADMIN_TOKEN=(.*)$/m.exec(vars)?.[1]?.trim() ?? "";
+    // The ADMIN_TOKEN line of .dev.vars, read by startGateway once the gateway answers.
+    state.adminToken = state.gw.adminToken;
     assert.ok(state.adminToken, ".dev.vars has no ADMIN_TOKEN line");
 
     const name = `e2e-${randomBytes(4).toString("hex")}`;
@@ -387,14 +295,11 @@ describe("subpool end to end with the official SDKs", { timeout: 110_000 }, () =
   }
 
   after(async () => {
-    await stopGateway();
-    state.gw?.stdout?.destroy();
-    state.gw?.stderr?.destroy();
+    await state.gw?.stop();
     if (state.fake) {
       state.fake.closeAllConnections();
       await new Promise((r) => state.fake.close(() => r()));
     }
-    if (state.persistDir) rmSync(state.persistDir, { recursive: true, force: true });
   });
 
   it("(a) Anthropic: a 429 on the first account fails over to the second and benches the first", { timeout: TEST_TIMEOUT_MS }, async (t) => {
