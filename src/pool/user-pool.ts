@@ -501,10 +501,12 @@ export class UserPool extends DurableObject<Env> {
       return { ok: true, record: JSON.parse(now.cred) as CredentialRecord, chatgptAccountId: now.chatgpt_account_id };
     }
     if (result.kind === "reauth") {
+      console.warn(`subpool: ${row.provider} account ${row.id} needs a new login: ${result.reason}`);
       this.markReauth(row.id, `refresh refused: ${result.reason}`);
       return { ok: false, reason: "needs_reauth", message: result.reason };
     }
     if (result.kind === "transient") {
+      console.warn(`subpool: ${row.provider} account ${row.id} refresh failed, will retry: ${result.reason}`);
       this.sql.exec("UPDATE accounts SET last_error = ? WHERE id = ?", `refresh failed: ${result.reason}`, row.id);
       return { ok: false, reason: "transient", message: result.reason };
     }
@@ -526,6 +528,7 @@ export class UserPool extends DurableObject<Env> {
       chatgptAccountId,
       row.id,
     );
+    console.log(`subpool: ${row.provider} account ${row.id} refreshed (credential v${record.version})`);
     // 2. KV: the edge copy. If it fails, readers still find the new version here (version check).
     try {
       await this.env.VAULT.put(kvKeys.credential(userId, row.id), JSON.stringify(record));

@@ -76,6 +76,14 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       lastError: ok ? undefined : (reason ?? `upstream answered ${status}`),
     });
     if (p) f.waitUntil(p);
+    // One line per failed attempt (ids, status and our own reason text only: never a secret), so
+    // `wrangler tail` shows every rotation. Successes stay silent: they are the hot path.
+    if (!ok) {
+      console.log(
+        `subpool: ${provider.id} ${f.path} user=${userId} account=${acc.id} -> ${status || "network"}: ${reason ?? "failed"}` +
+          `${cooldownS !== undefined ? `; benched ${humanDuration(cooldownS)}` : ""}`,
+      );
+    }
   };
 
   let cred: Credential | null;
