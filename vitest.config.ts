@@ -22,6 +22,8 @@ export default defineConfig({
           GITHUB_API_BASE: "https://api.github.fake",
           GITHUB_BASE: "https://github.fake",
           MAX_BODY_BYTES: "1048576",
+          // Short, so the timeout test is quick; no other fake takes this long to answer.
+          UPSTREAM_TIMEOUT_MS: "1000",
         },
       },
     }),

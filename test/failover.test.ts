@@ -26,7 +26,7 @@ const ok = () => json(anthropicMessage(), 200, { "request-id": "req_1" });
 const rateLimited = (headers: Record<string, string>) => () => json(anthropicError("rate_limit_error", "rate limited"), 429, headers);
 
 /** Serves by credential: `plan[credential]` answers, anything else is an invalid key. */
-function serve(plan: Record<string, () => Response>) {
+function serve(plan: Record<string, () => Response | Promise<Response>>) {
   up().on("anthropic.fake/v1/", (_req, cred) => plan[cred]?.() ?? json(anthropicError("authentication_error", "invalid x-api-key"), 401));
 }
 
@@ -144,6 +144,19 @@ describe("failover on overloads and errors", () => {
     const r = await messages(u.key);
     expect(r.status).toBe(200);
     expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
+  });
+
+  it("rotates past an upstream that does not answer within UPSTREAM_TIMEOUT_MS, without benching it", async () => {
+    const u = await userWithKeys(2);
+    serve({ [u.keys[0]!]: () => new Promise<Response>(() => {}), [u.keys[1]!]: ok });
+    const t0 = Date.now();
+    const r = await messages(u.key);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    const first = (await listAccounts(u.key))[0]!;
+    expect(first.status).toBe("active");
+    expect(first.lastError).toMatch(/no answer within 1000 ms/);
   });
 
   it("returns a 400 untouched, without rotating", async () => {

@@ -141,7 +141,15 @@ export class Upstream {
       const req = new Request(input, init);
       const body = req.method === "GET" || req.method === "HEAD" ? "" : await req.clone().text();
       this.seen.push({ url: req.url, method: req.method, headers: Object.fromEntries(req.headers), body });
-      return this.dispatch(req, body);
+      // Like a real connection, an aborted request (the gateway's header timeout) fails at once.
+      const signal = init?.signal ?? null;
+      if (!signal) return this.dispatch(req, body);
+      return new Promise<Response>((resolve, reject) => {
+        const onAbort = () => reject(new DOMException("The operation was aborted", "AbortError"));
+        if (signal.aborted) return onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.dispatch(req, body).then(resolve, reject);
+      });
     });
     return this;
   }
