@@ -5,7 +5,7 @@
 import { createMiddleware } from "hono/factory";
 import { type Config, type Env, getConfig } from "../config";
 import { GatewayError } from "../errors";
-import { forgetKey, getSnapshot } from "../pool/isolate-cache";
+import { forgetKey, forgetVerifiedKey, getSnapshot, rememberVerifiedKey, verifiedKey } from "../pool/isolate-cache";
 import type { Role } from "../pool/types";
 import { timingSafeEqual } from "../vault/envelope";
 import { hashKey, isAdminToken, presentedKey, resolveKey } from "./keys";
@@ -19,25 +19,36 @@ export interface AppEnv {
 
 const unauthorized = (message: string) => new GatewayError(401, "authentication_error", message);
 
-export async function authenticate(env: Env, cfg: Config, headers: Headers): Promise<Principal> {
+
+export async function authenticate(env: Env, cfg: Config, headers: Headers, waitUntil?: (p: Promise<unknown>) => void): Promise<Principal> {
   const key = presentedKey(headers);
   if (!key) throw unauthorized("send your subpool key as `Authorization: Bearer <key>` or `x-api-key: <key>`");
+  // Fast path: a key this isolate verified before; the user's snapshot still decides.
+  const known = verifiedKey(key);
+  if (known) {
+    const snap = await getSnapshot(env, cfg, known.userId, waitUntil);
+    if (snap.user && snap.keyId !== null && timingSafeEqual(snap.keyId, known.keyId)) {
+      return { kind: "user", userId: snap.user.id, name: snap.user.name, role: snap.user.role };
+    }
+    forgetVerifiedKey(key);
+  }
   const hash = await hashKey(cfg, key);
   if (await isAdminToken(cfg, hash)) return { kind: "root" };
   const entry = await resolveKey(env, cfg, key, hash);
   if (!entry) throw unauthorized("this subpool key is not valid (it may have been rotated or its user deleted)");
-  const snap = await getSnapshot(env, cfg, entry.userId);
+  const snap = await getSnapshot(env, cfg, entry.userId, waitUntil);
   if (!snap.user || !snap.keyId || !timingSafeEqual(snap.keyId, entry.keyId)) {
     forgetKey(hash);
     throw unauthorized("this subpool key is not valid (it may have been rotated or its user deleted)");
   }
+  rememberVerifiedKey(key, entry);
   return { kind: "user", userId: snap.user.id, name: snap.user.name, role: snap.user.role };
 }
 
 export const requireKey = createMiddleware<AppEnv>(async (c, next) => {
   const cfg = getConfig(c.env);
   c.set("cfg", cfg);
-  c.set("principal", await authenticate(c.env, cfg, c.req.raw.headers));
+  c.set("principal", await authenticate(c.env, cfg, c.req.raw.headers, (p) => c.executionCtx.waitUntil(p)));
   await next();
 });
 

@@ -1,9 +1,12 @@
 /**
  * What one isolate remembers between requests, so that in steady state a proxied request makes no
  * KV or Durable Object round trip before the upstream fetch (DESIGN §1 "hot path"):
+ *   - gateway keys it verified (key -> user, keyId), so the HMAC is computed once per key; the
+ *     snapshot's keyId still decides on every request;
  *   - gateway-key index entries (key hash -> user), 60 s;
  *   - each user's pool snapshot, SNAPSHOT_TTL_MS (1 s): a cooldown recorded anywhere is honoured
- *     everywhere within about a second;
+ *     everywhere within about a second. Past 80 % of the TTL a request refreshes it in the
+ *     background (waitUntil), so under steady traffic no request waits for the Durable Object;
  *   - opened credentials, keyed by account and valid while their version matches the snapshot's;
  *   - unwrapped data keys (non-extractable CryptoKeys).
  * Outcomes are applied to the local snapshot at once (so this isolate never retries a benched
@@ -33,6 +36,7 @@ interface UserEntry {
 const users = new Map<string, UserEntry>();
 const inflightSnapshots = new Map<string, Promise<Snapshot>>();
 const keyIndex = new Map<string, { entry: KeyIndexEntry | null; at: number }>();
+const verifiedKeys = new Map<string, KeyIndexEntry>();
 const credentials = new Map<string, Credential>();
 const dataKeys = new Map<string, Promise<CryptoKey>>();
 const refreshes = new Map<string, Promise<RefreshOutcome>>();
@@ -49,6 +53,7 @@ export function poolStub(env: Env, userId: string): DurableObjectStub<UserPool> 
 /** For tests and for user deletion: forget everything this isolate knows. */
 export function resetIsolateCaches(): void {
   users.clear();
+  verifiedKeys.clear();
   inflightSnapshots.clear();
   keyIndex.clear();
   credentials.clear();
@@ -71,11 +76,21 @@ export function forgetKey(hash: string): void {
   keyIndex.delete(hash);
 }
 
+export const verifiedKey = (key: string): KeyIndexEntry | undefined => verifiedKeys.get(key);
+export const rememberVerifiedKey = (key: string, entry: KeyIndexEntry): void => bounded(verifiedKeys, key, entry);
+export const forgetVerifiedKey = (key: string): void => void verifiedKeys.delete(key);
+
 // ---- snapshots and outcomes -------------------------------------------------------------------
 
-export async function getSnapshot(env: Env, cfg: Config, userId: string): Promise<Snapshot> {
+export async function getSnapshot(env: Env, cfg: Config, userId: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Snapshot> {
   const e = users.get(userId);
-  if (e && Date.now() - e.fetchedAt < cfg.SNAPSHOT_TTL_MS) return e.snap;
+  if (e) {
+    const age = Date.now() - e.fetchedAt;
+    if (age < cfg.SNAPSHOT_TTL_MS) {
+      if (waitUntil && age >= cfg.SNAPSHOT_TTL_MS * 0.8 && !inflightSnapshots.has(userId)) waitUntil(sync(env, userId).catch(() => undefined));
+      return e.snap;
+    }
+  }
   return sync(env, userId);
 }
 
