@@ -1,0 +1,316 @@
+/**
+ * Turns one run's figures into the tables (console and BENCHMARKS.md) and checks the targets.
+ */
+import { summarize } from "./measure.mjs";
+
+const LABEL = {
+  direct: "direct to the fake provider",
+  null: "null Worker (workerd)",
+  subpool: "subpool (workerd)",
+  portkey: "Portkey gateway (Node)",
+};
+
+const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : "n/a");
+const ms = (v) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(3) : v.toFixed(1)) : "n/a");
+const int = (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString("en-US") : "n/a");
+
+/** Per (path, concurrency): rounds merged (requests / seconds; every response time). */
+export function aggregate(report) {
+  const out = new Map();
+  for (const m of report.matrix) {
+    const k = `${m.path}|${m.conc}`;
+    let a = out.get(k);
+    if (!a) out.set(k, (a = { path: m.path, conc: m.conc, ok: 0, seconds: 0, non2xx: 0, errors: 0, rounds: [], samples: [], foreign: [], cpuUs: [], cpuW: 0 }));
+    a.foreign.push(m.foreignCpuPct);
+    if (m.cpuUsPerReq && Number.isFinite(m.cpuUsPerReq.serving)) {
+      a.cpuUs.push(m.cpuUsPerReq.serving * (m.ok + m.non2xx));
+      a.cpuW += m.ok + m.non2xx;
+    }
+    a.ok += m.ok;
+    a.seconds += m.seconds;
+    a.non2xx += m.non2xx;
+    a.errors += m.errors;
+    a.rounds.push(m.rps);
+    if (m.samples) for (const s of m.samples) a.samples.push(s);
+    else a.lat = m.lat;
+  }
+  for (const a of out.values()) {
+    a.rps = a.ok / a.seconds;
+    a.msPerReq = (1000 * a.conc) / a.rps; // at c=1: the mean time per request
+    a.cpuUsPerReq = a.cpuW ? a.cpuUs.reduce((x, y) => x + y, 0) / a.cpuW : NaN;
+    if (a.samples.length) a.lat = summarize(a.samples);
+    delete a.samples;
+  }
+  return out;
+}
+
+export function evaluateTargets(report) {
+  const agg = aggregate(report);
+  const get = (p, c) => agg.get(`${p}|${c}`);
+  const t = [];
+  const add = (name, ok, measured, target) => t.push({ name, ok, measured, target });
+
+  const s1 = get("subpool", 1);
+  const n1 = get("null", 1);
+  const d1 = get("direct", 1);
+  const k1 = get("portkey", 1);
+  const s16 = get("subpool", 16);
+  const n16 = get("null", 16);
+  const k16 = get("portkey", 16);
+  if (s1 && n1) {
+    const added = s1.msPerReq - n1.msPerReq;
+    add("c=1: time per request <= null Worker's + 0.25 ms", added <= 0.25, `subpool ${ms(s1.msPerReq)} ms, null ${ms(n1.msPerReq)} ms: +${ms(added)} ms (p50 +${ms(s1.lat.p50 - n1.lat.p50)} ms)`, "+0.250 ms");
+  }
+  if (s16 && n16) {
+    const cpu = Number.isFinite(s16.cpuUsPerReq) && Number.isFinite(n16.cpuUsPerReq) ? `; workerd CPU ${f(s16.cpuUsPerReq, 0)} vs ${f(n16.cpuUsPerReq, 0)} us/request (+${f(s16.cpuUsPerReq - n16.cpuUsPerReq, 0)}; 0.8 x allows +${f(n16.cpuUsPerReq / 0.8 - n16.cpuUsPerReq, 0)})` : "";
+    add("c=16: throughput >= 0.8 x null Worker's", s16.rps >= 0.8 * n16.rps, `${int(s16.rps)} vs ${int(n16.rps)} req/s = ${f(s16.rps / n16.rps)} x${cpu}`, ">= 0.80 x");
+  }
+  if (s16 && k16) {
+    const bound = n16 ? `; the null Worker itself is ${f(n16.rps / k16.rps)} x Portkey` : "";
+    add("c=16: throughput >= 3 x Portkey's", s16.rps >= 3 * k16.rps, `${int(s16.rps)} vs ${int(k16.rps)} req/s = ${f(s16.rps / k16.rps)} x${bound}`, ">= 3.00 x");
+  }
+  if (s1 && k1) add("c=1: p50 lower than Portkey's", s1.lat.p50 < k1.lat.p50, `${ms(s1.lat.p50)} vs ${ms(k1.lat.p50)} ms`, "lower");
+
+  const st = report.storage;
+  if (st && st.proxied > 0) {
+    const kv = st.kv.get + st.kv.put + st.kv.delete + st.kv.list;
+    const perSecond = st.runs.map((r) => r.doPerSecond);
+    const maxPerSecond = Math.max(...perSecond);
+    add(
+      "steady state: no KV or DO round trip per proxied request",
+      kv === 0 && maxPerSecond <= 2.2,
+      `${int(st.proxied)} proxied: KV ${kv}; DO ${st.do.calls} = ${f(st.do.calls / st.proxied, 5)}/request, ${f(Math.min(...perSecond))}-${f(maxPerSecond)}/s per run whatever the load (the 1/s snapshot refresh and 1/s counter flush)`,
+      "0 KV; DO calls per second bounded, not per request",
+    );
+  }
+  if (report.cooldown) {
+    const c = report.cooldown;
+    const local = c.trials.every((x) => x.aRequestsToBenchedAfter === 0 && x.a2Account === "another");
+    add("a cooldown is honoured by other requests within 1 s", local && c.maxMs <= 1000, `same isolate: ${local ? "at once" : "NOT at once"}; other isolate: after ${c.trials.map((x) => Math.round(x.honouredAfterMs)).join(", ")} ms (max ${Math.round(c.maxMs)})`, "<= 1000 ms");
+  }
+  if (report.sse?.subpool?.ttfb && report.sse?.null?.ttfb) {
+    const d = report.sse.subpool.ttfb.p50 - report.sse.null.ttfb.p50;
+    add("SSE time to first byte within 1 ms of the null Worker's", d <= 1, `p50 ${ms(report.sse.subpool.ttfb.p50)} vs ${ms(report.sse.null.ttfb.p50)} ms: +${ms(d)} ms`, "+1.000 ms");
+  }
+  if (report.memory?.subpool) {
+    const m = report.memory.subpool;
+    add("memory growth < 20 MB while 200 MB stream through", m.complete && m.growthMB < 20, `+${f(m.growthMB, 1)} MB (RSS of the workerd process)${m.complete ? "" : " — stream INCOMPLETE"}`, "< 20 MB");
+  }
+  if (report.failover) {
+    const fo = report.failover;
+    const added = fo.failover.p50 - fo.normal.p50;
+    const rttWorker = fo.null.p50 - fo.local.p50;
+    const budget = rttWorker + 1;
+    add(
+      "one failover costs one upstream round trip + at most 1 ms",
+      added <= budget && fo.badAttempts === 0,
+      `+${ms(added)} ms (p50 ${ms(fo.failover.p50)} vs ${ms(fo.normal.p50)} ms); one upstream round trip from a Worker: ${ms(rttWorker)} ms (direct from the client: ${ms(fo.direct.p50)} ms)`,
+      `<= ${ms(budget)} ms`,
+    );
+  }
+  return t;
+}
+
+function rowsMatrix(report) {
+  const agg = aggregate(report);
+  const rows = [];
+  const concs = [...new Set(report.matrix.map((m) => m.conc))];
+  const paths = [...new Set(report.matrix.map((m) => m.path))];
+  for (const c of concs) {
+    for (const p of paths) {
+      const a = agg.get(`${p}|${c}`);
+      if (!a) continue;
+      rows.push([
+        String(c),
+        LABEL[p] ?? p,
+        int(a.rps),
+        a.rounds.map((r) => int(r)).join(" / "),
+        ms(a.lat.p50),
+        ms(a.lat.p99),
+        ms(a.msPerReq / c),
+        f(a.cpuUsPerReq, 0),
+        a.non2xx || a.errors ? `${a.non2xx}/${a.errors}` : "0",
+        a.foreign.map((x) => (Number.isFinite(x) ? x.toFixed(0) : "?")).join(" / "),
+      ]);
+    }
+  }
+  return { head: ["c", "path", "req/s", "req/s per round", "p50 ms", "p99 ms", "mean ms/req (c/rps)", "serving process CPU us/req", "non-2xx/errors", "other processes' CPU % per round"], rows };
+}
+
+function rowsRatios(report) {
+  const agg = aggregate(report);
+  const concs = [...new Set(report.matrix.map((m) => m.conc))];
+  const rows = [];
+  for (const c of concs) {
+    const s = agg.get(`subpool|${c}`);
+    const n = agg.get(`null|${c}`);
+    const d = agg.get(`direct|${c}`);
+    const k = agg.get(`portkey|${c}`);
+    if (!s) continue;
+    rows.push([
+      String(c),
+      n ? `${f(s.msPerReq / n.msPerReq)} x (+${ms(s.msPerReq / c - n.msPerReq / c)} ms)` : "n/a",
+      d ? `${f(s.msPerReq / d.msPerReq)} x (+${ms(s.msPerReq / c - d.msPerReq / c)} ms)` : "n/a",
+      n ? `${f(s.rps / n.rps)} x` : "n/a",
+      d ? `${f(s.rps / d.rps)} x` : "n/a",
+      k ? `${f(s.rps / k.rps)} x` : "n/a",
+      n ? `${ms(s.lat.p50 - n.lat.p50)} / ${ms(s.lat.p99 - n.lat.p99)}` : "n/a",
+      n && Number.isFinite(s.cpuUsPerReq) ? `${f(s.cpuUsPerReq / n.cpuUsPerReq)} x (+${f(s.cpuUsPerReq - n.cpuUsPerReq, 0)} us)` : "n/a",
+    ]);
+  }
+  return { head: ["c", "time/request vs null", "time/request vs direct", "req/s vs null", "req/s vs direct", "req/s vs Portkey", "p50 / p99 added over null (ms)", "CPU per request vs null"], rows };
+}
+
+function rowsSse(report) {
+  const rows = [];
+  for (const [p, r] of Object.entries(report.sse ?? {})) {
+    if (r.failed) rows.push([LABEL[p] ?? p, `failed (HTTP ${r.status})`, "", "", "", ""]);
+    else rows.push([LABEL[p] ?? p, ms(r.ttfb.p50), ms(r.ttfb.p99), ms(r.headers.p50), ms(r.total.p50), String(r.events)]);
+  }
+  return { head: ["path", "first byte p50 ms", "first byte p99 ms", "headers p50 ms", "whole stream p50 ms", "events"], rows };
+}
+
+function rowsMemory(report) {
+  const rows = [];
+  for (const [p, m] of Object.entries(report.memory ?? {})) {
+    const okRuns = m.runs.filter((r) => r.status === 200);
+    if (!okRuns.length) {
+      rows.push([LABEL[p] ?? p, `failed (HTTP ${m.runs[0]?.status})`, "", "", ""]);
+      continue;
+    }
+    rows.push([LABEL[p] ?? p, f(Math.min(...okRuns.map((r) => r.baselineMB)), 1), f(Math.max(...okRuns.map((r) => r.peakMB)), 1), `+${f(m.growthMB, 1)}`, okRuns.map((r) => f(r.mbps, 0)).join(" / ") + (m.complete ? "" : " (incomplete)")]);
+  }
+  return { head: ["process", "RSS before MB", "RSS peak MB", "growth MB", "MB/s per run"], rows };
+}
+
+function rowsStorage(report) {
+  const st = report.storage;
+  if (!st) return null;
+  const by = Object.entries(st.do.byMethod).filter(([, n]) => n > 0).map(([m, n]) => `${m} ${n}`).join(", ") || "none";
+  const kv = st.kv.get + st.kv.put + st.kv.delete + st.kv.list;
+  return {
+    head: ["proxied requests", "load seconds", "upstream fetches", "KV ops (get/put/delete/list)", "KV per request", "DO calls (by method)", "DO per request", "DO per second (per run, c=" + [...new Set(st.runs.map((r) => r.conc))].join("/") + ")"],
+    rows: [[int(st.proxied), f(st.seconds, 1), int(st.upstreamFetches), `${kv} (${st.kv.get}/${st.kv.put}/${st.kv.delete}/${st.kv.list})`, f(kv / st.proxied, 6), `${st.do.calls} (${by})`, f(st.do.calls / st.proxied, 6), st.runs.map((r) => f(r.doPerSecond, 1)).join(" ")]],
+  };
+}
+
+function rowsFailover(report) {
+  const fo = report.failover;
+  if (!fo) return null;
+  return {
+    head: ["", "p50 ms", "p99 ms", "mean ms"],
+    rows: [
+      ["direct to the fake (one upstream round trip)", ms(fo.direct.p50), ms(fo.direct.p99), ms(fo.direct.mean)],
+      ["null Worker forwarding to the fake", ms(fo.null.p50), ms(fo.null.p99), ms(fo.null.mean)],
+      ["null Worker answering by itself (GET /__local)", ms(fo.local.p50), ms(fo.local.p99), ms(fo.local.mean)],
+      ["= one upstream round trip from inside a Worker", ms(fo.null.p50 - fo.local.p50), "", ms(fo.null.mean - fo.local.mean)],
+      ["subpool, first account answers", ms(fo.normal.p50), ms(fo.normal.p99), ms(fo.normal.mean)],
+      ["subpool, first account 429 -> second answers", ms(fo.failover.p50), ms(fo.failover.p99), ms(fo.failover.mean)],
+      ["added by the failover", ms(fo.failover.p50 - fo.normal.p50), ms(fo.failover.p99 - fo.normal.p99), ms(fo.failover.mean - fo.normal.mean)],
+    ],
+  };
+}
+
+function rowsCooldown(report) {
+  const c = report.cooldown;
+  if (!c) return null;
+  return {
+    head: ["trial", "A: attempts of the 429'd request", "A: next request used", "A: requests to the benched account after", "B: requests to it after", "B: last one after (ms)", "B: requests in trial"],
+    rows: c.trials.map((t, i) => [String(i + 1), String(t.a1Attempts), t.a2Account, String(t.aRequestsToBenchedAfter), String(t.bRequestsToBenchedAfter), f(t.honouredAfterMs, 1), String(t.bRequests)]),
+  };
+}
+
+function mdTable(t) {
+  if (!t) return "";
+  const line = (cells) => `| ${cells.join(" | ")} |`;
+  return [line(t.head), line(t.head.map(() => "---")), ...t.rows.map(line)].join("\n");
+}
+
+function textTable(t) {
+  if (!t) return "";
+  const w = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => String(c).padEnd(w[i])).join("  ");
+  return [line(t.head), w.map((n) => "-".repeat(n)).join("  "), ...t.rows.map(line)].join("\n");
+}
+
+function targetsTable(report) {
+  return { head: ["target", "result", "measured", "limit"], rows: report.targets.map((t) => [t.name, t.ok ? "met" : "MISSED", t.measured, t.target]) };
+}
+
+export function renderConsole(report) {
+  const parts = [
+    "Throughput and latency (rounds merged)",
+    textTable(rowsMatrix(report)),
+    "",
+    "subpool relative to the null Worker, direct, Portkey (same run)",
+    textTable(rowsRatios(report)),
+    "",
+    "SSE (50 events): time to first body byte, sequential requests",
+    textTable(rowsSse(report)),
+    "",
+    "Memory while 200 MB stream through (RSS of the serving process)",
+    textTable(rowsMemory(report)),
+    "",
+    "Failover cost (sequential, interleaved; first account answers 429 with retry-after-ms: 1)",
+    textTable(rowsFailover(report)),
+    "",
+    "Storage operations of subpool's isolate during the measured load runs (GET /admin/stats)",
+    textTable(rowsStorage(report)),
+    "",
+    "Cooldown recorded by isolate A, honoured by isolate B",
+    textTable(rowsCooldown(report)),
+    "",
+    "Targets",
+    textTable(targetsTable(report)),
+  ];
+  return parts.join("\n");
+}
+
+export function renderMarkdown(report) {
+  const e = report.env;
+  const o = report.options;
+  return `## Last run
+
+- **Command:** \`${e.command}\` (${o.rounds} round(s); concurrency ${o.conc.join(", ")}; ${o.warmup} s warm-up + ${o.duration} s per point; paths interleaved, round 2 in reverse order; ${o.seqN} sequential requests per path for SSE and failover; ${o.trials} cooldown trials). Whole run: ${Math.round(report.wallSeconds)} s, ${report.startedAt}.
+- **Machine:** ${e.cpu}, ${e.cores} cores, ${e.memGiB} GiB, ${e.distro ?? ""} (${e.kernel}). Load generator, fake provider, gateways all on this machine.
+- **Versions:** ${e.node} (bench, fake provider, Portkey); ${e.workerd} (\`workerd\` ${e.versions.workerd}); wrangler ${e.versions.wrangler} (bundle: \`wrangler deploy --dry-run\`, ${Math.round(report.setup.bundleBytes / 1024)} KiB); autocannon ${e.versions.autocannon}; @portkey-ai/gateway ${e.versions.portkey}; hono ${e.versions.hono}. subpool at ${e.commit ?? "?"}${e.dirty ? " with uncommitted changes in src/" : ""}${report.options.src ? `, built from \`${report.options.src}\` (a variant)` : ""}.
+
+### Targets
+
+${mdTable(targetsTable(report))}
+
+### Throughput and latency
+
+Fixed ~300-byte JSON answer, \`POST /v1/messages\`. Latencies from autocannon's per-response hrtime (sub-millisecond); req/s = 2xx answers / wall time. Rounds merged.
+
+${mdTable(rowsMatrix(report))}
+
+### subpool relative to the null Worker, direct and Portkey
+
+${mdTable(rowsRatios(report))}
+
+### SSE time to first byte (50 events, sequential)
+
+${mdTable(rowsSse(report))}
+
+### Memory while 200 MB stream through
+
+${mdTable(rowsMemory(report))}
+
+### One failover (first account answers 429 with \`retry-after-ms: 1\`)
+
+${mdTable(rowsFailover(report))}
+
+### KV and Durable Object operations in steady state
+
+Counted by subpool itself (\`GET /admin/stats\`, per isolate) over the measured load runs only (not warm-ups).
+
+${mdTable(rowsStorage(report))}
+
+### A cooldown recorded in one isolate, honoured in another
+
+Isolate B (second copy of the bundle in the same workerd, same KV and Durable Object) sends requests back to back; isolate A's request gets one 429 (\`retry-after-ms: 3000\`) on account 1 and fails over. "B: last one after" is the time from that 429 to B's last request that still reached account 1 (the fake provider's clock).
+
+${mdTable(rowsCooldown(report))}
+`;
+}

@@ -1,0 +1,161 @@
+/**
+ * Everything the benchmark measures, started and set up: the fake provider, subpool's bundle under
+ * workerd (isolates A and B), the null Worker under workerd, Portkey's gateway on Node; three users
+ * with three Anthropic API-key accounts each, created through subpool's HTTP API:
+ *   main   "bench": the steady-state user (all load goes here)
+ *   fo     "failover": account 1 always answers 429 (retry-after-ms: 1), so each request fails over once
+ *   cd     "cooldown": for the cooldown-propagation trials
+ * Variants (other checkouts or edited copies of subpool, for A/B experiments) each get their own
+ * workerd process and the same users; their load path is "subpool:<name>".
+ */
+import fs from "node:fs";
+import path from "node:path";
+import crypto from "node:crypto";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import { freePort, removeOnExit, startProcess, waitForHttp, waitForOutput } from "./procs.mjs";
+import { timed } from "./measure.mjs";
+import { buildBundle, readWranglerToml, startWorkerd, writeNullConfig, writeSubpoolConfig } from "./workerd.mjs";
+
+const require = createRequire(import.meta.url);
+const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export const JSON_BODY = JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 64, messages: [{ role: "user", content: "hello" }] });
+export const SSE_BODY = JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 64, stream: true, messages: [{ role: "user", content: "hello" }] });
+export const BIG_BYTES = 200 * 1024 * 1024;
+export const base = { "content-type": "application/json", "anthropic-version": "2023-06-01" };
+
+/**
+ * A copy of this repo's src/ and config with a patch applied (`patch -p1`, paths a/src/...), for
+ * A/B runs of a proposed change without touching the work tree. Returns the copy's directory.
+ */
+export function patchedCopy(repo, work, name, patchFile) {
+  const dir = path.join(work, `variant-src-${name}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.cpSync(path.join(repo, "src"), path.join(dir, "src"), { recursive: true });
+  for (const f of ["wrangler.toml", "package.json", "tsconfig.json"]) if (fs.existsSync(path.join(repo, f))) fs.copyFileSync(path.join(repo, f), path.join(dir, f));
+  fs.symlinkSync(path.join(repo, "node_modules"), path.join(dir, "node_modules"));
+  execFileSync("patch", ["-p1", "-s", "--forward", "-d", dir, "-i", path.resolve(patchFile)], { stdio: ["ignore", "pipe", "pipe"] });
+  return dir;
+}
+
+/** tmpfs when there is one (see writeSubpoolConfig): /dev/shm; null = the work dir (a real disk). */
+export function defaultDoDisk() {
+  try {
+    if (fs.statSync("/dev/shm").isDirectory()) {
+      fs.accessSync("/dev/shm", fs.constants.W_OK);
+      return "/dev/shm";
+    }
+  } catch {}
+  return null;
+}
+
+async function api(url, init) {
+  const r = await fetch(url, init);
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${init?.method ?? "GET"} ${url} -> ${r.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** One subpool deployment: bundle from `dir`, its own workerd process (isolates A and B), users. */
+async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk }) {
+  const ADMIN = "sp_admin_bench_" + crypto.randomBytes(12).toString("hex");
+  log(`building ${name} (wrangler deploy --dry-run in ${dir})`);
+  const bundle = buildBundle(dir, path.join(work, `dist-${name}`), repo);
+  const wt = readWranglerToml(dir);
+  const vars = {
+    ...wt.vars,
+    ANTHROPIC_API_BASE: FAKE,
+    ANTHROPIC_TOKEN_URL: `${FAKE}/v1/oauth/token`,
+    OPENAI_API_BASE: FAKE,
+    OPENAI_TOKEN_URL: `${FAKE}/oauth/token`,
+    CODEX_API_BASE: `${FAKE}/codex`,
+    COPILOT_API_BASE: FAKE,
+    GITHUB_API_BASE: FAKE,
+    GITHUB_BASE: FAKE,
+    MASTER_KEY: crypto.randomBytes(32).toString("base64"),
+    ADMIN_TOKEN: ADMIN,
+  };
+  const [portA, portB] = [await freePort(), await freePort()];
+  const A = `http://127.0.0.1:${portA}`;
+  const B = `http://127.0.0.1:${portB}`;
+  const doDir = path.join(doDisk ?? work, `subpool-bench-do-${name}-${crypto.randomBytes(4).toString("hex")}`);
+  removeOnExit(doDir);
+  const cfg = writeSubpoolConfig({ dir: path.join(work, `run-${name}`), doDir, bundle, kvScript: path.join(benchDir, "workers", "memory-kv.js"), compatibilityDate: wt.compatibilityDate, compatibilityFlags: wt.compatibilityFlags, vars, portA, portB });
+  const proc = await startWorkerd(`workerd-${name}`, cfg, `${A}/healthz`, inspectorPort ? ["-i", `127.0.0.1:${inspectorPort}`] : []);
+
+  const adminH = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
+  async function makeUser(userName, keyPrefix) {
+    const u = await api(`${A}/admin/users`, { method: "POST", headers: adminH, body: JSON.stringify({ name: userName }) });
+    const accounts = [];
+    for (const i of [1, 2, 3]) {
+      const body = JSON.stringify({ provider: "anthropic", type: "api", key: `${keyPrefix}-${i}`, label: `${userName} ${i}` });
+      accounts.push(await api(`${A}/api/accounts`, { method: "POST", headers: { authorization: `Bearer ${u.key}`, "content-type": "application/json" }, body }));
+    }
+    return { key: u.key, id: u.id, accounts: accounts.map((a) => a.id), providerKeys: [1, 2, 3].map((i) => `${keyPrefix}-${i}`) };
+  }
+  const users = { main: await makeUser("bench", "sk-bench-main"), fo: await makeUser("failover", "sk-bench-fo"), cd: await makeUser("cooldown", "sk-bench-cd") };
+  const stats = () => api(`${A}/admin/stats`, { headers: adminH }).then((s) => structuredClone(s.isolate));
+  return { name, dir, A, B, proc, users, stats, bundleBytes: fs.statSync(bundle).size, ADMIN, doDir };
+}
+
+/**
+ * opts: { repo, src?, variants? {name: dir}, work, withPortkey?, withNull?, log?,
+ *         inspectorPort?, nullInspectorPort? (workerd -i), doDisk?, strict? (check failover works) }
+ */
+export async function startStack({ repo, src = null, variants = {}, work, withPortkey = true, withNull = true, log = () => {}, inspectorPort = null, nullInspectorPort = null, doDisk = defaultDoDisk(), strict = true }) {
+  const fake = startProcess("fake-provider", process.execPath, [path.join(benchDir, "fake-provider.mjs"), "0"], { env: { ...process.env, BIG_BYTES: String(BIG_BYTES) } });
+  const FAKE = `http://127.0.0.1:${Number((await waitForOutput(fake, /LISTENING (\d+)/))[1])}`;
+  const ctl = (body) => fetch(`${FAKE}/__ctl`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json());
+  const procs = { fake };
+
+  const srcDir = src ? path.resolve(src) : repo;
+  const sp = await startSubpool({ name: "subpool", dir: srcDir, repo, work, FAKE, log, inspectorPort, doDisk });
+  procs.subpool = sp.proc;
+  const variantStacks = {};
+  for (const [name, dir] of Object.entries(variants)) {
+    variantStacks[name] = await startSubpool({ name: `variant-${name}`, dir: path.resolve(dir), repo, work, FAKE, log, doDisk });
+    procs[`subpool:${name}`] = variantStacks[name].proc;
+  }
+
+  const NULLW = withNull ? `http://127.0.0.1:${await freePort()}` : null;
+  if (withNull) {
+    log("starting the null Worker (workerd)");
+    const wt = readWranglerToml(repo);
+    const nullCfg = writeNullConfig({ dir: path.join(work, "null"), script: path.join(benchDir, "workers", "null-worker.js"), compatibilityDate: wt.compatibilityDate, upstream: FAKE, port: Number(new URL(NULLW).port) });
+    procs.null = await startWorkerd("workerd-null", nullCfg, `${NULLW}/__local`, nullInspectorPort ? ["-i", `127.0.0.1:${nullInspectorPort}`] : []);
+  }
+  const PK = withPortkey ? `http://127.0.0.1:${await freePort()}` : null;
+  if (withPortkey) {
+    log("starting Portkey's gateway (Node)");
+    const pkEntry = path.join(path.dirname(require.resolve("@portkey-ai/gateway/package.json")), "build", "start-server.js");
+    procs.portkey = startProcess("portkey", process.execPath, ["--require", path.join(benchDir, "lib", "loopback-only.cjs"), pkEntry, `--port=${new URL(PK).port}`, "--headless"], { env: { ...process.env, NODE_ENV: "production" } });
+    await waitForHttp(`${PK}/`, procs.portkey);
+  }
+
+  const { users } = sp;
+  await ctl({ key: users.fo.providerKeys[0], mode: "429", retryAfterMs: 1 }); // every request of the failover user fails over once
+
+  const PATHS = {
+    direct: { url: `${FAKE}/v1/messages`, headers: { ...base, "x-api-key": users.main.providerKeys[0] } },
+    subpool: { url: `${sp.A}/anthropic/v1/messages`, headers: { ...base, "x-api-key": users.main.key } },
+  };
+  for (const [name, v] of Object.entries(variantStacks)) PATHS[`subpool:${name}`] = { url: `${v.A}/anthropic/v1/messages`, headers: { ...base, "x-api-key": v.users.main.key } };
+  if (withNull) PATHS.null = { url: `${NULLW}/v1/messages`, headers: { ...base, "x-api-key": users.main.providerKeys[0] } };
+  if (withPortkey) PATHS.portkey = { url: `${PK}/v1/messages`, headers: { ...base, "x-api-key": users.main.providerKeys[0], "x-portkey-provider": "anthropic", "x-portkey-custom-host": `${FAKE}/v1` } };
+
+  // Sanity: every path answers 200 with the fake's body; the failover user fails over once.
+  for (const [p, P] of Object.entries(PATHS)) {
+    const r = await timed(P.url, { headers: P.headers, body: JSON_BODY, keepBody: true });
+    if (r.status !== 200 || !r.text.includes("msg_bench")) throw new Error(`${p}: expected 200 from the fake, got ${r.status}: ${r.text.slice(0, 300)}`);
+  }
+  const r = await timed(PATHS.subpool.url, { headers: { ...base, "x-api-key": users.fo.key }, body: JSON_BODY, keepBody: true });
+  if (strict && (r.status !== 200 || r.headers["x-subpool-attempts"] !== "2")) throw new Error(`failover user: expected 200 after 2 attempts, got ${r.status} attempts=${r.headers["x-subpool-attempts"]}`);
+
+  const setup = { bundleBytes: sp.bundleBytes, src: srcDir, variants, doDisk: doDisk ?? work, pids: Object.fromEntries(Object.entries(procs).map(([k, v]) => [k, v.pid])) };
+  const statsOf = Object.fromEntries([["subpool", sp.stats], ...Object.entries(variantStacks).map(([n, v]) => [`subpool:${n}`, v.stats])]);
+  const doDirs = [sp.doDir, ...Object.values(variantStacks).map((v) => v.doDir)];
+  return { doDirs, FAKE, A: sp.A, B: sp.B, NULLW, PK, ctl, stats: sp.stats, statsOf, users, PATHS, procs, setup };
+}
