@@ -100,13 +100,15 @@ function startFake() {
       // Anthropic sign-in: the token endpoint takes JSON.
       case "POST /anthropic-oauth/token": {
         const b = json();
-        if (b.grant_type !== "authorization_code" || b.code !== FAKE.anthropicCode || !b.code_verifier) return sendJson(res, 400, { error: "invalid_grant", error_description: "bad code" });
+        // Two people's codes: FAKE.anthropicCode, and the same with "-2" (another Claude account).
+        const who = b.code === FAKE.anthropicCode ? "" : b.code === `${FAKE.anthropicCode}-2` ? "-2" : null;
+        if (b.grant_type !== "authorization_code" || who === null || !b.code_verifier) return sendJson(res, 400, { error: "invalid_grant", error_description: "bad code" });
         return sendJson(res, 200, {
           access_token: FAKE.anthropicAccess,
           refresh_token: FAKE.anthropicRefresh,
           expires_in: 28800,
           token_type: "Bearer",
-          account: { uuid: `uuid-${tag}`, email_address: `claude-${tag}@example.com` },
+          account: { uuid: `uuid-${tag}${who}`, email_address: `claude-${tag}${who}@example.com` },
         });
       }
       // OpenAI sign-in: the token endpoint takes a form.
@@ -710,5 +712,43 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     const empty = join(state.dir, "empty-home");
     mkdirSync(empty);
     fails(await cli(["import"], { env: { ...env, HOME: empty, USERPROFILE: empty, XDG_DATA_HOME: join(empty, "share") } }), /found no credential files/, /subpool import <file>/);
+  });
+  // ---- the README's journey ------------------------------------------------------------------
+
+  it("from nothing to two Claude accounts, one Copilot account and an imported opencode file, as the README walks it", T, async () => {
+    const admin = configFor("admin");
+    const name = `newcomer-${tag}`;
+    const key = JSON.parse(ok(await cli(["users", "add", name, "--json"], { env: admin })).stdout).key;
+    const env = configFor("newcomer");
+    ok(await cli(["setup", "--url", state.url, "--key", "-"], { env, input: `${key}\n` }));
+
+    for (const [code, extra] of [[FAKE.anthropicCode, []], [`${FAKE.anthropicCode}-2`, ["--label", "second"]]]) {
+      const p = spawnCli(["login", "anthropic", ...extra], env);
+      const m = await p.waitFor(/(http:\/\/\S+\/anthropic-oauth\/authorize\?\S+)/);
+      await p.waitFor(/Paste the code/);
+      p.child.stdin.end(`${code}#${new URL(m[1]).searchParams.get("state")}\n`);
+      ok(await p.done);
+    }
+    devicePendingPolls = 1;
+    const copilot = spawnCli(["login", "github-copilot"], env);
+    copilot.child.stdin.end();
+    ok(await copilot.done);
+
+    const file = join(state.dir, "newcomer-opencode-auth.json");
+    writeFileSync(file, JSON.stringify({ openai: { type: "api", key: `sk-proj-newcomer-${tag}` }, anthropic: { type: "api", key: `sk-ant-api03-newcomer-${tag}` } }), { mode: 0o600 });
+    ok(await cli(["import", file, "--yes"], { env }));
+
+    const listed = JSON.parse(ok(await cli(["accounts", "--json"], { env })).stdout).accounts;
+    const kinds = listed.map((a) => `${a.provider}/${a.type}/${a.label}`).sort();
+    assert.deepEqual(kinds, [
+      `anthropic/api/opencode API key`,
+      `anthropic/oauth/claude-${tag}@example.com`,
+      `anthropic/oauth/second`,
+      `github-copilot/oauth/octo-${tag}`,
+      `openai/api/opencode API key`,
+    ]);
+    assert.ok(listed.every((a) => a.status === "active"));
+    const table = ok(await cli(["accounts"], { env })).stdout;
+    assert.equal(tableRows(table).length, 5);
   });
 });
