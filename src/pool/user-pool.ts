@@ -506,7 +506,7 @@ export class UserPool extends DurableObject<Env> {
       return { ok: false, reason: "needs_reauth", message: result.reason };
     }
     if (result.kind === "transient") {
-      console.warn(`subpool: ${row.provider} account ${row.id} refresh failed, will retry: ${result.reason}`);
+      console.warn(`subpool: ${row.provider} account ${row.id}: renewing its session failed, will retry: ${result.reason}`);
       this.sql.exec("UPDATE accounts SET last_error = ? WHERE id = ?", `refresh failed: ${result.reason}`, row.id);
       return { ok: false, reason: "transient", message: result.reason };
     }
@@ -528,7 +528,7 @@ export class UserPool extends DurableObject<Env> {
       chatgptAccountId,
       row.id,
     );
-    console.log(`subpool: ${row.provider} account ${row.id} refreshed (credential v${record.version})`);
+    console.log(`subpool: ${row.provider} account ${row.id}: session renewed (credential v${record.version})`);
     // 2. KV: the edge copy. If it fails, readers still find the new version here (version check).
     try {
       await this.env.VAULT.put(kvKeys.credential(userId, row.id), JSON.stringify(record));
