@@ -6,7 +6,7 @@
  * plan limits come as x-codex-* headers or a body with resets_in_seconds, sometimes as a 404; an
  * API key out of credit answers 429 insufficient_quota, which no short wait cures.
  */
-import { b64urlDecode, timingSafeEqual } from "../vault/envelope";
+import { timingSafeEqual } from "../vault/envelope";
 import { type Classification, classifyStatus, durationToSeconds, parseJsonBody, retryAfterSeconds } from "../pool/cooldown";
 import { jwtClaims, parsePastedCode, pkcePair, refused } from "./login";
 import { callTokenEndpoint, num, str } from "./token-endpoint";
@@ -21,16 +21,10 @@ const INSUFFICIENT_QUOTA_COOLDOWN_S = 3600;
 
 /** Reads the ChatGPT account id from a JWT's claims without verifying it (the backend does). */
 export function chatgptAccountIdFromJwt(token: string | undefined): string | undefined {
-  if (!token) return undefined;
-  const part = token.split(".")[1];
-  if (!part) return undefined;
-  try {
-    const claims = JSON.parse(new TextDecoder().decode(b64urlDecode(part))) as Record<string, unknown>;
-    const auth = claims["https://api.openai.com/auth"] as Record<string, unknown> | undefined;
-    return str(auth?.chatgpt_account_id) ?? str(claims.chatgpt_account_id);
-  } catch {
-    return undefined;
-  }
+  const claims = jwtClaims(token);
+  if (!claims) return undefined;
+  const auth = claims["https://api.openai.com/auth"] as Record<string, unknown> | undefined;
+  return str(auth?.chatgpt_account_id) ?? str(claims.chatgpt_account_id);
 }
 
 interface OpenAIError {
@@ -229,10 +223,6 @@ export function openaiIdentity(access: string | undefined, idToken: string | und
 
 /** `exp` claim of a JWT, in epoch ms. */
 export function jwtExpiry(token: string): number | null {
-  try {
-    const claims = JSON.parse(new TextDecoder().decode(b64urlDecode(token.split(".")[1] ?? ""))) as { exp?: unknown };
-    return typeof claims.exp === "number" ? claims.exp * 1000 : null;
-  } catch {
-    return null;
-  }
+  const exp = jwtClaims(token)?.exp;
+  return typeof exp === "number" ? exp * 1000 : null;
 }

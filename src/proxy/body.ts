@@ -29,11 +29,16 @@ export async function readBody(req: Request, limit: number): Promise<ArrayBuffer
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(size);
+  return concat(chunks).buffer;
+}
+
+/** The chunks of a stream as one byte array. */
+export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let off = 0;
   for (const c of chunks) {
     out.set(c, off);
     off += c.byteLength;
   }
-  return out.buffer;
+  return out;
 }

@@ -13,7 +13,7 @@ import type { Provider } from "../providers/types";
 import { VaultError } from "../vault/envelope";
 import type { Credential } from "../vault/records";
 import { stats } from "../stats";
-import { readBody } from "./body";
+import { concat, readBody } from "./body";
 import { clientResponse, upstreamRequestHeaders } from "./headers";
 import { isEventStream, passThrough, peekFirstEvent } from "./sse";
 
@@ -235,14 +235,4 @@ async function withHeaderTimeout(pending: Promise<Response>, ms: number): Promis
   } finally {
     clearTimeout(timer);
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((s, c) => s + c.byteLength, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
 }
