@@ -38,11 +38,8 @@ const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-export interface Env {
-  USER_POOL: DurableObjectNamespace<import("./pool/user-pool").UserPool>;
-  VAULT: KVNamespace;
-  [k: string]: unknown;
-}
+/** The Worker's bindings, generated from wrangler.toml by `npm run types` (worker-configuration.d.ts). */
+export type Env = CloudflareEnv;
 
 const parsed = new WeakMap<object, Config>();
 

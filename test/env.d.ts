@@ -1,5 +1,9 @@
-// Types `env` from "cloudflare:test" as the Worker's Env.
-type SubpoolEnv = import("../src/config").Env;
+// `env` from "cloudflare:test" is Cloudflare.Env, generated from wrangler.toml in
+// worker-configuration.d.ts (`npm run types`). Secrets are not in wrangler.toml: the ones
+// vitest.config.ts binds for the tests are declared here.
 declare namespace Cloudflare {
-  interface Env extends SubpoolEnv {}
+  interface Env {
+    MASTER_KEY: string;
+    ADMIN_TOKEN: string;
+  }
 }
