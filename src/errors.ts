@@ -1,13 +1,11 @@
 /**
- * The one error type. Thrown anywhere, turned into a response in the app's single onError, in the
- * format the caller's client understands: Anthropic's envelope on /anthropic/*, OpenAI's on
- * /openai/* and /copilot/*, a plain `{error:{type,message}}` on the management API.
+ * The one error type. Thrown anywhere in the Worker, turned into a response in the app's single
+ * onError, in the format the caller's client understands: each provider module supplies its own
+ * ErrorFormat for its proxy routes; the management API uses `{error:{type,message,field?}}`.
  * Messages are written for the person reading them and never carry a secret.
  */
 
-export type ErrorFormat = "anthropic" | "openai" | "api";
-
-/** Anthropic's error types; OpenAI-shaped bodies reuse them as `type` with an OpenAI-style `code`. */
+/** Our error vocabulary (Anthropic's names, which every format maps from). */
 export type ErrorType =
   | "invalid_request_error"
   | "authentication_error"
@@ -18,16 +16,20 @@ export type ErrorType =
   | "api_error"
   | "overloaded_error";
 
-const OPENAI_CODE: Record<ErrorType, string> = {
-  invalid_request_error: "invalid_request",
-  authentication_error: "invalid_api_key",
-  permission_error: "permission_denied",
-  not_found_error: "not_found",
-  request_too_large: "request_too_large",
-  rate_limit_error: "rate_limit_exceeded",
-  api_error: "server_error",
-  overloaded_error: "overloaded",
-};
+/** How one family of clients expects an error: as a JSON body, and as a final SSE event. */
+export interface ErrorFormat {
+  body(type: ErrorType, message: string, field?: string): string;
+  /** A last event for a stream the upstream cut after bytes went out (never a silent truncation). */
+  sseEvent(message: string): string;
+}
+
+/** The refusal part of a typed result, as it crosses the Durable Object boundary. */
+export interface ErrorInfo {
+  status: number;
+  type: ErrorType;
+  message: string;
+  field?: string;
+}
 
 export class GatewayError extends Error {
   override readonly name = "GatewayError";
@@ -39,21 +41,33 @@ export class GatewayError extends Error {
   ) {
     super(message);
   }
+
+  static from(e: ErrorInfo): GatewayError {
+    return new GatewayError(e.status, e.type, e.message, e.field ? { field: e.field } : {});
+  }
 }
 
 export const badRequest = (message: string, field?: string) =>
   new GatewayError(400, "invalid_request_error", message, field ? { field } : {});
 
-export function errorBody(format: ErrorFormat, type: ErrorType, message: string, field?: string): string {
-  switch (format) {
-    case "anthropic":
-      return JSON.stringify({ type: "error", error: { type, message } });
-    case "openai":
-      return JSON.stringify({ error: { message, type, code: OPENAI_CODE[type], param: field ?? null } });
-    case "api":
-      return JSON.stringify({ error: field ? { type, message, field } : { type, message } });
-  }
+export const notFound = (message: string, field?: string) => new GatewayError(404, "not_found_error", message, field ? { field } : {});
+
+/** The error type that goes with a status, for refusals that carry only a status. */
+export function typeForStatus(status: number): ErrorType {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404 || status === 410) return "not_found_error";
+  if (status === 413) return "request_too_large";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return "api_error";
+  return "invalid_request_error";
 }
+
+/** The management API's format. */
+export const apiErrorFormat: ErrorFormat = {
+  body: (type, message, field) => JSON.stringify({ error: field ? { type, message, field } : { type, message } }),
+  sseEvent: (message) => `event: error\ndata: ${JSON.stringify({ error: { type: "api_error", message } })}\n\n`,
+};
 
 export function errorResponse(format: ErrorFormat, err: GatewayError, extraHeaders?: Record<string, string>): Response {
   const headers = new Headers({ "content-type": "application/json", ...err.extra.headers, ...extraHeaders });
@@ -62,21 +76,5 @@ export function errorResponse(format: ErrorFormat, err: GatewayError, extraHeade
   if (!headers.has("x-should-retry") && err.status < 500 && err.status !== 429 && err.status !== 408) {
     headers.set("x-should-retry", "false");
   }
-  return new Response(errorBody(format, err.type, err.message, err.extra.field), { status: err.status, headers });
-}
-
-export function formatForPath(path: string): ErrorFormat {
-  if (path.startsWith("/anthropic/") || path === "/anthropic") return "anthropic";
-  if (/^\/(openai|copilot)(\/|$)/.test(path)) return "openai";
-  return "api";
-}
-
-/** A final SSE event in the provider's format, for a stream the upstream cut after bytes went out. */
-export function sseErrorEvent(format: ErrorFormat, message: string): string {
-  if (format === "anthropic") {
-    return `event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "api_error", message } })}\n\n`;
-  }
-  // Chat Completions clients look for `error` in the data; Responses clients for `type: "error"`.
-  const error = { type: "api_error", code: "upstream_disconnected", message };
-  return `event: error\ndata: ${JSON.stringify({ type: "error", code: error.code, message, error })}\n\n`;
+  return new Response(format.body(err.type, err.message, err.extra.field), { status: err.status, headers });
 }

@@ -6,8 +6,8 @@ import { Hono } from "hono";
 import { accounts } from "./api/accounts";
 import { admin } from "./api/admin";
 import { type AppEnv, requireKey, userOf } from "./auth/middleware";
-import { GatewayError, errorResponse, formatForPath } from "./errors";
-import { PROVIDERS } from "./providers";
+import { GatewayError, apiErrorFormat, errorResponse } from "./errors";
+import { PROVIDERS, providerForPath } from "./providers";
 import { forward } from "./proxy/forward";
 import { ZodError } from "zod";
 import type { Env } from "./config";
@@ -40,11 +40,15 @@ for (const provider of Object.values(PROVIDERS)) {
   });
 }
 
+/** Errors on a proxy route speak that provider's format; everything else the management API's. */
+const formatForPath = (path: string) => providerForPath(path)?.errorFormat ?? apiErrorFormat;
+const prefixes = PROVIDERS.map((p) => p.prefix).join(", ");
+
 app.notFound((c) => {
-  const format = formatForPath(new URL(c.req.url).pathname);
+  const path = new URL(c.req.url).pathname;
   return errorResponse(
-    format,
-    new GatewayError(404, "not_found_error", `no route ${c.req.method} ${new URL(c.req.url).pathname}: proxies live under /anthropic, /openai and /copilot; management under /api and /admin`),
+    formatForPath(path),
+    new GatewayError(404, "not_found_error", `no route ${c.req.method} ${path}: proxies live under ${prefixes}; management under /api and /admin`),
   );
 });
 

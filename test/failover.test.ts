@@ -78,7 +78,7 @@ describe("failover on rate limits", () => {
     serve({ [u.keys[0]!]: rateLimited({ "retry-after": "600" }), [u.keys[1]!]: ok });
     await messages(u.key);
     await listAccounts(u.key); // flushes outcomes to the Durable Object
-    const { resetIsolateCaches } = await import("../src/pool/isolate-cache");
+    const { resetIsolateCaches } = await import("./helpers/isolate");
     resetIsolateCaches();
     up().seen.length = 0;
     expect((await messages(u.key)).headers.get("x-subpool-account")).toBe(u.ids[1]);

@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { resetIsolateCaches } from "../src/pool/isolate-cache";
+import { resetIsolateCaches } from "./helpers/isolate";
 import type { CredentialRecord } from "../src/vault/records";
 import { addAccount, call, createUser, listAccounts, messages, postJson, useGateway } from "./helpers/gateway";
 import { secrets } from "./helpers/secrets";

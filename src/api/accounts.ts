@@ -1,18 +1,18 @@
 /**
- * /api: the caller's own accounts (DESIGN §4). Every route acts on the caller's Durable Object
+ * /api: the caller's own accounts. Every route acts on the caller's Durable Object
  * only, so one user can neither see nor touch another's accounts. Responses never carry a secret.
  */
 import { Hono } from "hono";
 import { z } from "zod";
 import { type AppEnv, requireKey, userOf } from "../auth/middleware";
-import { GatewayError, badRequest } from "../errors";
-import { flush, invalidateSnapshot, poolStub } from "../pool/isolate-cache";
-import { PROVIDER_IDS } from "../providers/types";
+import { badRequest } from "../errors";
+import { poolClient } from "../pool/client";
+import { findProvider } from "../providers";
 import { importer } from "./import";
 import { oauth } from "./oauth";
-import { jsonBody, pathId } from "./validate";
+import { jsonBody, pathId, providerId } from "./validate";
 
-const provider = z.enum(PROVIDER_IDS, { error: `must be one of ${PROVIDER_IDS.map((p) => `"${p}"`).join(", ")}` });
+const provider = providerId;
 const label = z.string().trim().min(1, "must not be empty").max(100, "at most 100 characters");
 const secret = (what: string, max: number) => z.string({ error: `required: the ${what} as a string` }).trim().min(1, `the ${what} is empty`).max(max, `too long for a ${what}`);
 
@@ -52,38 +52,30 @@ export const accounts = new Hono<AppEnv>()
 
   .get("/accounts", async (c) => {
     const me = userOf(c.var.principal);
-    await flush(c.env, me.userId);
-    return c.json({ accounts: await poolStub(c.env, me.userId).listAccounts() });
+    return c.json({ accounts: await poolClient(c.env, me.userId).listAccounts() });
   })
 
   .post("/accounts", async (c) => {
     const me = userOf(c.var.principal);
     const body = await jsonBody(c, NewAccount);
-    if (body.provider === "github-copilot" && body.type === "api") {
-      throw badRequest('github-copilot accounts are OAuth only: send {"type":"oauth","refresh":"<GitHub OAuth token>"}', "type");
+    const p = findProvider(body.provider)!;
+    if (!p.types.includes(body.type)) {
+      throw badRequest(p.typeHint ?? `${p.name} accounts take type ${p.types.map((t) => `"${t}"`).join(" or ")}`, "type");
     }
-    const account = await poolStub(c.env, me.userId).addAccount(body);
-    invalidateSnapshot(me.userId);
-    return c.json(account, 201);
+    return c.json(await poolClient(c.env, me.userId).addAccount(body), 201);
   })
 
   .patch("/accounts/:id", async (c) => {
     const me = userOf(c.var.principal);
     const id = pathId(c, "id", "acc", "account");
     const patch = await jsonBody(c, Patch);
-    const account = await poolStub(c.env, me.userId).updateAccount(id, patch);
-    if (!account) throw new GatewayError(404, "not_found_error", `you have no account with id "${id}"`);
-    invalidateSnapshot(me.userId);
-    return c.json(account);
+    return c.json(await poolClient(c.env, me.userId).updateAccount(id, patch));
   })
 
   .delete("/accounts/:id", async (c) => {
     const me = userOf(c.var.principal);
     const id = pathId(c, "id", "acc", "account");
-    if (!(await poolStub(c.env, me.userId).deleteAccount(id))) {
-      throw new GatewayError(404, "not_found_error", `you have no account with id "${id}"`);
-    }
-    invalidateSnapshot(me.userId);
+    await poolClient(c.env, me.userId).deleteAccount(id);
     return c.body(null, 204);
   })
 

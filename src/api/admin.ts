@@ -1,5 +1,5 @@
 /**
- * /admin: users and their gateway keys (DESIGN §4). Admins manage users, never other users'
+ * /admin: users and their gateway keys. Admins manage users, never other users'
  * secrets: nothing here reads a credential. The key is returned once, on creation and rotation.
  */
 import { Hono } from "hono";
@@ -7,7 +7,8 @@ import { z } from "zod";
 import { type AppEnv, requireAdmin, requireKey } from "../auth/middleware";
 import { issueKey } from "../auth/keys";
 import { GatewayError } from "../errors";
-import { forgetKey, forgetUser, invalidateSnapshot, poolStub } from "../pool/isolate-cache";
+import { forgetKey } from "../auth/key-cache";
+import { poolClient } from "../pool/client";
 import type { UserProfile } from "../pool/types";
 import { newId } from "../vault/envelope";
 import { kvKeys } from "../vault/records";
@@ -38,7 +39,7 @@ export const admin = new Hono<AppEnv>()
     }
     const profile: UserProfile = { id: newId("u"), name: body.name, role: body.role, createdAt: Date.now() };
     const key = await issueKey(c.var.cfg);
-    const wrapped = await poolStub(env, profile.id).init(profile, key.keyId, key.hash);
+    const wrapped = await poolClient(env, profile.id).init(profile, key.keyId, key.hash);
     await Promise.all([
       env.VAULT.put(kvKeys.dataKey(profile.id), wrapped),
       env.VAULT.put(kvKeys.user(profile.id), JSON.stringify(profile), { metadata: profile }),
@@ -63,37 +64,35 @@ export const admin = new Hono<AppEnv>()
 
   .delete("/users/:id", async (c) => {
     const id = pathId(c, "id", "u", "user");
-    const stub = poolStub(c.env, id);
-    const found = await stub.profile();
+    const pool = poolClient(c.env, id);
+    const found = await pool.profile();
     if (!found) throw new GatewayError(404, "not_found_error", `no user with id "${id}"`);
     // Crypto-shred first: once the wrapped data key is gone, leftover ciphertext is unreadable.
     await c.env.VAULT.delete(kvKeys.dataKey(id));
-    const { keyHash, accountIds } = await stub.destroy();
+    const { keyHash, accountIds } = await pool.destroy();
     await Promise.all([
       ...accountIds.map((a) => c.env.VAULT.delete(kvKeys.credential(id, a))),
       keyHash ? c.env.VAULT.delete(kvKeys.gatewayKey(keyHash)) : null,
       c.env.VAULT.delete(kvKeys.userName(found.profile.name)),
       c.env.VAULT.delete(kvKeys.user(id)),
     ]);
-    forgetUser(id);
     if (keyHash) forgetKey(keyHash);
     return c.body(null, 204);
   })
 
   .post("/users/:id/key", async (c) => {
     const id = pathId(c, "id", "u", "user");
-    const stub = poolStub(c.env, id);
-    const found = await stub.profile();
+    const pool = poolClient(c.env, id);
+    const found = await pool.profile();
     if (!found) throw new GatewayError(404, "not_found_error", `no user with id "${id}"`);
     const key = await issueKey(c.var.cfg);
     await c.env.VAULT.put(kvKeys.gatewayKey(key.hash), JSON.stringify({ userId: id, keyId: key.keyId }));
     // From here the DO knows only the new keyId: the old key is refused even where KV still has it.
-    const old = await stub.setKey(key.keyId, key.hash);
+    const old = await pool.setKey(key.keyId, key.hash);
     if (old) {
       forgetKey(old);
       await c.env.VAULT.delete(kvKeys.gatewayKey(old));
     }
-    invalidateSnapshot(id);
     return c.json({ ...found.profile, key: key.key }, 200, noStore);
   })
 
@@ -109,7 +108,7 @@ export const admin = new Hono<AppEnv>()
       const page = await c.env.VAULT.list({ prefix: kvKeys.userPrefix, cursor });
       for (const k of page.keys) {
         users++;
-        if (await poolStub(c.env, k.name.slice(kvKeys.userPrefix.length)).rewrap()) rewrapped++;
+        if (await poolClient(c.env, k.name.slice(kvKeys.userPrefix.length)).rewrap()) rewrapped++;
       }
       cursor = page.list_complete ? undefined : page.cursor;
     } while (cursor);

@@ -8,8 +8,8 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { type AppEnv, userOf } from "../auth/middleware";
 import { badRequest } from "../errors";
-import { parseCredentialFile } from "../import/credential-files";
-import { invalidateSnapshot, poolStub } from "../pool/isolate-cache";
+import { poolClient } from "../pool/client";
+import { parseCredentialFile } from "../providers/credential-files";
 import { fingerprintSecret, getKeyring } from "../vault/envelope";
 import { jsonBody } from "./validate";
 
@@ -19,14 +19,13 @@ export const importer = new Hono<AppEnv>().post("/import", async (c) => {
   const parsed = parseCredentialFile(data);
   if (!parsed) throw badRequest("not a credential file subpool knows: send the content of an opencode auth.json, a Claude Code .credentials.json or a Codex auth.json");
   const ring = await getKeyring(c.var.cfg);
-  const stub = poolStub(c.env, me.userId);
+  const pool = poolClient(c.env, me.userId);
   const imported = [];
   for (const e of parsed.entries) {
     const fingerprint = await fingerprintSecret(ring, e.provider, e.type, (e.type === "api" ? e.key : e.refresh) ?? "");
     const { entry, ...account } = e;
-    const r = await stub.importAccount({ ...account, fingerprint });
+    const r = await pool.importAccount({ ...account, fingerprint });
     imported.push({ entry, provider: e.provider, type: e.type, action: r.action, account: r.account });
   }
-  if (imported.some((i) => i.action !== "unchanged")) invalidateSnapshot(me.userId);
   return c.json({ format: parsed.format, imported, refused: parsed.refused });
 });

@@ -8,21 +8,18 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { type AppEnv, userOf } from "../auth/middleware";
-import { type ErrorType, GatewayError } from "../errors";
-import { invalidateSnapshot, poolStub } from "../pool/isolate-cache";
-import { PROVIDER_IDS, type ProviderId } from "../providers/types";
-import { jsonBody, parseWith } from "./validate";
+import { badRequest } from "../errors";
+import { poolClient } from "../pool/client";
+import { type Provider, findProvider } from "../providers";
+import { jsonBody, parseWith, providerId } from "./validate";
 
-const Provider = z.enum(PROVIDER_IDS, { error: `must be one of ${PROVIDER_IDS.map((p) => `"${p}"`).join(", ")}` });
 const Start = z.strictObject({ label: z.string().trim().min(1).max(100).optional() });
 const Finish = z.strictObject({
   loginId: z.string({ error: "required: the loginId that start returned" }).regex(/^login_[\w-]{16}$/, "not a login id (login_…)"),
   code: z.string().trim().min(1, "is empty").max(8192).optional(),
 });
 
-const providerParam = (raw: string | undefined): ProviderId => parseWith(z.object({ provider: Provider }), { provider: raw }).provider;
-
-const typeFor = (status: number): ErrorType => (status === 404 || status === 410 ? "not_found_error" : status === 403 ? "permission_error" : status >= 500 ? "api_error" : "invalid_request_error");
+const providerParam = (raw: string | undefined): Provider => findProvider(parseWith(z.object({ provider: providerId }), { provider: raw }).provider)!;
 
 export const oauth = new Hono<AppEnv>()
   .post("/:provider/start", async (c) => {
@@ -30,20 +27,16 @@ export const oauth = new Hono<AppEnv>()
     const provider = providerParam(c.req.param("provider"));
     const hasBody = (c.req.header("content-length") ?? "0") !== "0" || c.req.header("transfer-encoding") !== undefined;
     const body = hasBody ? await jsonBody(c, Start) : {};
-    const r = await poolStub(c.env, me.userId).startLogin(provider, body.label ?? null);
-    return c.json({ loginId: r.loginId, provider, expiresAt: r.expiresAt, ...r.public }, 200, { "cache-control": "no-store" });
+    const r = await poolClient(c.env, me.userId).startLogin(provider.id, body.label ?? null);
+    return c.json({ loginId: r.loginId, provider: provider.id, expiresAt: r.expiresAt, ...r.public }, 200, { "cache-control": "no-store" });
   })
 
   .post("/:provider/finish", async (c) => {
     const me = userOf(c.var.principal);
     const provider = providerParam(c.req.param("provider"));
     const body = await jsonBody(c, Finish);
-    if (provider !== "github-copilot" && body.code === undefined) {
-      throw new GatewayError(400, "invalid_request_error", "code: required: paste what the sign-in page gave you", { field: "code" });
-    }
-    const r = await poolStub(c.env, me.userId).finishLogin(provider, body.loginId, body.code);
+    if (provider.login.needsCode && body.code === undefined) throw badRequest("code: required: paste what the sign-in page gave you", "code");
+    const r = await poolClient(c.env, me.userId).finishLogin(provider.id, body.loginId, body.code);
     if (r.kind === "pending") return c.json({ status: "pending", interval: r.intervalS }, 202);
-    if (r.kind === "error") throw new GatewayError(r.status, typeFor(r.status), r.message, r.field ? { field: r.field } : {});
-    invalidateSnapshot(me.userId);
     return c.json({ account: r.account, created: r.created }, r.created ? 201 : 200);
   });

@@ -4,8 +4,9 @@
  * quotes the offending text, which may be a secret.
  */
 import type { Context } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { GatewayError, badRequest } from "../errors";
+import { findProvider, providerList } from "../providers";
 import { readBody } from "../proxy/body";
 
 /** Management bodies are small; an import file of a few hundred accounts fits easily. */
@@ -40,3 +41,8 @@ export function pathId(c: Context, name: string, prefix: string, what: string): 
   if (!new RegExp(`^${prefix}_[A-Za-z0-9_-]{16}$`).test(id)) throw new GatewayError(404, "not_found_error", `no ${what} with id "${id.slice(0, 40).replace(/[^\w-]/g, "")}"`);
   return id;
 }
+
+/** A registered provider's id (looked up in the registry, so `constructor` is just unknown). */
+export const providerId = z.string({ error: () => `must be one of ${providerList()}` }).refine((id) => findProvider(id) !== undefined, {
+  error: () => `must be one of ${providerList()}`,
+});

@@ -6,7 +6,7 @@
  * SNAPSHOT_TTL_MS elsewhere) even while KV still serves the old index entry.
  */
 import type { Config, Env } from "../config";
-import { lookupKey } from "../pool/isolate-cache";
+import { lookupKey } from "./key-cache";
 import { getKeyring, hashGatewayKey, newGatewayKey, newId, timingSafeEqual } from "../vault/envelope";
 import { type KeyIndexEntry, kvKeys } from "../vault/records";
 

@@ -5,9 +5,10 @@
 import { createMiddleware } from "hono/factory";
 import { type Config, type Env, getConfig } from "../config";
 import { GatewayError } from "../errors";
-import { forgetKey, forgetVerifiedKey, getSnapshot, rememberVerifiedKey, verifiedKey } from "../pool/isolate-cache";
+import { getSnapshot } from "../pool/snapshots";
 import type { Role } from "../pool/types";
 import { timingSafeEqual } from "../vault/envelope";
+import { forgetKey, forgetVerifiedKey, rememberVerifiedKey, verifiedKey } from "./key-cache";
 import { hashKey, isAdminToken, presentedKey, resolveKey } from "./keys";
 
 export type Principal = { kind: "root" } | { kind: "user"; userId: string; name: string; role: Role };
@@ -18,7 +19,6 @@ export interface AppEnv {
 }
 
 const unauthorized = (message: string) => new GatewayError(401, "authentication_error", message);
-
 
 export async function authenticate(env: Env, cfg: Config, headers: Headers, waitUntil?: (p: Promise<unknown>) => void): Promise<Principal> {
   const key = presentedKey(headers);

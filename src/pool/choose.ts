@@ -1,5 +1,5 @@
 /**
- * Which of a user's accounts may serve a request, in which order (DESIGN §5): the caller's own
+ * Which of a user's accounts may serve a request, in which order: the caller's own
  * enabled accounts for the provider that can serve the path, not needs_reauth, by position.
  * Accounts still cooling stay in the list (they decide the all-cooling Retry-After) and are skipped
  * by the loop at the moment it reaches them.
@@ -19,13 +19,14 @@ export function candidates(cfg: Config, provider: Provider, accounts: AccountSta
         `or POST /api/accounts {"provider":"${provider.id}",...}.`,
     );
   }
-  const serving = mine.filter((a) => provider.upstreamUrl(cfg, a, path, search) !== null);
+  let refusal = "";
+  const serving = mine.filter((a) => {
+    const r = provider.route(cfg, a, path, search);
+    if ("refused" in r) refusal = r.refused;
+    return "url" in r;
+  });
   if (serving.length === 0) {
-    throw new GatewayError(
-      400,
-      "invalid_request_error",
-      `none of your ${provider.name} accounts can serve ${path}: ChatGPT subscription accounts serve only /v1/responses; add an API key for other endpoints.`,
-    );
+    throw new GatewayError(400, "invalid_request_error", `none of your ${provider.name} accounts can serve ${path}: ${refusal}.`);
   }
   const usable = serving.filter((a) => a.enabled && !a.needsReauth).sort((a, b) => a.position - b.position || a.createdAt - b.createdAt);
   if (usable.length === 0) {

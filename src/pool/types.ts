@@ -1,14 +1,9 @@
-/** Shapes shared by the per-user Durable Object and the Worker. None of them holds a secret. */
-import type { AccountType, ProviderId } from "../providers/types";
+/** Shapes shared by the per-user Durable Object and the Worker's pool client. None holds a secret. */
+import type { AccountView } from "../api/wire";
+import type { AccountExtras, AccountType, ProviderId } from "../providers/types";
 
-export type Role = "member" | "admin";
-
-export interface UserProfile {
-  id: string;
-  name: string;
-  role: Role;
-  createdAt: number;
-}
+export type { AccountStatus, AccountView, Role, UserProfile } from "../api/wire";
+import type { AccountStatus, UserProfile } from "../api/wire";
 
 /** An account as the pool sees it: ordering, health, counters, credential version. */
 export interface AccountState {
@@ -28,27 +23,8 @@ export interface AccountState {
   createdAt: number;
   credVersion: number;
   expires: number | null;
-  chatgptAccountId: string | null;
-}
-
-export type AccountStatus = "active" | "cooling" | "needs_reauth" | "disabled";
-
-/** The account as the API shows it (DESIGN §4). */
-export interface AccountView {
-  id: string;
-  provider: ProviderId;
-  type: AccountType;
-  label: string;
-  position: number;
-  enabled: boolean;
-  status: AccountStatus;
-  cooldownUntil: number | null;
-  lastStatus: number | null;
-  lastError: string | null;
-  lastUsedAt: number | null;
-  successCount: number;
-  failureCount: number;
-  createdAt: number;
+  /** Provider-owned, non-secret facts (see providers/types.ts AccountExtras). */
+  extras: AccountExtras;
 }
 
 /** What an isolate caches about one user: enough to authenticate and choose, no secret. */
@@ -65,7 +41,7 @@ export interface OutcomeReport {
   failures: number;
   lastUsedAt: number;
   lastStatus: number;
-  /** Absolute deadline; the DO keeps max(existing, new) (DESIGN §2.4). */
+  /** Absolute deadline; the DO keeps max(existing, new) (cooldowns only grow). */
   cooldownUntil?: number;
   lastError?: string | null;
 }

@@ -1,23 +1,28 @@
 /**
  * UserPool: one Durable Object (SQLite storage) per user. It is the authority for that user's
  * accounts — order, enabled, cooldown deadline, counters, the encrypted credential and its version —
- * and the only place a rotating refresh token is ever exchanged (DESIGN §1, §2).
+ * and the only place a rotating refresh token is ever exchanged (docs/ARCHITECTURE.md, invariants).
  *
  * Why here: a DO is single-threaded and strongly consistent, so "one refresh per account at a time,
  * everywhere" is a per-account promise map. A fetch() inside a DO lets other calls interleave, so
  * every refresh is single-flight and re-reads the row's version after the await before writing.
  * Order of persistence for a refresh: SQLite (durable on return), then KV, then the caller may use
- * the new access token (DESIGN §2.1).
+ * the new access token.
  *
- * RPC methods are thin; secrets cross the RPC boundary only as ciphertext records, except the
- * plaintext a caller hands to addAccount/replaceCredential to be sealed.
+ * RPC methods are thin and return PoolResult (result.ts), never throw a refusal across RPC. The
+ * schema is migrated forward on start-up (schema.ts). Secrets cross the RPC boundary only as
+ * ciphertext records, except the plaintext a caller hands to addAccount/replaceCredential to seal.
  */
 import { DurableObject } from "cloudflare:workers";
 import { type Env, getConfig } from "../config";
 import { providerFor } from "../providers";
-import type { AccountType, LoginStart, ProviderId } from "../providers/types";
+import type { AccountExtras, AccountType, LoginStart, ProviderId } from "../providers/types";
+import { parseJsonBody } from "../util";
 import { decryptField, encryptField, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
+import type { ImportAction } from "../api/wire";
+import { type PoolResult, guard, refuse } from "./result";
+import { migrate } from "./schema";
 import type { AccountState, AccountView, OutcomeReport, Snapshot, UserProfile } from "./types";
 import { viewOf } from "./types";
 
@@ -35,12 +40,7 @@ export interface NewAccount {
   identity?: string | null;
 }
 
-export type ImportAction = "created" | "updated" | "unchanged";
-
-export type FinishResult =
-  | { kind: "account"; account: AccountView; created: boolean }
-  | { kind: "pending"; intervalS: number }
-  | { kind: "error"; status: number; message: string; field?: string };
+export type FinishResult = { kind: "account"; account: AccountView; created: boolean } | { kind: "pending"; intervalS: number };
 
 export interface AccountPatch {
   label?: string;
@@ -49,7 +49,7 @@ export interface AccountPatch {
 }
 
 export type RefreshOutcome =
-  | { ok: true; record: CredentialRecord; chatgptAccountId: string | null }
+  | { ok: true; record: CredentialRecord; extras: AccountExtras }
   | { ok: false; reason: "needs_reauth" | "transient" | "gone"; message: string };
 
 type Row = {
@@ -70,7 +70,7 @@ type Row = {
   cred_version: number;
   cred: string;
   expires_at: number | null;
-  chatgpt_account_id: string | null;
+  extras: string;
   fingerprint: string | null;
   identity: string | null;
 };
@@ -86,51 +86,18 @@ type LoginRow = {
   expires_at: number;
 };
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-  id TEXT PRIMARY KEY,
-  provider TEXT NOT NULL,
-  type TEXT NOT NULL,
-  label TEXT NOT NULL,
-  position INTEGER NOT NULL,
-  enabled INTEGER NOT NULL DEFAULT 1,
-  needs_reauth INTEGER NOT NULL DEFAULT 0,
-  cooldown_until INTEGER,
-  last_status INTEGER,
-  last_error TEXT,
-  last_used_at INTEGER,
-  success_count INTEGER NOT NULL DEFAULT 0,
-  failure_count INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  cred_version INTEGER NOT NULL,
-  cred TEXT NOT NULL,
-  expires_at INTEGER,
-  chatgpt_account_id TEXT,
-  fingerprint TEXT,
-  identity TEXT
-);
-CREATE INDEX IF NOT EXISTS accounts_by_provider ON accounts (provider, position);
-CREATE TABLE IF NOT EXISTS logins (
-  id TEXT PRIMARY KEY,
-  provider TEXT NOT NULL,
-  label TEXT,
-  state TEXT,
-  secret TEXT NOT NULL,
-  interval_s INTEGER,
-  next_poll_at INTEGER,
-  expires_at INTEGER NOT NULL,
-  created_at INTEGER NOT NULL
-);
-`;
-
 /** Pending logins live this long (or less, if the provider's device code expires sooner). */
 export const LOGIN_TTL_MS = 10 * 60 * 1000;
+
+function extrasOf(json: string): AccountExtras {
+  const v = parseJsonBody(json);
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as AccountExtras) : {};
+}
 
 function stateOf(r: Row): AccountState {
   return {
     id: r.id,
-    provider: r.provider as ProviderId,
+    provider: r.provider,
     type: r.type as AccountType,
     label: r.label,
     position: r.position,
@@ -145,9 +112,11 @@ function stateOf(r: Row): AccountState {
     createdAt: r.created_at,
     credVersion: r.cred_version,
     expires: r.expires_at,
-    chatgptAccountId: r.chatgpt_account_id,
+    extras: extrasOf(r.extras),
   };
 }
+
+const noAccount = (id: string) => refuse(404, `you have no account with id "${id}"`);
 
 export class UserPool extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -160,211 +129,227 @@ export class UserPool extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     void ctx.blockConcurrencyWhile(async () => {
-      this.sql.exec(SCHEMA);
+      migrate(ctx.storage);
     });
   }
 
   // ---- user lifecycle -----------------------------------------------------------------------
 
   /** Creates the user's record and data key. Returns the wrapped key for the KV copy. */
-  async init(profile: UserProfile, keyId: string, keyHash: string): Promise<string> {
-    const cfg = getConfig(this.env);
-    const ring = await getKeyring(cfg);
-    let wrapped = this.meta("dek");
-    if (!wrapped) {
-      wrapped = (await newDataKey(ring, profile.id)).wrapped;
-      this.setMeta("dek", wrapped);
-    }
-    this.setMeta("profile", JSON.stringify(profile));
-    this.setMeta("keyId", keyId);
-    this.setMeta("keyHash", keyHash);
-    return wrapped;
+  init(profile: UserProfile, keyId: string, keyHash: string): Promise<PoolResult<string>> {
+    return guard(async () => {
+      let wrapped = this.meta("dek");
+      if (!wrapped) {
+        wrapped = (await newDataKey(await getKeyring(getConfig(this.env)), profile.id)).wrapped;
+        this.setMeta("dek", wrapped);
+      }
+      this.setMeta("profile", JSON.stringify(profile));
+      this.setMeta("keyId", keyId);
+      this.setMeta("keyHash", keyHash);
+      return wrapped;
+    });
   }
 
   /** Replaces the gateway key; returns the previous key's hash so its index entry can go. */
-  async setKey(keyId: string, keyHash: string): Promise<string | null> {
-    if (!this.meta("profile")) return null;
-    const old = this.meta("keyHash");
-    this.setMeta("keyId", keyId);
-    this.setMeta("keyHash", keyHash);
-    return old;
+  setKey(keyId: string, keyHash: string): Promise<PoolResult<string | null>> {
+    return guard(() => {
+      if (!this.meta("profile")) throw refuse(404, "no such user");
+      const old = this.meta("keyHash");
+      this.setMeta("keyId", keyId);
+      this.setMeta("keyHash", keyHash);
+      return old;
+    });
   }
 
-  async profile(): Promise<{ profile: UserProfile; keyHash: string | null } | null> {
-    const p = this.meta("profile");
-    return p ? { profile: JSON.parse(p) as UserProfile, keyHash: this.meta("keyHash") } : null;
+  profile(): Promise<PoolResult<{ profile: UserProfile; keyHash: string | null } | null>> {
+    return guard(() => {
+      const p = this.meta("profile");
+      return p ? { profile: JSON.parse(p) as UserProfile, keyHash: this.meta("keyHash") } : null;
+    });
   }
 
   /** Crypto-shreds the user: the data key goes first, then everything else. */
-  async destroy(): Promise<{ keyHash: string | null; accountIds: string[] }> {
-    const keyHash = this.meta("keyHash");
-    const accountIds = this.sql.exec<{ id: string }>("SELECT id FROM accounts").toArray().map((r) => r.id);
-    this.sql.exec("DELETE FROM meta WHERE k = 'dek'");
-    this.dek = null;
-    await this.ctx.storage.deleteAll();
-    this.sql.exec(SCHEMA);
-    return { keyHash, accountIds };
+  destroy(): Promise<PoolResult<{ keyHash: string | null; accountIds: string[] }>> {
+    return guard(async () => {
+      const keyHash = this.meta("keyHash");
+      const accountIds = this.sql.exec<{ id: string }>("SELECT id FROM accounts").toArray().map((r) => r.id);
+      this.sql.exec("DELETE FROM meta WHERE k = 'dek'");
+      this.dek = null;
+      await this.ctx.storage.deleteAll();
+      migrate(this.ctx.storage);
+      return { keyHash, accountIds };
+    });
   }
 
-  async wrappedDataKey(): Promise<string | null> {
-    return this.meta("dek");
+  wrappedDataKey(): Promise<PoolResult<string | null>> {
+    return guard(() => this.meta("dek"));
   }
 
   /** MASTER_KEY rotation: re-wraps the data key under the current KEK. Returns whether it changed. */
-  async rewrap(): Promise<boolean> {
-    const profile = this.meta("profile");
-    const wrapped = this.meta("dek");
-    if (!profile || !wrapped) return false;
-    const ring = await getKeyring(getConfig(this.env));
-    const userId = (JSON.parse(profile) as UserProfile).id;
-    const next = await rewrapDataKey(ring, userId, wrapped);
-    if (next === wrapped) return false;
-    this.setMeta("dek", next);
-    await this.env.VAULT.put(kvKeys.dataKey(userId), next);
-    return true;
+  rewrap(): Promise<PoolResult<boolean>> {
+    return guard(() => this.rewrapNow());
   }
 
   // ---- snapshot and outcomes --------------------------------------------------------------------
 
-  async snapshot(): Promise<Snapshot> {
-    const p = this.meta("profile");
-    return {
-      user: p ? (JSON.parse(p) as UserProfile) : null,
-      keyId: this.meta("keyId"),
-      accounts: this.rows().map(stateOf),
-    };
-  }
-
   /** Records a batch of outcomes, then answers with the fresh snapshot (one round trip). */
-  async sync(reports: OutcomeReport[]): Promise<Snapshot> {
-    for (const r of reports) {
-      this.sql.exec(
-        `UPDATE accounts SET
-           success_count = success_count + ?, failure_count = failure_count + ?,
-           last_used_at = MAX(COALESCE(last_used_at, 0), ?), last_status = ?,
-           cooldown_until = CASE WHEN ? IS NULL THEN cooldown_until ELSE MAX(COALESCE(cooldown_until, 0), ?) END,
-           last_error = CASE WHEN ? = 1 THEN ? ELSE last_error END
-         WHERE id = ?`,
-        r.successes,
-        r.failures,
-        r.lastUsedAt,
-        r.lastStatus,
-        r.cooldownUntil ?? null,
-        r.cooldownUntil ?? null,
-        r.lastError === undefined ? 0 : 1,
-        r.lastError ?? null,
-        r.accountId,
-      );
-    }
-    return this.snapshot();
+  sync(reports: OutcomeReport[]): Promise<PoolResult<Snapshot>> {
+    return guard(() => {
+      for (const r of reports) {
+        this.sql.exec(
+          `UPDATE accounts SET
+             success_count = success_count + ?, failure_count = failure_count + ?,
+             last_used_at = MAX(COALESCE(last_used_at, 0), ?), last_status = ?,
+             cooldown_until = CASE WHEN ? IS NULL THEN cooldown_until ELSE MAX(COALESCE(cooldown_until, 0), ?) END,
+             last_error = CASE WHEN ? = 1 THEN ? ELSE last_error END
+           WHERE id = ?`,
+          r.successes,
+          r.failures,
+          r.lastUsedAt,
+          r.lastStatus,
+          r.cooldownUntil ?? null,
+          r.cooldownUntil ?? null,
+          r.lastError === undefined ? 0 : 1,
+          r.lastError ?? null,
+          r.accountId,
+        );
+      }
+      const p = this.meta("profile");
+      return { user: p ? (JSON.parse(p) as UserProfile) : null, keyId: this.meta("keyId"), accounts: this.rows().map(stateOf) };
+    });
   }
 
   // ---- accounts ---------------------------------------------------------------------------------
 
-  async listAccounts(): Promise<AccountView[]> {
-    const now = Date.now();
-    return this.rows().map((r) => viewOf(stateOf(r), now));
+  listAccounts(): Promise<PoolResult<AccountView[]>> {
+    return guard(() => {
+      const now = Date.now();
+      return this.rows().map((r) => viewOf(stateOf(r), now));
+    });
   }
 
-  async addAccount(input: NewAccount): Promise<AccountView> {
-    const userId = this.userId();
-    const id = newId("acc");
-    const now = Date.now();
-    const position =
-      (this.sql.exec<{ p: number | null }>("SELECT MAX(position) AS p FROM accounts WHERE provider = ?", input.provider).one().p ?? 0) + 1;
-    const meta = providerFor(input.provider).accountMeta?.(input.access) ?? {};
-    const label = input.label?.trim() || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`;
-    const cred: Credential = { version: 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
-    const record = await sealCredential(await this.dataKey(), userId, id, cred);
-    this.sql.exec(
-      `INSERT INTO accounts (id, provider, type, label, position, created_at, cred_version, cred, expires_at, chatgpt_account_id, fingerprint, identity)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      id,
-      input.provider,
-      input.type,
-      label,
-      position,
-      now,
-      record.version,
-      JSON.stringify(record),
-      record.expires,
-      meta.chatgptAccountId ?? null,
-      input.fingerprint ?? null,
-      input.identity ?? null,
-    );
-    await this.env.VAULT.put(kvKeys.credential(userId, id), JSON.stringify(record));
-    return viewOf(stateOf(this.row(id)!), now);
+  addAccount(input: NewAccount): Promise<PoolResult<AccountView>> {
+    return guard(() => this.insertAccount(input));
   }
 
   /**
    * Import without duplicates: the same provider identity is refreshed in place ("updated"), the
    * same grant as last imported is left alone ("unchanged"), anything else is a new account.
    */
-  async importAccount(input: NewAccount & { fingerprint: string }): Promise<{ action: ImportAction; account: AccountView }> {
-    const same = this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND type = ? AND fingerprint = ?", input.provider, input.type, input.fingerprint).toArray()[0];
-    if (same) return { action: "unchanged", account: viewOf(stateOf(same)) };
-    const known = input.identity ? this.byIdentity(input.provider, input.identity) : undefined;
-    if (known) {
-      const account = (await this.replaceCredential(known.id, input))!;
-      this.sql.exec("UPDATE accounts SET fingerprint = ? WHERE id = ?", input.fingerprint, known.id);
-      return { action: "updated", account };
-    }
-    return { action: "created", account: await this.addAccount(input) };
+  importAccount(input: NewAccount & { fingerprint: string }): Promise<PoolResult<{ action: ImportAction; account: AccountView }>> {
+    return guard(async () => {
+      const same = this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND type = ? AND fingerprint = ?", input.provider, input.type, input.fingerprint).toArray()[0];
+      if (same) return { action: "unchanged" as const, account: viewOf(stateOf(same)) };
+      const known = input.identity ? this.byIdentity(input.provider, input.identity) : undefined;
+      if (known) {
+        const account = await this.putCredential(known, input);
+        this.sql.exec("UPDATE accounts SET fingerprint = ? WHERE id = ?", input.fingerprint, known.id);
+        return { action: "updated" as const, account };
+      }
+      return { action: "created" as const, account: await this.insertAccount(input) };
+    });
   }
 
-  private byIdentity(provider: string, identity: string): Row | undefined {
-    return this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND identity = ? ORDER BY position LIMIT 1", provider, identity).toArray()[0];
+  /** Puts a fresh credential in place (a re-login): new version, needs_reauth and cooldown cleared. */
+  replaceCredential(id: string, input: Pick<NewAccount, "key" | "refresh" | "access" | "expires">): Promise<PoolResult<AccountView>> {
+    return guard(async () => {
+      const row = this.row(id);
+      if (!row) throw noAccount(id);
+      return this.putCredential(row, input);
+    });
+  }
+
+  updateAccount(id: string, patch: AccountPatch): Promise<PoolResult<AccountView>> {
+    return guard(() => {
+      const row = this.row(id);
+      if (!row) throw noAccount(id);
+      if (patch.label !== undefined) this.sql.exec("UPDATE accounts SET label = ? WHERE id = ?", patch.label.trim(), id);
+      if (patch.enabled !== undefined) {
+        // Re-enabling is also how a person says "try it again": clear the bench.
+        this.sql.exec(
+          "UPDATE accounts SET enabled = ?, cooldown_until = CASE WHEN ? = 1 THEN NULL ELSE cooldown_until END WHERE id = ?",
+          patch.enabled ? 1 : 0,
+          patch.enabled && row.enabled === 0 ? 1 : 0,
+          id,
+        );
+      }
+      if (patch.position !== undefined) this.move(row, patch.position);
+      return viewOf(stateOf(this.row(id)!));
+    });
+  }
+
+  deleteAccount(id: string): Promise<PoolResult<true>> {
+    return guard(async () => {
+      const row = this.row(id);
+      if (!row) throw noAccount(id);
+      this.sql.exec("DELETE FROM accounts WHERE id = ?", id);
+      this.renumber(row.provider);
+      this.refreshing.delete(id);
+      await this.env.VAULT.delete(kvKeys.credential(this.userId(), id));
+      return true as const;
+    });
+  }
+
+  /** The authoritative record, for a reader whose KV copy is older than the snapshot's version. */
+  getCredential(id: string): Promise<PoolResult<CredentialRecord | null>> {
+    return guard(() => {
+      const row = this.row(id);
+      return row ? (JSON.parse(row.cred) as CredentialRecord) : null;
+    });
   }
 
   // ---- interactive logins -----------------------------------------------------------------------
 
   /** Starts a login; the PKCE verifier or device code stays here, sealed. */
-  async startLogin(provider: ProviderId, label: string | null): Promise<{ loginId: string; expiresAt: number; public: LoginStart["public"] }> {
-    const userId = this.userId();
-    this.purgeLogins();
-    const started = await providerFor(provider).login.start(getConfig(this.env));
-    const id = newId("login");
-    const now = Date.now();
-    const expiresAt = now + Math.min(LOGIN_TTL_MS, started.expiresInS !== undefined ? started.expiresInS * 1000 : LOGIN_TTL_MS);
-    const secret = await encryptField(await this.dataKey(), { userId, accountId: id, field: "login" }, JSON.stringify(started.secret));
-    this.sql.exec(
-      "INSERT INTO logins (id, provider, label, state, secret, interval_s, next_poll_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      id,
-      provider,
-      label,
-      started.state,
-      secret,
-      started.intervalS ?? null,
-      started.intervalS !== undefined ? now + started.intervalS * 1000 : null,
-      expiresAt,
-      now,
-    );
-    return { loginId: id, expiresAt, public: started.public };
+  startLogin(provider: ProviderId, label: string | null): Promise<PoolResult<{ loginId: string; expiresAt: number; public: LoginStart["public"] }>> {
+    return guard(async () => {
+      const userId = this.userId();
+      this.purgeLogins();
+      const started = await providerFor(provider).login.start(getConfig(this.env));
+      if (started.kind === "refused") throw refuse(started.status, started.message, started.field);
+      const id = newId("login");
+      const now = Date.now();
+      const expiresAt = now + Math.min(LOGIN_TTL_MS, started.expiresInS !== undefined ? started.expiresInS * 1000 : LOGIN_TTL_MS);
+      const secret = await encryptField(await this.dataKey(), { userId, accountId: id, field: "login" }, JSON.stringify(started.secret));
+      this.sql.exec(
+        "INSERT INTO logins (id, provider, label, state, secret, interval_s, next_poll_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        id,
+        provider,
+        label,
+        started.state,
+        secret,
+        started.intervalS ?? null,
+        started.intervalS !== undefined ? now + started.intervalS * 1000 : null,
+        expiresAt,
+        now,
+      );
+      return { loginId: id, expiresAt, public: started.public };
+    });
   }
 
   /** Finishes (or, for the device flow, polls) a login. Concurrent calls share one attempt. */
-  async finishLogin(provider: ProviderId, loginId: string, code: string | undefined): Promise<FinishResult> {
-    let flight = this.finishing.get(loginId);
-    if (!flight) {
-      flight = this.finishOnce(provider, loginId, code).finally(() => this.finishing.delete(loginId));
-      this.finishing.set(loginId, flight);
-    }
-    return flight;
+  finishLogin(provider: ProviderId, loginId: string, code: string | undefined): Promise<PoolResult<FinishResult>> {
+    return guard(() => {
+      let flight = this.finishing.get(loginId);
+      if (!flight) {
+        flight = this.finishOnce(provider, loginId, code).finally(() => this.finishing.delete(loginId));
+        this.finishing.set(loginId, flight);
+      }
+      return flight;
+    });
   }
 
   private async finishOnce(provider: ProviderId, loginId: string, code: string | undefined): Promise<FinishResult> {
     this.purgeLogins();
     const row = this.sql.exec<LoginRow>("SELECT * FROM logins WHERE id = ? AND provider = ?", loginId, provider).toArray()[0];
-    if (!row) {
-      return { kind: "error", status: 410, message: "no pending login with this id: logins last 10 minutes and finish once; start again", field: "loginId" };
-    }
+    if (!row) throw refuse(410, "no pending login with this id: logins last 10 minutes and finish once; start again", "loginId");
     const now = Date.now();
     // The device flow's poll interval is enforced here, so an eager client cannot earn a slow_down.
     if (row.next_poll_at !== null && now < row.next_poll_at) {
       return { kind: "pending", intervalS: Math.max(1, Math.ceil((row.next_poll_at - now) / 1000)) };
     }
     const userId = this.userId();
-    const secret = JSON.parse(await decryptField(await this.dataKey(), { userId, accountId: row.id, field: "login" }, row.secret)) as { verifier?: string; deviceCode?: string };
+    const secret = JSON.parse(await decryptField(await this.dataKey(), { userId, accountId: row.id, field: "login" }, row.secret)) as LoginStart["secret"];
     const step = await providerFor(provider).login.finish(getConfig(this.env), { state: row.state, secret, intervalS: row.interval_s }, code);
 
     switch (step.kind) {
@@ -373,16 +358,16 @@ export class UserPool extends DurableObject<Env> {
         return { kind: "pending", intervalS: step.intervalS };
       case "refused":
         if (step.terminal) this.sql.exec("DELETE FROM logins WHERE id = ?", row.id);
-        return { kind: "error", status: step.status, message: step.message, ...(step.field ? { field: step.field } : {}) };
+        throw refuse(step.status, step.message, step.field);
       case "done": {
         this.sql.exec("DELETE FROM logins WHERE id = ?", row.id);
         const g = step.grant;
         const known = g.identity ? this.byIdentity(provider, g.identity) : undefined;
         if (known) {
-          const account = (await this.replaceCredential(known.id, { refresh: g.refresh, access: g.access, expires: g.expires }))!;
+          const account = await this.putCredential(known, { refresh: g.refresh, access: g.access, expires: g.expires });
           return { kind: "account", account, created: false };
         }
-        const account = await this.addAccount({
+        const account = await this.insertAccount({
           provider,
           type: "oauth",
           label: row.label ?? g.label ?? undefined,
@@ -396,93 +381,37 @@ export class UserPool extends DurableObject<Env> {
     }
   }
 
-  private purgeLogins() {
-    this.sql.exec("DELETE FROM logins WHERE expires_at <= ?", Date.now());
-  }
-
-  /** Puts a fresh credential in place (a re-login): new version, needs_reauth and cooldown cleared. */
-  async replaceCredential(id: string, input: Pick<NewAccount, "key" | "refresh" | "access" | "expires">): Promise<AccountView | null> {
-    const row = this.row(id);
-    if (!row) return null;
-    const userId = this.userId();
-    const cred: Credential = { version: row.cred_version + 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
-    const record = await sealCredential(await this.dataKey(), userId, id, cred);
-    const meta = providerFor(row.provider as ProviderId).accountMeta?.(input.access) ?? {};
-    this.sql.exec(
-      `UPDATE accounts SET cred = ?, cred_version = ?, expires_at = ?, needs_reauth = 0, cooldown_until = NULL, last_error = NULL,
-         chatgpt_account_id = COALESCE(?, chatgpt_account_id) WHERE id = ?`,
-      JSON.stringify(record),
-      record.version,
-      record.expires,
-      meta.chatgptAccountId ?? null,
-      id,
-    );
-    await this.env.VAULT.put(kvKeys.credential(userId, id), JSON.stringify(record));
-    return viewOf(stateOf(this.row(id)!));
-  }
-
-  async updateAccount(id: string, patch: AccountPatch): Promise<AccountView | null> {
-    const row = this.row(id);
-    if (!row) return null;
-    if (patch.label !== undefined) this.sql.exec("UPDATE accounts SET label = ? WHERE id = ?", patch.label.trim(), id);
-    if (patch.enabled !== undefined) {
-      // Re-enabling is also how a person says "try it again": clear the bench.
-      this.sql.exec(
-        "UPDATE accounts SET enabled = ?, cooldown_until = CASE WHEN ? = 1 THEN NULL ELSE cooldown_until END WHERE id = ?",
-        patch.enabled ? 1 : 0,
-        patch.enabled && row.enabled === 0 ? 1 : 0,
-        id,
-      );
-    }
-    if (patch.position !== undefined) this.move(row, patch.position);
-    return viewOf(stateOf(this.row(id)!));
-  }
-
-  async deleteAccount(id: string): Promise<boolean> {
-    const row = this.row(id);
-    if (!row) return false;
-    this.sql.exec("DELETE FROM accounts WHERE id = ?", id);
-    this.renumber(row.provider);
-    this.refreshing.delete(id);
-    await this.env.VAULT.delete(kvKeys.credential(this.userId(), id));
-    return true;
-  }
-
-  /** The authoritative record, for a reader whose KV copy is older than the snapshot's version. */
-  async getCredential(id: string): Promise<CredentialRecord | null> {
-    const row = this.row(id);
-    return row ? (JSON.parse(row.cred) as CredentialRecord) : null;
-  }
-
   // ---- refresh ------------------------------------------------------------------------------------
 
   /**
    * Returns a usable access token record for an OAuth account. `seenVersion` is the version the
    * caller holds; `force` says the upstream rejected it (401/403) although it looked valid.
    * A newer version than the caller's that is not about to expire is returned as is: a sibling
-   * already refreshed (DESIGN §2.3).
+   * already refreshed (KV staleness cannot break an account).
    */
-  async refresh(id: string, seenVersion: number, force: boolean): Promise<RefreshOutcome> {
-    const row = this.row(id);
-    if (!row) return { ok: false, reason: "gone", message: "account was deleted" };
-    if (row.needs_reauth === 1) return { ok: false, reason: "needs_reauth", message: row.last_error ?? "needs a new login" };
-    const skew = providerFor(row.provider as ProviderId).refreshSkewMs;
-    const fresh = row.expires_at !== null && row.expires_at > Date.now() + skew;
-    const record = JSON.parse(row.cred) as CredentialRecord;
-    if (fresh && record.fields.access && (row.cred_version > seenVersion || !force)) {
-      return { ok: true, record, chatgptAccountId: row.chatgpt_account_id };
-    }
-    let flight = this.refreshing.get(id);
-    if (!flight) {
-      flight = this.exchange(row).finally(() => this.refreshing.delete(id));
-      this.refreshing.set(id, flight);
-    }
-    return flight;
+  refresh(id: string, seenVersion: number, force: boolean): Promise<PoolResult<RefreshOutcome>> {
+    return guard((): RefreshOutcome | Promise<RefreshOutcome> => {
+      const row = this.row(id);
+      if (!row) return { ok: false, reason: "gone", message: "account was deleted" };
+      if (row.needs_reauth === 1) return { ok: false, reason: "needs_reauth", message: row.last_error ?? "needs a new login" };
+      const skew = providerFor(row.provider).refreshSkewMs;
+      const fresh = row.expires_at !== null && row.expires_at > Date.now() + skew;
+      const record = JSON.parse(row.cred) as CredentialRecord;
+      if (fresh && record.fields.access && (row.cred_version > seenVersion || !force)) {
+        return { ok: true, record, extras: extrasOf(row.extras) };
+      }
+      let flight = this.refreshing.get(id);
+      if (!flight) {
+        flight = this.exchange(row).finally(() => this.refreshing.delete(id));
+        this.refreshing.set(id, flight);
+      }
+      return flight;
+    });
   }
 
   private async exchange(row: Row): Promise<RefreshOutcome> {
     const userId = this.userId();
-    const provider = providerFor(row.provider as ProviderId);
+    const provider = providerFor(row.provider);
     const startVersion = row.cred_version;
     const dek = await this.dataKey();
     const cred = await openCredential(dek, userId, row.id, JSON.parse(row.cred) as CredentialRecord);
@@ -498,7 +427,7 @@ export class UserPool extends DurableObject<Env> {
     if (!now) return { ok: false, reason: "gone", message: "account was deleted during refresh" };
     if (now.cred_version !== startVersion) {
       // Someone put a newer credential in place (a re-login) meanwhile: that one wins.
-      return { ok: true, record: JSON.parse(now.cred) as CredentialRecord, chatgptAccountId: now.chatgpt_account_id };
+      return { ok: true, record: JSON.parse(now.cred) as CredentialRecord, extras: extrasOf(now.extras) };
     }
     if (result.kind === "reauth") {
       console.warn(`subpool: ${row.provider} account ${row.id} needs a new login: ${result.reason}`);
@@ -518,14 +447,14 @@ export class UserPool extends DurableObject<Env> {
       expires: result.expires,
     };
     const record = await sealCredential(dek, userId, row.id, next);
-    const chatgptAccountId = result.chatgptAccountId ?? now.chatgpt_account_id;
+    const extras = { ...extrasOf(now.extras), ...result.extras };
     // 1. SQLite: durable once this synchronous write returns (output gate holds replies until then).
     this.sql.exec(
-      "UPDATE accounts SET cred = ?, cred_version = ?, expires_at = ?, needs_reauth = 0, last_error = NULL, chatgpt_account_id = ? WHERE id = ?",
+      "UPDATE accounts SET cred = ?, cred_version = ?, expires_at = ?, needs_reauth = 0, last_error = NULL, extras = ? WHERE id = ?",
       JSON.stringify(record),
       record.version,
       record.expires,
-      chatgptAccountId,
+      JSON.stringify(extras),
       row.id,
     );
     console.log(`subpool: ${row.provider} account ${row.id}: session renewed (credential v${record.version})`);
@@ -535,10 +464,65 @@ export class UserPool extends DurableObject<Env> {
     } catch (e) {
       console.warn(`subpool: KV copy of account ${row.id} credential v${record.version} failed: ${(e as Error).name}`);
     }
-    return { ok: true, record, chatgptAccountId };
+    return { ok: true, record, extras };
   }
 
   // ---- internals ----------------------------------------------------------------------------------
+
+  private async insertAccount(input: NewAccount): Promise<AccountView> {
+    const userId = this.userId();
+    const id = newId("acc");
+    const now = Date.now();
+    const position =
+      (this.sql.exec<{ p: number | null }>("SELECT MAX(position) AS p FROM accounts WHERE provider = ?", input.provider).one().p ?? 0) + 1;
+    const extras = providerFor(input.provider).extrasOf?.(input.access) ?? {};
+    const label = input.label?.trim() || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`;
+    const cred: Credential = { version: 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
+    const record = await sealCredential(await this.dataKey(), userId, id, cred);
+    this.sql.exec(
+      `INSERT INTO accounts (id, provider, type, label, position, created_at, cred_version, cred, expires_at, extras, fingerprint, identity)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      input.provider,
+      input.type,
+      label,
+      position,
+      now,
+      record.version,
+      JSON.stringify(record),
+      record.expires,
+      JSON.stringify(extras),
+      input.fingerprint ?? null,
+      input.identity ?? null,
+    );
+    await this.env.VAULT.put(kvKeys.credential(userId, id), JSON.stringify(record));
+    return viewOf(stateOf(this.row(id)!), now);
+  }
+
+  private async putCredential(row: Row, input: Pick<NewAccount, "key" | "refresh" | "access" | "expires">): Promise<AccountView> {
+    const userId = this.userId();
+    const cred: Credential = { version: row.cred_version + 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
+    const record = await sealCredential(await this.dataKey(), userId, row.id, cred);
+    const extras = { ...extrasOf(row.extras), ...providerFor(row.provider).extrasOf?.(input.access) };
+    this.sql.exec(
+      "UPDATE accounts SET cred = ?, cred_version = ?, expires_at = ?, needs_reauth = 0, cooldown_until = NULL, last_error = NULL, extras = ? WHERE id = ?",
+      JSON.stringify(record),
+      record.version,
+      record.expires,
+      JSON.stringify(extras),
+      row.id,
+    );
+    await this.env.VAULT.put(kvKeys.credential(userId, row.id), JSON.stringify(record));
+    return viewOf(stateOf(this.row(row.id)!));
+  }
+
+  private byIdentity(provider: string, identity: string): Row | undefined {
+    return this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND identity = ? ORDER BY position LIMIT 1", provider, identity).toArray()[0];
+  }
+
+  private purgeLogins() {
+    this.sql.exec("DELETE FROM logins WHERE expires_at <= ?", Date.now());
+  }
 
   private markReauth(id: string, reason: string) {
     this.sql.exec("UPDATE accounts SET needs_reauth = 1, last_error = ? WHERE id = ?", reason, id);
@@ -577,18 +561,31 @@ export class UserPool extends DurableObject<Env> {
 
   private userId(): string {
     const p = this.meta("profile");
-    if (!p) throw new Error("user does not exist");
+    if (!p) throw refuse(404, "this user does not exist (deleted?)");
     return (JSON.parse(p) as UserProfile).id;
+  }
+
+  private async rewrapNow(): Promise<boolean> {
+    const profile = this.meta("profile");
+    const wrapped = this.meta("dek");
+    if (!profile || !wrapped) return false;
+    const ring = await getKeyring(getConfig(this.env));
+    const userId = (JSON.parse(profile) as UserProfile).id;
+    const next = await rewrapDataKey(ring, userId, wrapped);
+    if (next === wrapped) return false;
+    this.setMeta("dek", next);
+    await this.env.VAULT.put(kvKeys.dataKey(userId), next);
+    return true;
   }
 
   private dataKey(): Promise<CryptoKey> {
     if (!this.dek) {
       this.dek = (async () => {
         const wrapped = this.meta("dek");
-        if (!wrapped) throw new Error("user has no data key");
+        if (!wrapped) throw refuse(404, "this user has no data key (deleted?)");
         const ring = await getKeyring(getConfig(this.env));
         const { key, stale } = await unwrapDataKey(ring, this.userId(), wrapped);
-        if (stale) await this.rewrap();
+        if (stale) await this.rewrapNow();
         return key;
       })();
       this.dek.catch(() => (this.dek = null));

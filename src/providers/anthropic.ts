@@ -4,11 +4,15 @@
  * limits come as "unified" headers with an epoch-seconds reset; a 429 about "extra usage" concerns a
  * feature of the request, not the account; limits may also arrive as the first SSE `error` event.
  */
-import { type Classification, classifyStatus, parseJsonBody, resetToSeconds, retryAfterSeconds } from "../pool/cooldown";
+import { z } from "zod";
+import type { ErrorFormat } from "../errors";
+import { num, parseJsonBody, str } from "../util";
 import { timingSafeEqual } from "../vault/envelope";
+import { type Classification, classifyStatus, resetToSeconds, retryAfterSeconds } from "./classify";
+import { epochMs, token, why } from "./import-fields";
 import { parsePastedCode, pkcePair, refused } from "./login";
-import { callTokenEndpoint, num, str } from "./token-endpoint";
-import type { Provider } from "./types";
+import { callTokenEndpoint } from "./token-endpoint";
+import type { CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
 
 export const ANTHROPIC_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
 export const ANTHROPIC_OAUTH_BETA = "oauth-2025-04-20";
@@ -23,16 +27,47 @@ function errorOf(body: string | null): { type?: string; message?: string } {
   return { type: str(e?.type), message: str(e?.message) };
 }
 
+/** Anthropic's error envelope; Claude Code's recovery matches on the types and wording. */
+export const anthropicErrors: ErrorFormat = {
+  body: (type, message) => JSON.stringify({ type: "error", error: { type, message } }),
+  sseEvent: (message) => `event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "api_error", message } })}\n\n`,
+};
+
+/** Claude Code's ~/.claude/.credentials.json: {"claudeAiOauth": {accessToken, refreshToken, expiresAt, ...}}. */
+const ClaudeCode = z.object({ accessToken: token.optional(), refreshToken: token, expiresAt: epochMs.optional(), subscriptionType: z.string().max(40).optional() });
+
+const claudeCodeFile: CredentialFileFormat = {
+  name: "claude-code",
+  detect: (data) => "claudeAiOauth" in data,
+  parse(data) {
+    const entries: ImportEntry[] = [];
+    const refused: Refusal[] = [];
+    const r = ClaudeCode.safeParse(data.claudeAiOauth);
+    if (!r.success) refused.push({ entry: "claudeAiOauth", reason: why(r.error) });
+    else
+      entries.push({
+        entry: "claudeAiOauth",
+        provider: anthropic.id,
+        type: "oauth",
+        refresh: r.data.refreshToken,
+        access: r.data.accessToken,
+        expires: r.data.expiresAt ?? null,
+        label: `Claude Code${r.data.subscriptionType ? ` (${r.data.subscriptionType.replace(/[^\w -]/g, "")})` : ""}`,
+      });
+    return { entries, refused };
+  },
+};
+
 export const anthropic: Provider = {
   id: "anthropic",
   prefix: "/anthropic",
   name: "Anthropic",
-  format: "anthropic",
+  errorFormat: anthropicErrors,
   types: ["api", "oauth"],
   refreshSkewMs: 60_000,
 
-  upstreamUrl(cfg, _account, path, search) {
-    return cfg.ANTHROPIC_API_BASE + path + search;
+  route(cfg, _account, path, search) {
+    return { url: cfg.ANTHROPIC_API_BASE + path + search };
   },
 
   authorize(headers, account, cred) {
@@ -93,6 +128,7 @@ export const anthropic: Provider = {
   },
 
   login: {
+    needsCode: true,
     // Claude Pro/Max: PKCE; the callback page shows "code#state" for the user to paste.
     async start(cfg) {
       const { verifier, challenge, state } = await pkcePair();
@@ -108,6 +144,7 @@ export const anthropic: Provider = {
         state,
       }).toString();
       return {
+        kind: "started",
         public: { method: "code", url: url.toString(), instructions: "Open the address, sign in to Claude, authorize, then paste the code the page shows (it looks like code#state)." },
         state,
         secret: { verifier },
@@ -157,4 +194,6 @@ export const anthropic: Provider = {
     if (type === "overloaded_error" || type === "api_error") return { class: "overload", reason: `${type} (stream error event)` };
     return null;
   },
+
+  imports: { opencodeKey: "anthropic", files: [claudeCodeFile] },
 };

@@ -7,10 +7,10 @@
  * The client's own editor headers (Editor-Version, Copilot-Integration-Id ...) pass through as sent:
  * subpool does not pose as an editor.
  */
-import { GatewayError } from "../errors";
+import { num, str } from "../util";
 import { refused } from "./login";
-import { callTokenEndpoint, num, str } from "./token-endpoint";
-import { classifyOpenAIStreamError, classifyOpenAIStyle } from "./openai";
+import { callTokenEndpoint } from "./token-endpoint";
+import { classifyOpenAIStreamError, classifyOpenAIStyle, openaiErrors } from "./openai";
 import type { Provider } from "./types";
 
 export const COPILOT_CLIENT_ID = "Iv1.b507a08c87ecfe98";
@@ -22,12 +22,13 @@ export const copilot: Provider = {
   id: "github-copilot",
   prefix: "/copilot",
   name: "GitHub Copilot",
-  format: "openai",
+  errorFormat: openaiErrors,
   types: ["oauth"],
+  typeHint: 'GitHub Copilot accounts are OAuth only: send {"type":"oauth","refresh":"<GitHub OAuth token>"}, or log in with the device flow',
   refreshSkewMs: 60_000,
 
-  upstreamUrl(cfg, _account, path, search) {
-    return cfg.COPILOT_API_BASE + path + search;
+  route(cfg, _account, path, search) {
+    return { url: cfg.COPILOT_API_BASE + path + search };
   },
 
   authorize(headers, _account, cred) {
@@ -57,6 +58,7 @@ export const copilot: Provider = {
   classifySseError: classifyOpenAIStreamError,
 
   login: {
+    needsCode: false,
     // GitHub device flow (RFC 8628): the user enters a code at github.com/login/device while the
     // client polls finish, no faster than `interval`; `slow_down` adds 5 s.
     async start(cfg) {
@@ -69,10 +71,11 @@ export const copilot: Provider = {
       const userCode = str(r.json?.user_code);
       const verificationUri = str(r.json?.verification_uri);
       if (!r.ok || !deviceCode || !userCode || !verificationUri) {
-        throw new GatewayError(502, "api_error", `GitHub's device flow did not start (${r.reason || "incomplete answer"}); try again`);
+        return refused(502, `GitHub's device flow did not start (${r.reason || "incomplete answer"}); try again`, undefined, true);
       }
       const intervalS = num(r.json?.interval) ?? 5;
       return {
+        kind: "started",
         public: { method: "device", userCode, verificationUri, interval: intervalS, instructions: `Open ${verificationUri} and enter the code ${userCode}.` },
         state: null,
         secret: { deviceCode },
@@ -117,4 +120,6 @@ export const copilot: Provider = {
       };
     },
   },
+
+  imports: { opencodeKey: "github-copilot" },
 };

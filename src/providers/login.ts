@@ -3,14 +3,14 @@
  * RFC 8628 device flow). Provider specifics stay in each provider's module.
  */
 import { b64urlDecode, pkceChallenge, randomToken } from "../vault/envelope";
-import type { LoginStep } from "./types";
+import type { LoginRefusal } from "./types";
 
 export async function pkcePair(): Promise<{ verifier: string; challenge: string; state: string }> {
   const verifier = randomToken(48);
   return { verifier, challenge: await pkceChallenge(verifier), state: randomToken(24) };
 }
 
-export const refused = (status: number, message: string, field?: string, terminal = false): LoginStep => ({
+export const refused = (status: number, message: string, field?: string, terminal = false): LoginRefusal => ({
   kind: "refused",
   status,
   message,

@@ -6,11 +6,15 @@
  * plan limits come as x-codex-* headers or a body with resets_in_seconds, sometimes as a 404; an
  * API key out of credit answers 429 insufficient_quota, which no short wait cures.
  */
+import { z } from "zod";
+import type { ErrorFormat, ErrorType } from "../errors";
+import { num, parseJsonBody, str } from "../util";
 import { timingSafeEqual } from "../vault/envelope";
-import { type Classification, classifyStatus, durationToSeconds, parseJsonBody, retryAfterSeconds } from "../pool/cooldown";
+import { type Classification, classifyStatus, durationToSeconds, retryAfterSeconds } from "./classify";
+import { token, why } from "./import-fields";
 import { jwtClaims, parsePastedCode, pkcePair, refused } from "./login";
-import { callTokenEndpoint, num, str } from "./token-endpoint";
-import type { Provider } from "./types";
+import { callTokenEndpoint } from "./token-endpoint";
+import type { AccountExtras, CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
 
 export const OPENAI_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann";
 /** Registered for the Codex client id: the browser lands there after sign-in (nothing listens). */
@@ -18,6 +22,30 @@ export const OPENAI_REDIRECT_URI = "http://localhost:1455/auth/callback";
 const OPENAI_SCOPES = "openid profile email offline_access";
 /** An exhausted API-key balance: bench for an hour, then try again (someone may have paid). */
 const INSUFFICIENT_QUOTA_COOLDOWN_S = 3600;
+
+const OPENAI_CODE: Record<ErrorType, string> = {
+  invalid_request_error: "invalid_request",
+  authentication_error: "invalid_api_key",
+  permission_error: "permission_denied",
+  not_found_error: "not_found",
+  request_too_large: "request_too_large",
+  rate_limit_error: "rate_limit_exceeded",
+  api_error: "server_error",
+  overloaded_error: "overloaded",
+};
+
+/** OpenAI's error envelope (also spoken by Copilot's OpenAI-shaped API). */
+export const openaiErrors: ErrorFormat = {
+  body: (type, message, field) => JSON.stringify({ error: { message, type, code: OPENAI_CODE[type], param: field ?? null } }),
+  // Chat Completions clients look for `error` in the data; Responses clients for `type: "error"`.
+  sseEvent(message) {
+    const error = { type: "api_error", code: "upstream_disconnected", message };
+    return `event: error\ndata: ${JSON.stringify({ type: "error", code: error.code, message, error })}\n\n`;
+  },
+};
+
+/** The extras key under which an account keeps its ChatGPT workspace id. */
+const ACCOUNT_ID = "chatgptAccountId";
 
 /** Reads the ChatGPT account id from a JWT's claims without verifying it (the backend does). */
 export function chatgptAccountIdFromJwt(token: string | undefined): string | undefined {
@@ -90,19 +118,59 @@ export function classifyOpenAIStreamError(data: unknown): Classification | null 
   return null;
 }
 
+const extrasOf = (access: string | undefined): AccountExtras => {
+  const id = chatgptAccountIdFromJwt(access);
+  return id ? { [ACCOUNT_ID]: id } : {};
+};
+
+/** Codex CLI's ~/.codex/auth.json: {"OPENAI_API_KEY": null|string, "tokens": {id_token, access_token, refresh_token, account_id}}. */
+const CodexTokens = z.object({ id_token: z.string().optional(), access_token: token.optional(), refresh_token: token, account_id: z.string().optional() });
+
+const codexFile: CredentialFileFormat = {
+  name: "codex",
+  detect: (data) => "tokens" in data || "OPENAI_API_KEY" in data,
+  parse(data) {
+    const entries: ImportEntry[] = [];
+    const refused: Refusal[] = [];
+    if (data.tokens !== undefined && data.tokens !== null) {
+      const r = CodexTokens.safeParse(data.tokens);
+      if (!r.success) refused.push({ entry: "tokens", reason: why(r.error) });
+      else {
+        const e = oauthEntry({ entry: "tokens", provider: openai.id, type: "oauth", refresh: r.data.refresh_token, access: r.data.access_token }, r.data.id_token);
+        if (!chatgptAccountIdFromJwt(r.data.access_token) && r.data.account_id && !e.identity) e.identity = `openai:${r.data.account_id}:`;
+        entries.push(e);
+      }
+    }
+    if (typeof data.OPENAI_API_KEY === "string" && data.OPENAI_API_KEY.trim()) {
+      entries.push({ entry: "OPENAI_API_KEY", provider: openai.id, type: "api", key: data.OPENAI_API_KEY.trim(), label: "Codex API key" });
+    } else if (data.OPENAI_API_KEY !== undefined && data.OPENAI_API_KEY !== null) {
+      refused.push({ entry: "OPENAI_API_KEY", reason: "expected a string or null" });
+    }
+    return { entries, refused };
+  },
+};
+
+/** A bare ChatGPT grant: who it belongs to and when its access token expires, from the JWTs. */
+function oauthEntry(e: ImportEntry, idToken?: string): ImportEntry {
+  const who = openaiIdentity(e.access, idToken);
+  return { ...e, expires: e.expires ?? (e.access ? jwtExpiry(e.access) : null), identity: who.identity, label: e.label ?? who.label ?? undefined };
+}
+
 export const openai: Provider = {
   id: "openai",
   prefix: "/openai",
   name: "OpenAI",
-  format: "openai",
+  errorFormat: openaiErrors,
   types: ["api", "oauth"],
   refreshSkewMs: 60_000,
 
-  upstreamUrl(cfg, account, path, search) {
-    if (account.type === "api") return cfg.OPENAI_API_BASE + path + search;
+  route(cfg, account, path, search) {
+    if (account.type === "api") return { url: cfg.OPENAI_API_BASE + path + search };
     // ChatGPT subscriptions serve the Responses API only, through the Codex backend.
     const m = /^\/v1\/responses(\/.*)?$/.exec(path);
-    return m ? `${cfg.CODEX_API_BASE}/responses${m[1] ?? ""}${search}` : null;
+    return m
+      ? { url: `${cfg.CODEX_API_BASE}/responses${m[1] ?? ""}${search}` }
+      : { refused: "ChatGPT subscription accounts serve only /v1/responses; add an API key for other endpoints" };
   },
 
   authorize(headers, account, cred) {
@@ -111,7 +179,7 @@ export const openai: Provider = {
       return;
     }
     headers.set("authorization", `Bearer ${cred.access ?? ""}`);
-    const accountId = account.chatgptAccountId ?? chatgptAccountIdFromJwt(cred.access);
+    const accountId = account.extras[ACCOUNT_ID] ?? chatgptAccountIdFromJwt(cred.access);
     if (accountId) headers.set("chatgpt-account-id", accountId);
   },
 
@@ -135,7 +203,7 @@ export const openai: Provider = {
       access,
       refresh: str(r.json?.refresh_token),
       expires: expiresIn !== undefined ? Date.now() + expiresIn * 1000 : jwtExpiry(access),
-      chatgptAccountId: chatgptAccountIdFromJwt(access) ?? chatgptAccountIdFromJwt(str(r.json?.id_token)),
+      extras: extrasOf(chatgptAccountIdFromJwt(access) ? access : str(r.json?.id_token)),
     };
   },
 
@@ -143,6 +211,7 @@ export const openai: Provider = {
   classifySseError: classifyOpenAIStreamError,
 
   login: {
+    needsCode: true,
     // ChatGPT Plus/Pro: PKCE. The redirect goes to localhost:1455, where nothing listens on the
     // user's machine; they paste the address the browser shows (or just its code).
     async start(cfg) {
@@ -160,6 +229,7 @@ export const openai: Provider = {
         state,
       }).toString();
       return {
+        kind: "started",
         public: {
           method: "redirect",
           url: url.toString(),
@@ -204,10 +274,9 @@ export const openai: Provider = {
     },
   },
 
-  accountMeta(access) {
-    const id = chatgptAccountIdFromJwt(access);
-    return id ? { chatgptAccountId: id } : {};
-  },
+  extrasOf,
+
+  imports: { opencodeKey: "openai", oauthEntry: (e) => oauthEntry(e), files: [codexFile] },
 };
 
 /** Who a ChatGPT login belongs to: workspace id + user id (a team workspace has many users). */

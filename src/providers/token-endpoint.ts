@@ -2,7 +2,7 @@
  * Calling OAuth token endpoints (RFC 6749 §5) and reading their answers the same way for every
  * provider: which failures mean "log in again" and which may pass.
  */
-import { parseJsonBody } from "../pool/cooldown";
+import { parseJsonBody } from "../util";
 
 /** Error codes that mean the grant itself is dead. OpenAI adds its own for single-use refresh tokens. */
 const DEAD_GRANT = new Set([
@@ -59,6 +59,3 @@ function errorCode(json: Record<string, unknown> | undefined): string | undefine
 
 /** Error codes are identifiers; anything else is not echoed (it could be a token). */
 const safeCode = (s: string) => (/^[a-z0-9_.-]{1,64}$/i.test(s) ? s : "error");
-
-export const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
-export const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);

@@ -1,33 +1,45 @@
 /**
- * What a provider module supplies to the proxy and the pool. Every quirk of a provider (addresses,
- * auth headers, token refresh, error format, rate-limit signals) lives in its own module.
+ * What a provider module supplies. A provider module owns everything about its provider: addresses,
+ * headers, which paths each account type serves (and why not), token refresh, the login flow, error
+ * rendering, rate-limit classification, the credential files of its tools and any per-account
+ * extras. The rest of the code reaches providers only through the registry (./index.ts) and these
+ * types, and never spells a provider id.
  */
 import type { Config } from "../config";
 import type { ErrorFormat } from "../errors";
-import type { Classification } from "../pool/cooldown";
 import type { Credential } from "../vault/records";
+import type { Classification } from "./classify";
 
-export const PROVIDER_IDS = ["anthropic", "openai", "github-copilot"] as const;
-export type ProviderId = (typeof PROVIDER_IDS)[number];
+/** A registered provider's id ("anthropic", ...). Checked against the registry at the edge. */
+export type ProviderId = string;
 export type AccountType = "api" | "oauth";
+
+/**
+ * Provider-owned facts about one account that are not secrets (e.g. the ChatGPT workspace id read
+ * from the access token's claims). Stored as one JSON column; only the provider reads it.
+ */
+export type AccountExtras = Readonly<Record<string, string>>;
 
 /** The parts of an account a provider needs to address and authorize a request. */
 export interface AccountRef {
   id: string;
   type: AccountType;
-  /** ChatGPT workspace/account id (OpenAI OAuth), from the access token's claims. */
-  chatgptAccountId: string | null;
+  extras: AccountExtras;
 }
 
+/** Where a request goes with this account, or why this account cannot serve it. */
+export type Route = { url: string } | { refused: string };
+
 export type RefreshResult =
-  | { kind: "ok"; access: string; refresh?: string; expires: number | null; chatgptAccountId?: string }
+  | { kind: "ok"; access: string; refresh?: string; expires: number | null; extras?: AccountExtras }
   /** The grant is dead (invalid_grant, reused, revoked): a person must log in again. */
   | { kind: "reauth"; reason: string }
-  /** The token endpoint failed for a reason that may pass (5xx, network, 429). */
+  /** The token endpoint failed for a reason that may pass (5xx, network, 429, garbage). */
   | { kind: "transient"; reason: string };
 
 /** What a login start hands back: the part the user sees, and the part that stays in the DO. */
 export interface LoginStart {
+  kind: "started";
   /** Shown to the client: url + instructions, or userCode + verificationUri. Never a secret. */
   public: { method: "code" | "redirect" | "device"; [k: string]: string | number };
   /** The OAuth `state` to check on finish (code flows). */
@@ -50,38 +62,80 @@ export interface LoginGrant {
   label: string | null;
 }
 
-export type LoginStep =
-  | { kind: "done"; grant: LoginGrant }
-  | { kind: "pending"; intervalS: number }
-  /** `terminal`: the pending login is dead (denied, expired); otherwise the user may try again. */
-  | { kind: "refused"; status: number; message: string; field?: string; terminal: boolean };
+/** `terminal`: the pending login is dead (denied, expired); otherwise the user may try again. */
+export type LoginRefusal = { kind: "refused"; status: number; message: string; field?: string; terminal: boolean };
+
+export type LoginStep = { kind: "done"; grant: LoginGrant } | { kind: "pending"; intervalS: number } | LoginRefusal;
 
 export interface LoginFlow {
-  start(cfg: Config): Promise<LoginStart>;
+  /** Whether finish needs something the user pastes (code flows) or only polls (device flow). */
+  needsCode: boolean;
+  start(cfg: Config): Promise<LoginStart | LoginRefusal>;
   finish(cfg: Config, pending: { state: string | null; secret: LoginStart["secret"]; intervalS: number | null }, code: string | undefined): Promise<LoginStep>;
+}
+
+/** One credential of an imported file, ready to become (or refresh) an account. */
+export interface ImportEntry {
+  /** Where in the file it came from (a key name), for the per-entry answer. */
+  entry: string;
+  provider: ProviderId;
+  type: AccountType;
+  key?: string;
+  refresh?: string;
+  access?: string;
+  expires?: number | null;
+  identity?: string | null;
+  label?: string;
+}
+
+export interface Refusal {
+  entry: string;
+  reason: string;
+}
+
+/** A credential file written by one of the provider's own tools (Claude Code, Codex CLI, ...). */
+export interface CredentialFileFormat {
+  /** The format's name in the import answer ("claude-code"). */
+  name: string;
+  detect(data: Record<string, unknown>): boolean;
+  parse(data: Record<string, unknown>): { entries: ImportEntry[]; refused: Refusal[] };
+}
+
+/** How the provider appears in multi-provider files (opencode's auth.json) and its own tools' files. */
+export interface ImportSupport {
+  /** The provider's key in opencode's auth.json. */
+  opencodeKey?: string;
+  /** Fills in what a bare OAuth grant implies (identity, label, expiry read from the token). */
+  oauthEntry?(e: ImportEntry): ImportEntry;
+  files?: readonly CredentialFileFormat[];
 }
 
 export interface Provider {
   id: ProviderId;
   /** Proxy prefix, e.g. "/anthropic". */
   prefix: string;
+  /** For people: "Anthropic". */
   name: string;
-  format: ErrorFormat;
+  /** How this provider's clients expect an error (JSON body and final SSE event). */
+  errorFormat: ErrorFormat;
   types: readonly AccountType[];
+  /** Said when an account of another type is offered ("OAuth only: send ..."). */
+  typeHint?: string;
   /** Refresh this long before the access token expires. */
   refreshSkewMs: number;
-  /** Upstream URL for `path` (after the prefix), or null when this account type cannot serve it. */
-  upstreamUrl(cfg: Config, account: AccountRef, path: string, search: string): string | null;
+  /** Upstream URL for `path` (after the prefix), or why this account cannot serve it. */
+  route(cfg: Config, account: AccountRef, path: string, search: string): Route;
   /** Sets the account's credential (and only the headers the credential type requires). */
   authorize(headers: Headers, account: AccountRef, cred: Credential): void;
   /** Exchanges the long-lived grant for a new access token. Called only inside the user's DO. */
   refresh(cfg: Config, cred: Credential): Promise<RefreshResult>;
-  /** Classifies an upstream answer; `body` is the (small) error body when status >= 400. */
+  /** Classifies an upstream answer; `body` is the (bounded) error body when status >= 400. */
   classify(status: number, headers: Headers, body: string | null, now: number): Classification;
   /** Classifies the data of a first SSE `error` event; null when it is not a limit or overload. */
   classifySseError(data: unknown): Classification | null;
-  /** The interactive login (DESIGN §4 /api/oauth/:provider/start|finish). */
+  /** The interactive login (/api/oauth/:provider/start|finish). */
   login: LoginFlow;
-  /** Extra account metadata read from an access token (ChatGPT account id). */
-  accountMeta?(access: string | undefined): { chatgptAccountId?: string };
+  /** Non-secret per-account facts read from a fresh access token; merged over the stored ones. */
+  extrasOf?(access: string | undefined): AccountExtras;
+  imports: ImportSupport;
 }

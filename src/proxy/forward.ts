@@ -1,15 +1,18 @@
 /**
- * The failover loop (DESIGN §5): one client request, tried on the caller's accounts in order until
+ * The failover loop: one client request, tried on the caller's accounts in order until
  * one answers with something the client should see. The body is read once and replayed. Outcomes go
  * to the pool off the response path. Once bytes reached the client, no rotation is possible.
  */
 import type { Config, Env } from "../config";
-import { GatewayError, sseErrorEvent } from "../errors";
+import { GatewayError } from "../errors";
 import { candidates, earliestRelease, isCooling } from "../pool/choose";
-import { type Classification, humanDuration, parseJsonBody } from "../pool/cooldown";
-import { credentialFor, getSnapshot, liveAccount, needsRefresh, recordOutcome, refreshCredential } from "../pool/isolate-cache";
+import { refreshCredential } from "../pool/client";
+import { credentialFor, needsRefresh } from "../pool/credentials";
+import { getSnapshot, liveAccount, recordOutcome } from "../pool/snapshots";
 import type { AccountState } from "../pool/types";
+import type { Classification } from "../providers/classify";
 import type { Provider } from "../providers/types";
+import { humanDuration, parseJsonBody } from "../util";
 import { VaultError } from "../vault/envelope";
 import type { Credential } from "../vault/records";
 import { stats } from "../stats";
@@ -110,8 +113,9 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
 
   for (;;) {
     const n = ++counter.n;
-    const url = provider.upstreamUrl(cfg, acc, f.path, f.search);
-    if (url === null) return { failure: null };
+    const route = provider.route(cfg, acc, f.path, f.search);
+    if (!("url" in route)) return { failure: null };
+    const url = route.url;
     // The first attempt takes the prepared copy as it is; a later one starts again from the client's.
     const headers = n === 1 ? base : upstreamRequestHeaders(f.request.headers);
     provider.authorize(headers, acc, cred);
@@ -136,7 +140,7 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
           return { failure: { accountId: acc.id, cls: cls.class, reason: cls.reason ?? "stream error", status: res.status, statusText: res.statusText, headers: res.headers, body: concat(peeked.chunks) } };
         }
         report(res.status, true);
-        const stream = passThrough(peeked, (sent) => sseErrorEvent(provider.format, `the upstream connection was lost after ${sent} bytes; the response is incomplete`));
+        const stream = passThrough(peeked, (sent) => provider.errorFormat.sseEvent(`the upstream connection was lost after ${sent} bytes; the response is incomplete`));
         return { done: clientResponse(stream, res, acc.id, n) };
       }
       report(res.status, true);

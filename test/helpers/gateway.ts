@@ -1,8 +1,8 @@
 /** Calling the real Worker in workerd, with every response scanned for secrets. */
 import { SELF, env } from "cloudflare:test";
 import { afterAll, afterEach, beforeEach, expect } from "vitest";
-import { resetIsolateCaches } from "../../src/pool/isolate-cache";
-import type { AccountView, UserProfile } from "../../src/pool/types";
+import type { AccountView, UserProfile } from "../../src/api/wire";
+import { resetIsolateCaches } from "./isolate";
 import { assertNoSecrets, logLines, secrets } from "./secrets";
 import { Upstream } from "./upstream";
 

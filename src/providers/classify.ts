@@ -1,5 +1,6 @@
 /**
- * How long to bench an account, read from what the upstream said, and what kind of failure it was.
+ * The classification vocabulary shared by every provider module: what kind of answer an upstream
+ * gave, and how long to bench the account, read from what the upstream said.
  *
  * Classes follow shared/fixtures/rate-limits.json:
  *   ok          2xx/3xx: return it
@@ -9,7 +10,8 @@
  *   not-account a limit about a feature or model, not this account: rotate without benching
  *   auth        401/403: refresh (OAuth) and retry, else bench AUTH_COOLDOWN_S
  *   overload    529, 5xx, network: rotate without benching (not the account's fault)
- * Provider modules add their own signals on top of the generic Retry-After handling here.
+ * Provider modules add their own signals on top of the generic Retry-After handling here; the rest
+ * of the code only reads the resulting Classification.
  */
 
 export type FailureClass = "quota" | "short" | "not-account" | "auth" | "overload";
@@ -54,7 +56,7 @@ export function resetToSeconds(value: string | null, now = Date.now()): number |
 export function durationToSeconds(value: string | null): number | undefined {
   if (value === null) return undefined;
   const v = value.trim();
-  if (v === "" ) return undefined;
+  if (v === "") return undefined;
   if (/^\d+(\.\d+)?$/.test(v)) return clamp(Number(v));
   const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
   let total = 0;
@@ -67,16 +69,6 @@ export function durationToSeconds(value: string | null): number | undefined {
   return consumed === v.length ? clamp(total) : undefined;
 }
 
-/** Parses a small JSON error body; undefined when it is not JSON. */
-export function parseJsonBody(text: string | null): unknown {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The generic part of the table in DESIGN §5, used by every provider after its own signals. */
 export function classifyStatus(status: number): ResultClass {
   if (status < 400) return "ok";
@@ -84,13 +76,4 @@ export function classifyStatus(status: number): ResultClass {
   if (status === 429) return "short";
   if (status === 529 || status >= 500) return "overload";
   return "client";
-}
-
-export function humanDuration(seconds: number): string {
-  const s = Math.max(0, Math.ceil(seconds));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${s % 60}s`;
-  const h = Math.floor(m / 60);
-  return h < 48 ? `${h}h ${m % 60}m` : `${Math.floor(h / 24)}d ${h % 24}h`;
 }

@@ -1,0 +1,74 @@
+/**
+ * The JSON shapes of subpool's HTTP API: the one definition shared by the Worker and the CLI (the
+ * CLI's build includes this file). Dependency-free and types only, so both builds can take it.
+ * Field names follow the contract in docs/ARCHITECTURE.md ("HTTP API"); none of these carries a
+ * secret except `key` in UserWithKey, shown once when a key is made.
+ */
+
+export type Role = "member" | "admin";
+
+export interface UserProfile {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+}
+
+export interface UserWithKey extends UserProfile {
+  key: string;
+}
+
+export interface Me {
+  id: string | null;
+  name: string;
+  role: Role;
+}
+
+export type AccountType = "api" | "oauth";
+export type AccountStatus = "active" | "cooling" | "needs_reauth" | "disabled";
+
+/** An account as GET /api/accounts shows it. `provider` is a registered provider id. */
+export interface AccountView {
+  id: string;
+  provider: string;
+  type: AccountType;
+  label: string;
+  position: number;
+  enabled: boolean;
+  status: AccountStatus;
+  cooldownUntil: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastUsedAt: number | null;
+  successCount: number;
+  failureCount: number;
+  createdAt: number;
+}
+
+export type LoginStartAnswer =
+  | { loginId: string; provider: string; method: "code" | "redirect"; url: string; instructions?: string; expiresAt: number }
+  | { loginId: string; provider: string; method: "device"; userCode: string; verificationUri: string; interval: number; instructions?: string; expiresAt: number };
+
+export interface LoginDoneAnswer {
+  account: AccountView;
+  created: boolean;
+}
+
+export interface LoginPendingAnswer {
+  status: "pending";
+  interval: number;
+}
+
+export type ImportAction = "created" | "updated" | "unchanged";
+
+export interface ImportAnswer {
+  /** "opencode", or the name of a provider tool's file format ("claude-code", "codex"). */
+  format: string;
+  imported: { entry: string; provider: string; type: AccountType; action: ImportAction; account: AccountView }[];
+  refused: { entry: string; reason: string }[];
+}
+
+/** Every error of the management API. */
+export interface ApiErrorAnswer {
+  error: { type: string; message: string; field?: string };
+}

@@ -1,0 +1,89 @@
+/**
+ * The Worker's way into a user's pool: every management call and every refresh goes through here,
+ * typed and retried (rpc.ts), and every write invalidates this isolate's snapshot of that user
+ * itself, so no route has to remember to.
+ */
+import type { Config, Env } from "../config";
+import type { Credential } from "../vault/records";
+import type { AccountPatch, NewAccount, RefreshOutcome } from "./user-pool";
+import { forgetDataKey, openRecord } from "./credentials";
+import { type PoolCall, callPool } from "./rpc";
+import { flush, forgetSnapshot, invalidateSnapshot, liveAccount } from "./snapshots";
+import type { AccountState, UserProfile } from "./types";
+
+export type { AccountPatch, NewAccount } from "./user-pool";
+
+export function poolClient(env: Env, userId: string) {
+  const read = <T>(fn: PoolCall<T>) => callPool<T>(env, userId, fn);
+  const write = async <T>(fn: PoolCall<T>, retry = true): Promise<T> => {
+    try {
+      return await callPool<T>(env, userId, fn, { retry });
+    } finally {
+      invalidateSnapshot(userId);
+    }
+  };
+
+  return {
+    init: (profile: UserProfile, keyId: string, keyHash: string) => write((s) => s.init(profile, keyId, keyHash)),
+    setKey: (keyId: string, keyHash: string) => write((s) => s.setKey(keyId, keyHash)),
+    profile: () => read((s) => s.profile()),
+    rewrap: () => read((s) => s.rewrap()),
+    async destroy() {
+      const r = await write((s) => s.destroy());
+      forgetSnapshot(userId);
+      forgetDataKey(userId);
+      return r;
+    },
+
+    /** The accounts, after sending this isolate's pending outcomes so the counts include them. */
+    async listAccounts() {
+      await flush(env, userId);
+      return read((s) => s.listAccounts());
+    },
+    // Not retried: a lost answer to an add that happened must not add a second account.
+    addAccount: (input: NewAccount) => write((s) => s.addAccount(input), false),
+    // Retry-safe: a repeat finds the same fingerprint and answers "unchanged".
+    importAccount: (input: NewAccount & { fingerprint: string }) => write((s) => s.importAccount(input)),
+    updateAccount: (id: string, patch: AccountPatch) => write((s) => s.updateAccount(id, patch)),
+    deleteAccount: (id: string) => write((s) => s.deleteAccount(id)),
+
+    startLogin: (provider: string, label: string | null) => write((s) => s.startLogin(provider, label), false),
+    finishLogin: (provider: string, loginId: string, code: string | undefined) => write((s) => s.finishLogin(provider, loginId, code), false),
+  };
+}
+
+export type RefreshedCredential = { ok: true; cred: Credential } | { ok: false; reason: Exclude<RefreshOutcome, { ok: true }>["reason"]; message: string };
+
+const refreshes = new Map<string, Promise<RefreshOutcome>>();
+
+/** Asks the DO for a refreshed credential; concurrent callers in this isolate share one call. */
+export async function refreshCredential(env: Env, cfg: Config, userId: string, acc: AccountState, seenVersion: number, force: boolean): Promise<RefreshedCredential> {
+  const flightKey = `${acc.id}:${seenVersion}:${force ? 1 : 0}`;
+  let p = refreshes.get(flightKey);
+  if (!p) {
+    p = callPool(env, userId, (s) => s.refresh(acc.id, seenVersion, force)).finally(() => refreshes.delete(flightKey));
+    refreshes.set(flightKey, p);
+  }
+  const out = await p;
+  const live = liveAccount(userId, acc.id);
+  if (!out.ok) {
+    if (out.reason === "needs_reauth" && live) {
+      live.needsReauth = true;
+      live.lastError = `refresh refused: ${out.message}`;
+    }
+    return out;
+  }
+  const cred = await openRecord(env, cfg, userId, acc.id, out.record);
+  for (const a of [acc, live]) {
+    if (!a) continue;
+    a.credVersion = Math.max(a.credVersion, cred.version);
+    a.expires = cred.expires;
+    a.extras = out.extras;
+  }
+  return { ok: true, cred };
+}
+
+/** For tests: forget refresh calls in flight. */
+export function resetRefreshes(): void {
+  refreshes.clear();
+}

@@ -1,0 +1,84 @@
+/**
+ * The UserPool Durable Object's SQLite schema, as numbered migrations applied forward in order.
+ * Every object records the version it reached in `meta.schema_version`; on start-up (inside
+ * blockConcurrencyWhile) it applies the migrations it has not seen, each in one transaction.
+ * `CREATE TABLE IF NOT EXISTS` alone never reaches an existing user's object: a new column or table
+ * is a new migration appended here, never an edit of a shipped one.
+ */
+
+/** Index i holds migration i + 1. Shipped migrations are frozen. */
+export const MIGRATIONS: readonly string[] = [
+  // 1 — the first release's schema (objects made before versioning have exactly this).
+  `CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+  id TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  type TEXT NOT NULL,
+  label TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  needs_reauth INTEGER NOT NULL DEFAULT 0,
+  cooldown_until INTEGER,
+  last_status INTEGER,
+  last_error TEXT,
+  last_used_at INTEGER,
+  success_count INTEGER NOT NULL DEFAULT 0,
+  failure_count INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  cred_version INTEGER NOT NULL,
+  cred TEXT NOT NULL,
+  expires_at INTEGER,
+  chatgpt_account_id TEXT,
+  fingerprint TEXT,
+  identity TEXT
+);
+CREATE INDEX IF NOT EXISTS accounts_by_provider ON accounts (provider, position);
+CREATE TABLE IF NOT EXISTS logins (
+  id TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  label TEXT,
+  state TEXT,
+  secret TEXT NOT NULL,
+  interval_s INTEGER,
+  next_poll_at INTEGER,
+  expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);`,
+  // 2 — per-account provider extras as one JSON object, in place of a column named after one
+  // provider (the first schema kept the ChatGPT workspace id in its own column).
+  `ALTER TABLE accounts ADD COLUMN extras TEXT NOT NULL DEFAULT '{}';
+UPDATE accounts SET extras = json_object('chatgptAccountId', chatgpt_account_id) WHERE chatgpt_account_id IS NOT NULL;
+ALTER TABLE accounts DROP COLUMN chatgpt_account_id;`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The version an object's storage is at: recorded, or 1 for objects made before versioning. */
+export function schemaVersion(sql: SqlStorage): number {
+  const hasMeta = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'meta'").one().n > 0;
+  if (!hasMeta) return 0;
+  const v = sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'schema_version'").toArray()[0]?.v;
+  if (v !== undefined) return Number(v);
+  const hasAccounts = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'accounts'").one().n > 0;
+  return hasAccounts ? 1 : 0;
+}
+
+/**
+ * Brings the storage to SCHEMA_VERSION. Each step and its version record commit together, so a
+ * failure leaves the object at the last complete version. Returns the versions it went between.
+ */
+export function migrate(storage: DurableObjectStorage): { from: number; to: number } {
+  const sql = storage.sql;
+  const from = schemaVersion(sql);
+  if (from > SCHEMA_VERSION) {
+    // Storage written by a newer release (a rollback): never downgrade it, refuse loudly.
+    throw new Error(`this object's storage is at schema version ${from}, newer than this code's ${SCHEMA_VERSION}`);
+  }
+  for (let v = from; v < SCHEMA_VERSION; v++) {
+    storage.transactionSync(() => {
+      sql.exec(MIGRATIONS[v]!);
+      sql.exec("INSERT INTO meta (k, v) VALUES ('schema_version', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", String(v + 1));
+    });
+  }
+  return { from, to: SCHEMA_VERSION };
+}

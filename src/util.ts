@@ -1,0 +1,44 @@
+/**
+ * Small generic helpers with no knowledge of providers, pools or HTTP: reading untrusted JSON,
+ * durations for people, bounded isolate-level maps. Anything provider-shaped belongs in src/providers/.
+ */
+
+/** Parses a small JSON text; undefined when it is absent or not JSON (never throws). */
+export function parseJsonBody(text: string | null | undefined): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A non-empty string, else undefined: for reading fields of untrusted JSON. */
+export const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+
+/** A finite number, else undefined. */
+export const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/** An object's own property (never one inherited from Object.prototype, such as `constructor`). */
+export function own<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/** "45s", "3m 20s", "2h 5m", "3d 4h". */
+export function humanDuration(seconds: number): string {
+  const s = Math.max(0, Math.ceil(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h}h ${m % 60}m` : `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+/** Bound on every isolate-level map: a team gateway has few users; beyond this is an attack or a leak. */
+export const MAX_ISOLATE_ENTRIES = 10_000;
+
+/** Sets k in an isolate-level map, first evicting the oldest entry when the map is full. */
+export function bounded<K, V>(m: Map<K, V>, k: K, v: V): void {
+  if (m.size >= MAX_ISOLATE_ENTRIES && !m.has(k)) m.delete(m.keys().next().value as K);
+  m.set(k, v);
+}
