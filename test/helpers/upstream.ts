@@ -111,6 +111,7 @@ export class OAuthServer {
 export class Upstream {
   readonly seen: Seen[] = [];
   private handlers = new Map<string, Handler>();
+  private overrides = new Map<string, Handler>();
   readonly anthropicAuth = new OAuthServer("ant", { status: 400, body: { error: "invalid_grant", error_description: "Refresh token already used" } });
   readonly openaiAuth = new OAuthServer(
     "oai",
@@ -125,6 +126,12 @@ export class Upstream {
   private spy: ReturnType<typeof vi.spyOn> | null = null;
 
   /** `pattern` is "host/path" (path prefix), e.g. "anthropic.fake/v1/messages". */
+  /** Replaces a built-in fake endpoint (token endpoints, device flow) for one exact host+path. */
+  override(hostPath: string, handler: Handler): this {
+    this.overrides.set(hostPath, handler);
+    return this;
+  }
+
   on(pattern: string, handler: Handler): this {
     this.handlers.set(pattern, handler);
     return this;
@@ -169,6 +176,8 @@ export class Upstream {
   private async dispatch(req: Request, body: string): Promise<Response> {
     const u = new URL(req.url);
     const hostPath = `${u.host}${u.pathname}`;
+    const overridden = this.overrides.get(hostPath);
+    if (overridden) return overridden(req, "");
     if (hostPath === "anthropic.fake/v1/oauth/token") {
       const j = JSON.parse(body) as { grant_type?: string; refresh_token?: string; client_id?: string; code?: string; code_verifier?: string; state?: string; redirect_uri?: string };
       if (j.client_id !== "9d1c250a-e61b-44d9-88ed-5944d1962f5e") return Response.json({ error: "invalid_client" }, { status: 400 });
