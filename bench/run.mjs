@@ -6,20 +6,23 @@
  *   2. subpool's real bundle (`wrangler deploy --dry-run`) under the `workerd` binary, with KV, the
  *      UserPool Durable Object (SQLite), three accounts for one user, upstreams -> the fake;
  *   3. autocannon at concurrency 1, 16, 64 (warm-up, then a fixed duration), paths interleaved, two
- *      rounds: direct to the fake, a null forwarding Worker in workerd, subpool, Portkey's gateway;
+ *      rounds: direct to the fake, a null forwarding Worker in workerd, subpool, Portkey's gateway
+ *      (and, when asked for, the floor Worker and other builds of subpool, e.g. a baseline commit);
  *   4. SSE time to first byte, memory while 200 MB stream through, the added time of one failover;
  *   5. KV and DO operations per proxied request in steady state (GET /admin/stats), and how soon a
  *      cooldown recorded by one isolate is honoured by another;
  *   6. the tables on stdout and in BENCHMARKS.md (between the bench markers), raw figures as JSON.
  *
  * Options: --duration S (8)  --warmup S (3)  --rounds N (2)  --conc 1,16,64  --quick (1 s + 1 s, 1 round)
- *          --paths direct,null,subpool,portkey  --no-write (leave BENCHMARKS.md alone)  --json FILE
+ *          --paths direct,null,subpool,portkey (also: floor, the least a Hono gateway with a key check can
+ *                   do, bench/workers/floor-worker.js)  --no-write (leave BENCHMARKS.md alone)  --json FILE
  *          --seq N (sequential requests per path for SSE and failover, 300)  --trials N (cooldown, 4)
  *          --skip matrix,sse,failover,cooldown,memory (leave phases out, for quick experiments)
  *          --src DIR (build subpool from DIR, a checkout or an edited copy, instead of this repo)
  *          --variants a=DIR,b=DIR (also measure other builds of subpool as paths "subpool:a", ...)
- *          --patches a=FILE (a variant made by applying a patch to a copy of src/, e.g.
- *                   bench/experiments/fast-path.patch; the work tree is not touched)
+ *          --baseline REF (also measure this repo at a git ref, e.g. HEAD~3 or a commit, as the path
+ *                   "subpool:baseline", interleaved with the current tree: a before/after in one run;
+ *                   exported with `git archive` into the temp dir, removed at the end)
  *          --do-disk DIR (where the Durable Object's SQLite lives; default /dev/shm, see lib/workerd.mjs)
  */
 import fs from "node:fs";
@@ -31,7 +34,7 @@ import { createRequire } from "node:module";
 import { cpuMsOf, cpuSnapshot, foreignCpu, installCleanup, rssOf, stopAll } from "./lib/procs.mjs";
 import { agent, load, sleep, summarize, timed } from "./lib/measure.mjs";
 import { workerdVersion } from "./lib/workerd.mjs";
-import { BIG_BYTES, JSON_BODY, SSE_BODY, base, patchedCopy, startStack } from "./lib/stack.mjs";
+import { BIG_BYTES, JSON_BODY, SSE_BODY, base, checkoutRef, startStack } from "./lib/stack.mjs";
 import { evaluateTargets, renderConsole, renderMarkdown } from "./lib/report.mjs";
 
 const require = createRequire(import.meta.url);
@@ -59,7 +62,7 @@ const O = {
   skip: new Set(list(opt("skip", ""))),
   src: opt("src", null),
   variants: Object.fromEntries(list(opt("variants", "")).map((kv) => kv.split("="))),
-  patches: Object.fromEntries(list(opt("patches", "")).map((kv) => kv.split("="))),
+  baseline: opt("baseline", null),
   doDisk: opt("do-disk", undefined),
 };
 
@@ -74,11 +77,16 @@ async function main() {
   log(`subpool bench: ${O.rounds} round(s) x concurrency ${O.conc.join("/")} x paths ${O.paths.join(", ")}, ${O.warmup} s warm-up + ${O.duration} s each`);
   log(`machine: ${report.env.cpu} (${report.env.cores} cores), ${report.env.node}, ${report.env.workerd}`);
 
-  for (const [name, file] of Object.entries(O.patches)) O.variants[name] = patchedCopy(repo, work, name, file);
-  const S = await startStack({ repo, src: O.src, variants: O.variants, doDisk: O.doDisk, work, withPortkey: O.paths.includes("portkey"), log: (m) => log(`${elapsed()} ${m}`) });
+  if (O.baseline) {
+    const b = checkoutRef(repo, work, O.baseline, "baseline");
+    O.variants.baseline = b.dir;
+    report.options.baseline = { ref: O.baseline, commit: b.commit };
+    log(`${elapsed()} baseline: ${O.baseline} = ${b.commit.slice(0, 12)}, measured as subpool:baseline`);
+  }
+  const S = await startStack({ repo, src: O.src, variants: O.variants, doDisk: O.doDisk, work, withPortkey: O.paths.includes("portkey"), withFloor: O.paths.includes("floor"), log: (m) => log(`${elapsed()} ${m}`) });
   report.setup = S.setup;
   const paths = O.paths.flatMap((p) => (p === "subpool" ? ["subpool", ...Object.keys(O.variants).map((v) => `subpool:${v}`)] : [p])).filter((p) => S.PATHS[p]);
-  log(`${elapsed()} ready: fake ${S.FAKE}, subpool ${S.A} (isolate B ${S.B}), null Worker ${S.NULLW}${S.PK ? `, Portkey ${S.PK}` : ""}`);
+  log(`${elapsed()} ready: fake ${S.FAKE}, subpool ${S.A} (isolate B ${S.B}), null Worker ${S.NULLW}${S.FLOOR ? `, floor Worker ${S.FLOOR}` : ""}${S.PK ? `, Portkey ${S.PK}` : ""}`);
 
   if (!O.skip.has("matrix")) await matrix(S, paths, report);
   if (!O.skip.has("sse")) await sse(S, paths, report);
@@ -105,6 +113,7 @@ async function matrix(S, paths, report) {
   const ourPids = [process.pid, ...Object.values(S.procs).map((c) => c.pid)];
   /** The process serving each path: its CPU time per request is the figure least disturbed by other load. */
   const servingPid = (p) => (p === "direct" ? S.procs.fake.pid : S.procs[p]?.pid);
+  const width = Math.max(12, ...paths.map((p) => p.length));
   const storage = { seconds: 0, proxied: 0, requests: 0, upstreamFetches: 0, kv: { get: 0, put: 0, delete: 0, list: 0 }, do: { calls: 0, byMethod: {} }, runs: [] };
   for (let round = 1; round <= O.rounds; round++) {
     for (const c of O.conc) {
@@ -127,8 +136,8 @@ async function matrix(S, paths, report) {
           loadgen: (gen.user + gen.system) / r.requests,
         };
         let st = null;
-        if (before) {
-          const after = await statsFn();
+        const after = before ? await statsFn() : null;
+        if (before && after) {
           const kvSum = (x) => x.kv.get + x.kv.put + x.kv.delete + x.kv.list;
           st = { proxied: after.proxied - before.proxied, kv: kvSum(after) - kvSum(before), do: after.do.calls - before.do.calls };
           if (p === "subpool") {
@@ -143,7 +152,7 @@ async function matrix(S, paths, report) {
         const s = summarize(r.lat);
         report.matrix.push({ round, path: p, conc: c, rps: r.rps, ok: r.ok, non2xx: r.non2xx, errors: r.errors, seconds: r.seconds, lat: s, storage: st, foreignCpuPct: cpu.foreignPct, cpuUsPerReq, samples: r.lat });
         log(
-          `${elapsed()} round ${round} c=${String(c).padStart(2)} ${p.padEnd(12)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${s.p50.toFixed(3)} ms  p99 ${s.p99.toFixed(3)} ms` +
+          `${elapsed()} round ${round} c=${String(c).padStart(2)} ${p.padEnd(width)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${s.p50.toFixed(3)} ms  p99 ${s.p99.toFixed(3)} ms` +
             `  CPU ${cpuUsPerReq.serving.toFixed(0)} us/req  (other processes: ${cpu.foreignPct.toFixed(0)}% of the machine)` +
             (r.non2xx || r.errors ? `  non-2xx ${r.non2xx}, errors ${r.errors}` : ""),
         );
@@ -263,6 +272,7 @@ async function memory(S, report) {
     null: { url: `${S.NULLW}/v1/big`, headers: S.PATHS.null.headers, pid: S.procs.null.pid },
     subpool: { url: `${S.A}/anthropic/v1/big`, headers: S.PATHS.subpool.headers, pid: S.procs.subpool.pid },
   };
+  if (S.procs.floor) targets.floor = { url: `${S.FLOOR}/anthropic/v1/big`, headers: S.PATHS.floor.headers, pid: S.procs.floor.pid };
   if (S.procs.portkey) targets.portkey = { url: `${S.PK}/v1/big`, headers: S.PATHS.portkey.headers, pid: S.procs.portkey.pid };
   const mem = {};
   for (const [p, T] of Object.entries(targets)) {

@@ -6,12 +6,18 @@ import { summarize } from "./measure.mjs";
 const LABEL = {
   direct: "direct to the fake provider",
   null: "null Worker (workerd)",
+  floor: "floor Worker (workerd)",
   subpool: "subpool (workerd)",
   portkey: "Portkey gateway (Node)",
 };
+const label = (p) => LABEL[p] ?? (p.startsWith("subpool:") ? `${p} (workerd)` : p);
+/** The gateways compared with the null Worker in the ratios table: subpool, its variants, the floor. */
+const compared = (p) => p === "subpool" || p.startsWith("subpool:") || p === "floor";
 
 const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : "n/a");
 const ms = (v) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(3) : v.toFixed(1)) : "n/a");
+/** A difference as printed: "+0.120", "-0.030". */
+const plus = (s) => (s.startsWith("-") ? s : `+${s}`);
 const int = (v) => (Number.isFinite(v) ? Math.round(v).toLocaleString("en-US") : "n/a");
 
 /** Per (path, concurrency): rounds merged (requests / seconds; every response time). */
@@ -122,7 +128,7 @@ function rowsMatrix(report) {
       if (!a) continue;
       rows.push([
         String(c),
-        LABEL[p] ?? p,
+        label(p),
         int(a.rps),
         a.rounds.map((r) => int(r)).join(" / "),
         ms(a.lat.p50),
@@ -140,32 +146,63 @@ function rowsMatrix(report) {
 function rowsRatios(report) {
   const agg = aggregate(report);
   const concs = [...new Set(report.matrix.map((m) => m.conc))];
+  const paths = [...new Set(report.matrix.map((m) => m.path))].filter(compared);
+  const rows = [];
+  for (const c of concs) {
+    for (const p of paths) {
+      const s = agg.get(`${p}|${c}`);
+      const n = agg.get(`null|${c}`);
+      const d = agg.get(`direct|${c}`);
+      const k = agg.get(`portkey|${c}`);
+      if (!s) continue;
+      rows.push([
+        String(c),
+        label(p),
+        n ? `${f(s.msPerReq / n.msPerReq)} x (${plus(ms(s.msPerReq / c - n.msPerReq / c))} ms)` : "n/a",
+        d ? `${f(s.msPerReq / d.msPerReq)} x (${plus(ms(s.msPerReq / c - d.msPerReq / c))} ms)` : "n/a",
+        n ? `${f(s.rps / n.rps)} x` : "n/a",
+        d ? `${f(s.rps / d.rps)} x` : "n/a",
+        k ? `${f(s.rps / k.rps)} x` : "n/a",
+        n ? `${ms(s.lat.p50 - n.lat.p50)} / ${ms(s.lat.p99 - n.lat.p99)}` : "n/a",
+        n && Number.isFinite(s.cpuUsPerReq) ? `${f(s.cpuUsPerReq / n.cpuUsPerReq)} x (${plus(f(s.cpuUsPerReq - n.cpuUsPerReq, 0))} us)` : "n/a",
+      ]);
+    }
+  }
+  return { head: ["c", "path", "time/request vs null", "time/request vs direct", "req/s vs null", "req/s vs direct", "req/s vs Portkey", "p50 / p99 added over null (ms)", "CPU per request vs null"], rows };
+}
+
+/** subpool (the current tree) against each variant, e.g. the baseline: the before/after of one run. */
+function rowsVariants(report) {
+  const agg = aggregate(report);
+  const concs = [...new Set(report.matrix.map((m) => m.conc))];
+  const variants = [...new Set(report.matrix.map((m) => m.path))].filter((p) => p.startsWith("subpool:"));
+  if (!variants.length) return null;
+  const signed = (v, d) => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(d)}` : "n/a");
   const rows = [];
   for (const c of concs) {
     const s = agg.get(`subpool|${c}`);
-    const n = agg.get(`null|${c}`);
-    const d = agg.get(`direct|${c}`);
-    const k = agg.get(`portkey|${c}`);
-    if (!s) continue;
-    rows.push([
-      String(c),
-      n ? `${f(s.msPerReq / n.msPerReq)} x (+${ms(s.msPerReq / c - n.msPerReq / c)} ms)` : "n/a",
-      d ? `${f(s.msPerReq / d.msPerReq)} x (+${ms(s.msPerReq / c - d.msPerReq / c)} ms)` : "n/a",
-      n ? `${f(s.rps / n.rps)} x` : "n/a",
-      d ? `${f(s.rps / d.rps)} x` : "n/a",
-      k ? `${f(s.rps / k.rps)} x` : "n/a",
-      n ? `${ms(s.lat.p50 - n.lat.p50)} / ${ms(s.lat.p99 - n.lat.p99)}` : "n/a",
-      n && Number.isFinite(s.cpuUsPerReq) ? `${f(s.cpuUsPerReq / n.cpuUsPerReq)} x (+${f(s.cpuUsPerReq - n.cpuUsPerReq, 0)} us)` : "n/a",
-    ]);
+    for (const v of variants) {
+      const b = agg.get(`${v}|${c}`);
+      if (!s || !b) continue;
+      rows.push([
+        String(c),
+        v,
+        `${int(s.rps)} vs ${int(b.rps)} = ${f(s.rps / b.rps)} x`,
+        `${ms(s.msPerReq / c)} vs ${ms(b.msPerReq / c)} (${signed(s.msPerReq / c - b.msPerReq / c, 3)} ms)`,
+        `${ms(s.lat.p50)} vs ${ms(b.lat.p50)} / ${ms(s.lat.p99)} vs ${ms(b.lat.p99)}`,
+        `${f(s.cpuUsPerReq, 0)} vs ${f(b.cpuUsPerReq, 0)} (${signed(s.cpuUsPerReq - b.cpuUsPerReq, 0)} us)`,
+        `${s.rounds.map((r) => int(r)).join(" / ")} vs ${b.rounds.map((r) => int(r)).join(" / ")}`,
+      ]);
+    }
   }
-  return { head: ["c", "time/request vs null", "time/request vs direct", "req/s vs null", "req/s vs direct", "req/s vs Portkey", "p50 / p99 added over null (ms)", "CPU per request vs null"], rows };
+  return { head: ["c", "against", "req/s (subpool vs it)", "mean ms/req", "p50 / p99 ms", "CPU us/req", "req/s per round"], rows };
 }
 
 function rowsSse(report) {
   const rows = [];
   for (const [p, r] of Object.entries(report.sse ?? {})) {
-    if (r.failed) rows.push([LABEL[p] ?? p, `failed (HTTP ${r.status})`, "", "", "", ""]);
-    else rows.push([LABEL[p] ?? p, ms(r.ttfb.p50), ms(r.ttfb.p99), ms(r.headers.p50), ms(r.total.p50), String(r.events)]);
+    if (r.failed) rows.push([label(p), `failed (HTTP ${r.status})`, "", "", "", ""]);
+    else rows.push([label(p), ms(r.ttfb.p50), ms(r.ttfb.p99), ms(r.headers.p50), ms(r.total.p50), String(r.events)]);
   }
   return { head: ["path", "first byte p50 ms", "first byte p99 ms", "headers p50 ms", "whole stream p50 ms", "events"], rows };
 }
@@ -175,10 +212,10 @@ function rowsMemory(report) {
   for (const [p, m] of Object.entries(report.memory ?? {})) {
     const okRuns = m.runs.filter((r) => r.status === 200);
     if (!okRuns.length) {
-      rows.push([LABEL[p] ?? p, `failed (HTTP ${m.runs[0]?.status})`, "", "", ""]);
+      rows.push([label(p), `failed (HTTP ${m.runs[0]?.status})`, "", "", ""]);
       continue;
     }
-    rows.push([LABEL[p] ?? p, f(Math.min(...okRuns.map((r) => r.baselineMB)), 1), f(Math.max(...okRuns.map((r) => r.peakMB)), 1), `+${f(m.growthMB, 1)}`, okRuns.map((r) => f(r.mbps, 0)).join(" / ") + (m.complete ? "" : " (incomplete)")]);
+    rows.push([label(p), f(Math.min(...okRuns.map((r) => r.baselineMB)), 1), f(Math.max(...okRuns.map((r) => r.peakMB)), 1), `+${f(m.growthMB, 1)}`, okRuns.map((r) => f(r.mbps, 0)).join(" / ") + (m.complete ? "" : " (incomplete)")]);
   }
   return { head: ["process", "RSS before MB", "RSS peak MB", "growth MB", "MB/s per run"], rows };
 }
@@ -245,6 +282,7 @@ export function renderConsole(report) {
     "subpool relative to the null Worker, direct, Portkey (same run)",
     textTable(rowsRatios(report)),
     "",
+    ...(rowsVariants(report) ? ["subpool (this tree) against other builds in the same run", textTable(rowsVariants(report)), ""] : []),
     "SSE (50 events): time to first body byte, sequential requests",
     textTable(rowsSse(report)),
     "",
@@ -273,7 +311,7 @@ export function renderMarkdown(report) {
 
 - **Command:** \`${e.command}\` (${o.rounds} round(s); concurrency ${o.conc.join(", ")}; ${o.warmup} s warm-up + ${o.duration} s per point; paths interleaved, round 2 in reverse order; ${o.seqN} sequential requests per path for SSE and failover; ${o.trials} cooldown trials). Whole run: ${Math.round(report.wallSeconds)} s, ${report.startedAt}.
 - **Machine:** ${e.cpu}, ${e.cores} cores, ${e.memGiB} GiB, ${e.distro ?? ""} (${e.kernel}). Load generator, fake provider, gateways all on this machine.
-- **Versions:** ${e.node} (bench, fake provider, Portkey); ${e.workerd} (\`workerd\` ${e.versions.workerd}); wrangler ${e.versions.wrangler} (bundle: \`wrangler deploy --dry-run\`, ${Math.round(report.setup.bundleBytes / 1024)} KiB); autocannon ${e.versions.autocannon}; @portkey-ai/gateway ${e.versions.portkey}; hono ${e.versions.hono}. subpool at ${e.commit ?? "?"}${e.dirty ? " with uncommitted changes in src/" : ""}${report.options.src ? `, built from \`${report.options.src}\` (a variant)` : ""}.
+- **Versions:** ${e.node} (bench, fake provider, Portkey); ${e.workerd} (\`workerd\` ${e.versions.workerd}); wrangler ${e.versions.wrangler} (bundle: \`wrangler deploy --dry-run\`, ${Math.round(report.setup.bundleBytes / 1024)} KiB); autocannon ${e.versions.autocannon}; @portkey-ai/gateway ${e.versions.portkey}; hono ${e.versions.hono}. subpool at ${e.commit ?? "?"}${e.dirty ? " with uncommitted changes in src/" : ""}${report.options.src ? `, built from \`${report.options.src}\` (a variant)` : ""}${o.baseline ? `; \`subpool:baseline\` is \`${o.baseline.ref}\` = ${o.baseline.commit.slice(0, 12)}` : ""}.
 
 ### Targets
 
@@ -288,7 +326,7 @@ ${mdTable(rowsMatrix(report))}
 ### subpool relative to the null Worker, direct and Portkey
 
 ${mdTable(rowsRatios(report))}
-
+${rowsVariants(report) ? `\n### subpool (this tree) against other builds in the same run\n\n${mdTable(rowsVariants(report))}\n` : ""}
 ### SSE time to first byte (50 events, sequential)
 
 ${mdTable(rowsSse(report))}

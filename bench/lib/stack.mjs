@@ -5,8 +5,9 @@
  *   main   "bench": the steady-state user (all load goes here)
  *   fo     "failover": account 1 always answers 429 (retry-after-ms: 1), so each request fails over once
  *   cd     "cooldown": for the cooldown-propagation trials
- * Variants (other checkouts or edited copies of subpool, for A/B experiments) each get their own
- * workerd process and the same users; their load path is "subpool:<name>".
+ * Variants (other checkouts or edited copies of subpool, e.g. `--baseline REF`) each get their own
+ * workerd process and the same users; their load path is "subpool:<name>". The floor Worker
+ * (workers/floor-worker.js, path "floor") is started only when asked for (withFloor).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -16,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { freePort, removeOnExit, startProcess, waitForHttp, waitForOutput } from "./procs.mjs";
 import { timed } from "./measure.mjs";
-import { buildBundle, readWranglerToml, startWorkerd, writeNullConfig, writeSubpoolConfig } from "./workerd.mjs";
+import { buildBundle, bundleBenchWorker, readWranglerToml, startWorkerd, writeNullConfig, writeSingleWorkerConfig, writeSubpoolConfig } from "./workerd.mjs";
 
 const require = createRequire(import.meta.url);
 const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -27,18 +28,24 @@ export const BIG_BYTES = 200 * 1024 * 1024;
 export const base = { "content-type": "application/json", "anthropic-version": "2023-06-01" };
 
 /**
- * A copy of this repo's src/ and config with a patch applied (`patch -p1`, paths a/src/...), for
- * A/B runs of a proposed change without touching the work tree. Returns the copy's directory.
+ * This repo as it was at a git ref, for a before/after run (`--baseline REF`): `git archive <commit> |
+ * tar -x` into the work dir (read-only for the repo: no worktree entry, index or HEAD change, nothing
+ * to prune if the run is killed), with this repo's node_modules linked in. Returns { dir, commit }.
  */
-export function patchedCopy(repo, work, name, patchFile) {
-  const dir = path.join(work, `variant-src-${name}`);
+export function checkoutRef(repo, work, ref, name) {
+  let commit;
+  try {
+    commit = execFileSync("git", ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { cwd: repo, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+  } catch {
+    throw new Error(`--baseline ${ref}: not a commit in ${repo}`);
+  }
+  const dir = path.join(work, `ref-${name}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  fs.cpSync(path.join(repo, "src"), path.join(dir, "src"), { recursive: true });
-  for (const f of ["wrangler.toml", "package.json", "tsconfig.json"]) if (fs.existsSync(path.join(repo, f))) fs.copyFileSync(path.join(repo, f), path.join(dir, f));
-  fs.symlinkSync(path.join(repo, "node_modules"), path.join(dir, "node_modules"));
-  execFileSync("patch", ["-p1", "-s", "--forward", "-d", dir, "-i", path.resolve(patchFile)], { stdio: ["ignore", "pipe", "pipe"] });
-  return dir;
+  const tar = execFileSync("git", ["archive", "--format=tar", commit], { cwd: repo, maxBuffer: 1 << 30 });
+  execFileSync("tar", ["-x", "-C", dir], { input: tar });
+  fs.symlinkSync(path.join(repo, "node_modules"), path.join(dir, "node_modules"), "dir");
+  return { dir, commit };
 }
 
 /** tmpfs when there is one (see writeSubpoolConfig): /dev/shm; null = the work dir (a real disk). */
@@ -60,7 +67,7 @@ async function api(url, init) {
 }
 
 /** One subpool deployment: bundle from `dir`, its own workerd process (isolates A and B), users. */
-async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk }) {
+async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk, optionalStats = false }) {
   const ADMIN = "sp_admin_bench_" + crypto.randomBytes(12).toString("hex");
   log(`building ${name} (wrangler deploy --dry-run in ${dir})`);
   const bundle = buildBundle(dir, path.join(work, `dist-${name}`), repo);
@@ -97,15 +104,16 @@ async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, d
     return { key: u.key, id: u.id, accounts: accounts.map((a) => a.id), providerKeys: [1, 2, 3].map((i) => `${keyPrefix}-${i}`) };
   }
   const users = { main: await makeUser("bench", "sk-bench-main"), fo: await makeUser("failover", "sk-bench-fo"), cd: await makeUser("cooldown", "sk-bench-cd") };
-  const stats = () => api(`${A}/admin/stats`, { headers: adminH }).then((s) => structuredClone(s.isolate));
+  // A variant (an older commit, say) may predate GET /admin/stats: its storage columns stay empty.
+  const stats = () => api(`${A}/admin/stats`, { headers: adminH }).then((s) => structuredClone(s.isolate), (e) => (optionalStats ? null : Promise.reject(e)));
   return { name, dir, A, B, proc, users, stats, bundleBytes: fs.statSync(bundle).size, ADMIN, doDir };
 }
 
 /**
- * opts: { repo, src?, variants? {name: dir}, work, withPortkey?, withNull?, log?,
+ * opts: { repo, src?, variants? {name: dir}, work, withPortkey?, withNull?, withFloor?, log?,
  *         inspectorPort?, nullInspectorPort? (workerd -i), doDisk?, strict? (check failover works) }
  */
-export async function startStack({ repo, src = null, variants = {}, work, withPortkey = true, withNull = true, log = () => {}, inspectorPort = null, nullInspectorPort = null, doDisk = defaultDoDisk(), strict = true }) {
+export async function startStack({ repo, src = null, variants = {}, work, withPortkey = true, withNull = true, withFloor = false, log = () => {}, inspectorPort = null, nullInspectorPort = null, doDisk = defaultDoDisk(), strict = true }) {
   const fake = startProcess("fake-provider", process.execPath, [path.join(benchDir, "fake-provider.mjs"), "0"], { env: { ...process.env, BIG_BYTES: String(BIG_BYTES) } });
   const FAKE = `http://127.0.0.1:${Number((await waitForOutput(fake, /LISTENING (\d+)/))[1])}`;
   const ctl = (body) => fetch(`${FAKE}/__ctl`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json());
@@ -116,7 +124,7 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
   procs.subpool = sp.proc;
   const variantStacks = {};
   for (const [name, dir] of Object.entries(variants)) {
-    variantStacks[name] = await startSubpool({ name: `variant-${name}`, dir: path.resolve(dir), repo, work, FAKE, log, doDisk });
+    variantStacks[name] = await startSubpool({ name: `variant-${name}`, dir: path.resolve(dir), repo, work, FAKE, log, doDisk, optionalStats: true });
     procs[`subpool:${name}`] = variantStacks[name].proc;
   }
 
@@ -126,6 +134,16 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
     const wt = readWranglerToml(repo);
     const nullCfg = writeNullConfig({ dir: path.join(work, "null"), script: path.join(benchDir, "workers", "null-worker.js"), compatibilityDate: wt.compatibilityDate, upstream: FAKE, port: Number(new URL(NULLW).port) });
     procs.null = await startWorkerd("workerd-null", nullCfg, `${NULLW}/__local`, nullInspectorPort ? ["-i", `127.0.0.1:${nullInspectorPort}`] : []);
+  }
+  const FLOOR = withFloor ? `http://127.0.0.1:${await freePort()}` : null;
+  const FLOOR_KEY = "sp_floor_" + crypto.randomBytes(16).toString("hex");
+  if (withFloor) {
+    log("starting the floor Worker (workerd)");
+    const wt = readWranglerToml(repo);
+    const script = bundleBenchWorker(path.join(benchDir, "workers", "floor-worker.js"), path.join(work, "floor-build", "floor-worker.js"));
+    const vars = { UPSTREAM_BASE: FAKE, PROVIDER_KEY: sp.users.main.providerKeys[0], FLOOR_KEY_SHA256: crypto.createHash("sha256").update(FLOOR_KEY).digest("hex") };
+    const cfg = writeSingleWorkerConfig({ dir: path.join(work, "floor"), name: "floor", script, compatibilityDate: wt.compatibilityDate, vars, port: Number(new URL(FLOOR).port) });
+    procs.floor = await startWorkerd("workerd-floor", cfg, `${FLOOR}/healthz`);
   }
   const PK = withPortkey ? `http://127.0.0.1:${await freePort()}` : null;
   if (withPortkey) {
@@ -144,6 +162,7 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
   };
   for (const [name, v] of Object.entries(variantStacks)) PATHS[`subpool:${name}`] = { url: `${v.A}/anthropic/v1/messages`, headers: { ...base, "x-api-key": v.users.main.key } };
   if (withNull) PATHS.null = { url: `${NULLW}/v1/messages`, headers: { ...base, "x-api-key": users.main.providerKeys[0] } };
+  if (withFloor) PATHS.floor = { url: `${FLOOR}/anthropic/v1/messages`, headers: { ...base, "x-api-key": FLOOR_KEY } };
   if (withPortkey) PATHS.portkey = { url: `${PK}/v1/messages`, headers: { ...base, "x-api-key": users.main.providerKeys[0], "x-portkey-provider": "anthropic", "x-portkey-custom-host": `${FAKE}/v1` } };
 
   // Sanity: every path answers 200 with the fake's body; the failover user fails over once.
@@ -157,5 +176,5 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
   const setup = { bundleBytes: sp.bundleBytes, src: srcDir, variants, doDisk: doDisk ?? work, pids: Object.fromEntries(Object.entries(procs).map(([k, v]) => [k, v.pid])) };
   const statsOf = Object.fromEntries([["subpool", sp.stats], ...Object.entries(variantStacks).map(([n, v]) => [`subpool:${n}`, v.stats])]);
   const doDirs = [sp.doDir, ...Object.values(variantStacks).map((v) => v.doDir)];
-  return { doDirs, FAKE, A: sp.A, B: sp.B, NULLW, PK, ctl, stats: sp.stats, statsOf, users, PATHS, procs, setup };
+  return { doDirs, FAKE, A: sp.A, B: sp.B, NULLW, FLOOR, PK, ctl, stats: sp.stats, statsOf, users, PATHS, procs, setup };
 }

@@ -45,6 +45,17 @@ export function buildBundle(dir, outDir, toolRepo = dir) {
   return file;
 }
 
+/**
+ * One bench Worker (bench/workers/*.js) bundled with its imports (hono) by esbuild, the bundler
+ * wrangler itself uses, with the same export conditions. Returns the bundle's path.
+ */
+export function bundleBenchWorker(entry, outFile) {
+  const esbuild = require("esbuild");
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  esbuild.buildSync({ entryPoints: [entry], outfile: outFile, bundle: true, format: "esm", platform: "browser", conditions: ["workerd", "worker", "browser"], target: "es2022", logLevel: "silent" });
+  return outFile;
+}
+
 /** compatibility_date and [vars] of wrangler.toml (a flat reader: key = "value" lines). */
 export function readWranglerToml(repo) {
   const text = fs.readFileSync(path.join(repo, "wrangler.toml"), "utf8");
@@ -146,26 +157,32 @@ const config :Workerd.Config = (
   return file;
 }
 
-export function writeNullConfig({ dir, script, compatibilityDate, upstream, port }) {
+/** A Worker alone in its own workerd process (the null and floor Workers): text bindings `vars`. */
+export function writeSingleWorkerConfig({ dir, name, script, compatibilityDate, vars, port }) {
   fs.mkdirSync(dir, { recursive: true });
-  fs.copyFileSync(script, path.join(dir, "null-worker.js"));
+  const mod = `${name}-worker.js`;
+  fs.copyFileSync(script, path.join(dir, mod));
   const config = `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
-    (name = "null", worker = ${workerBlock({
-      modules: [{ name: "null-worker.js", file: "null-worker.js" }],
+    (name = ${q(name)}, worker = ${workerBlock({
+      modules: [{ name: mod, file: mod }],
       compatibilityDate,
-      bindings: textBindings({ UPSTREAM_BASE: upstream }),
+      bindings: textBindings(vars),
     })}),
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "null")],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = ${q(name)})],
 );
 `;
-  const file = path.join(dir, "null.capnp");
+  const file = path.join(dir, `${name}.capnp`);
   fs.writeFileSync(file, config);
   return file;
+}
+
+export function writeNullConfig({ dir, script, compatibilityDate, upstream, port }) {
+  return writeSingleWorkerConfig({ dir, name: "null", script, compatibilityDate, vars: { UPSTREAM_BASE: upstream }, port });
 }
 
 export async function startWorkerd(name, configFile, probeUrl, extraArgs = []) {
