@@ -29,7 +29,7 @@ function parsePosition(raw: string): number {
 const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function sortAccounts(accounts: Account[]): Account[] {
-  const order = (p: Provider) => PROVIDERS.indexOf(p);
+  const order = (p: string) => (PROVIDERS as readonly string[]).indexOf(p);
   return [...accounts].sort((a, b) => order(a.provider) - order(b.provider) || a.position - b.position);
 }
 

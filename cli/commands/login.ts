@@ -29,12 +29,12 @@ interface LoginOptions {
 
 const isAbort = (e: unknown) => (e as { name?: unknown } | null)?.name === "AbortError";
 
-function again(provider: Provider): string {
+function again(provider: string): string {
   return `run \`subpool login ${provider}\` again`;
 }
 
 /** Errors of finish that end this login (as opposed to "paste it again"). */
-function fatal(e: unknown, provider: Provider): unknown {
+function fatal(e: unknown, provider: string): unknown {
   if (e instanceof ApiError && (e.status === 410 || e.status === 404) && !e.message.includes("does not know")) {
     return new CliError(`this login is over: ${e.message}`, again(provider));
   }
