@@ -1,11 +1,11 @@
-/** The gateway's answers as the CLI reads them: the wire types the Worker itself uses (src/api/wire.ts), plus the CLI's provider names. */
+/** The gateway's answers as the CLI reads them: the wire types the Worker itself uses (src/wire.ts), plus the CLI's provider names. */
 
 export const PROVIDERS = ["anthropic", "openai", "github-copilot"] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
-import type { AccountView, ImportAnswer, LoginDoneAnswer, LoginPendingAnswer, LoginStartAnswer, UserProfile } from "../src/api/wire.js";
+import type { AccountView, ImportAnswer, LoginDoneAnswer, LoginPendingAnswer, LoginStartAnswer, UserProfile } from "../src/wire.js";
 
-export type { AccountStatus, Me, UserWithKey } from "../src/api/wire.js";
+export type { AccountStatus, Me, UserWithKey } from "../src/wire.js";
 export type Account = AccountView;
 export type User = UserProfile;
 export type LoginStart = LoginStartAnswer;

@@ -1,5 +1,5 @@
 /**
- * Worker vars -> one typed, validated config. Defaults are the real provider hosts (DESIGN §4), so a
+ * Worker vars -> one typed, validated config. Defaults are the real provider hosts (docs/ARCHITECTURE.md, "HTTP API"), so a
  * deploy needs only the two secrets; tests, staging and enterprise hosts override any address.
  * Parsed once per isolate per env object: env is stable for an isolate's lifetime.
  */

@@ -1,5 +1,5 @@
 /**
- * /api/oauth/:provider/start|finish: the interactive logins (PROVIDERS.md). The pending login —
+ * /api/oauth/:provider/start|finish: the interactive logins (docs/ARCHITECTURE.md, "Provider facts"). The pending login —
  * state, PKCE verifier or device code — lives sealed in the caller's Durable Object for 10 minutes;
  * the verifier never leaves the server. A finished login is one new account, or, when the same
  * provider account is already there, a refresh of it (never a duplicate, never an overwrite of

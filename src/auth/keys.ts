@@ -1,6 +1,6 @@
 /**
  * Gateway keys: issued at random, stored only as keyed hashes (HMAC-SHA-256 under a key derived
- * from MASTER_KEY), compared in constant time (DESIGN §2.6). The KV index maps hash -> {userId,
+ * from MASTER_KEY), compared in constant time (docs/ARCHITECTURE.md, invariant 6). The KV index maps hash -> {userId,
  * keyId}; the user's Durable Object holds the current keyId, so a rotated or deleted key is dead
  * as soon as the snapshot is re-read (at once in the isolate that rotated it, within
  * SNAPSHOT_TTL_MS elsewhere) even while KV still serves the old index entry.

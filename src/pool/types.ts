@@ -1,9 +1,8 @@
 /** Shapes shared by the per-user Durable Object and the Worker's pool client. None holds a secret. */
-import type { AccountView } from "../api/wire";
 import type { AccountExtras, AccountType, ProviderId } from "../providers/types";
+import type { AccountStatus, AccountView, UserProfile } from "../wire";
 
-export type { AccountStatus, AccountView, Role, UserProfile } from "../api/wire";
-import type { AccountStatus, UserProfile } from "../api/wire";
+export type { AccountStatus, AccountView, Role, UserProfile } from "../wire";
 
 /** An account as the pool sees it: ordering, health, counters, credential version. */
 export interface AccountState {

@@ -20,7 +20,7 @@ import type { AccountExtras, AccountType, LoginStart, ProviderId } from "../prov
 import { parseJsonBody } from "../util";
 import { decryptField, encryptField, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
-import type { ImportAction } from "../api/wire";
+import type { ImportAction } from "../wire";
 import { type PoolResult, guard, refuse } from "./result";
 import { migrate } from "./schema";
 import type { AccountState, AccountView, OutcomeReport, Snapshot, UserProfile } from "./types";

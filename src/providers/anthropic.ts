@@ -1,6 +1,6 @@
 /**
  * Anthropic: API keys (x-api-key) and Claude Pro/Max OAuth (Bearer + the oauth beta flag).
- * Quirks (PROVIDERS.md): refresh tokens are single use; the token endpoint takes JSON; subscription
+ * Quirks (docs/ARCHITECTURE.md, "Provider facts"): refresh tokens are single use; the token endpoint takes JSON; subscription
  * limits come as "unified" headers with an epoch-seconds reset; a 429 about "extra usage" concerns a
  * feature of the request, not the account; limits may also arrive as the first SSE `error` event.
  */

@@ -69,7 +69,7 @@ export function durationToSeconds(value: string | null): number | undefined {
   return consumed === v.length ? clamp(total) : undefined;
 }
 
-/** The generic part of the table in DESIGN §5, used by every provider after its own signals. */
+/** The generic part of the failover table (docs/ARCHITECTURE.md, "Failover"), used by every provider after its own signals. */
 export function classifyStatus(status: number): ResultClass {
   if (status < 400) return "ok";
   if (status === 401 || status === 403) return "auth";

@@ -1,7 +1,7 @@
 /**
  * OpenAI: API keys against api.openai.com, and ChatGPT Plus/Pro OAuth against the Codex backend
  * (Responses API only: /v1/responses -> CODEX_API_BASE/responses, with ChatGPT-Account-Id).
- * Quirks (PROVIDERS.md): the token endpoint is form-encoded; refresh tokens are single use (reuse
+ * Quirks (docs/ARCHITECTURE.md, "Provider facts"): the token endpoint is form-encoded; refresh tokens are single use (reuse
  * answers 401 refresh_token_reused); the account id is a claim inside the access token (a JWT);
  * plan limits come as x-codex-* headers or a body with resets_in_seconds, sometimes as a 404; an
  * API key out of credit answers 429 insufficient_quota, which no short wait cures.

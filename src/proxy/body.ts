@@ -1,6 +1,6 @@
 /**
  * Reads a request body once, so the failover loop can replay it to the next account. Bodies over
- * MAX_BODY_BYTES are refused with 413 before anything goes upstream (DESIGN §2.7): by the declared
+ * MAX_BODY_BYTES are refused with 413 before anything goes upstream (docs/ARCHITECTURE.md, invariant 7): by the declared
  * Content-Length when there is one, else while counting the streamed bytes.
  */
 import { GatewayError } from "../errors";

@@ -1,5 +1,5 @@
 /**
- * Server-sent events, without buffering the stream (DESIGN §2.8):
+ * Server-sent events, without buffering the stream (docs/ARCHITECTURE.md, invariant 8):
  *  - peekFirstEvent reads only until the first complete event, so a limit that a provider reports
  *    as the first `error` event of a 200 stream can still fail over while the client has nothing;
  *  - passThrough hands the peeked bytes and then the rest of the upstream to the client chunk by

@@ -1,5 +1,5 @@
 /**
- * All of subpool's cryptography, in one auditable place; WebCrypto only (DESIGN §3).
+ * All of subpool's cryptography, in one auditable place; WebCrypto only (docs/ARCHITECTURE.md, "Encryption").
  *
  *   MASTER_KEY ──HKDF-SHA-256(info "subpool kek v<N>")──> KEK (AES-256-GCM, wraps data keys)
  *              └─HKDF-SHA-256(info "subpool gateway-key v<N>")──> HMAC key for gateway-key hashes

@@ -3,7 +3,7 @@
  *
  * A record holds each secret field as its own AES-GCM envelope (envelope.ts) plus non-secret
  * metadata: the credential version (the Durable Object's counter, authority for staleness checks,
- * DESIGN §2.3) and the access token's expiry. KV copies of records may lag the Durable Object by up
+ * invariant 3 in docs/ARCHITECTURE.md) and the access token's expiry. KV copies of records may lag the Durable Object by up
  * to 60 s; readers compare versions and ask the Durable Object when KV is behind.
  */
 import { decryptField, encryptField } from "./envelope";

@@ -1,7 +1,7 @@
 /** Calling the real Worker in workerd, with every response scanned for secrets. */
 import { SELF, env } from "cloudflare:test";
 import { afterAll, afterEach, beforeEach, expect } from "vitest";
-import type { AccountView, UserProfile } from "../../src/api/wire";
+import type { AccountView, UserProfile } from "../../src/wire";
 import { resetIsolateCaches } from "./isolate";
 import { assertNoSecrets, logLines, secrets } from "./secrets";
 import { Upstream } from "./upstream";

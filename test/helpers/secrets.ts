@@ -1,6 +1,6 @@
 /**
  * Every secret a test creates is registered here; `assertNoSecrets` fails when one appears in a
- * response (headers or body) or in a captured log line (DESIGN §2.6).
+ * response (headers or body) or in a captured log line (docs/ARCHITECTURE.md, invariant 6).
  */
 import { expect, vi } from "vitest";
 
