@@ -11,7 +11,7 @@ import { providerFor } from "../providers";
 import { getKeyring, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential } from "../vault/records";
 import { callPool } from "./rpc";
-import type { AccountState } from "./types";
+import { type AccountState, refreshMarginMs } from "./types";
 
 const credentials = new Map<string, Credential>();
 const dataKeys = new Map<string, Promise<CryptoKey>>();
@@ -51,7 +51,7 @@ export async function credentialFor(env: Env, cfg: Config, userId: string, acc: 
 export function needsRefresh(acc: AccountState, cred: Credential, now = Date.now()): boolean {
   if (acc.type !== "oauth") return false;
   if (!cred.access) return true;
-  return cred.expires !== null && cred.expires - now < providerFor(acc.provider).refreshSkewMs;
+  return cred.expires !== null && cred.expires - now < refreshMarginMs(providerFor(acc.provider).refreshSkewMs, cred);
 }
 
 export function forgetDataKey(userId: string): void {

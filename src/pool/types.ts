@@ -71,3 +71,13 @@ export function viewOf(a: AccountState, now = Date.now()): AccountView {
     createdAt: a.createdAt,
   };
 }
+
+/**
+ * How long before expiry an access token is renewed: the provider's margin (about a minute), but
+ * never more than a quarter of the token's lifetime when we know it, so a token that lives 30 s is
+ * used for most of its life instead of being refreshed on every request.
+ */
+export function refreshMarginMs(skewMs: number, cred: { expires: number | null; issued?: number | null }): number {
+  if (cred.expires === null || !cred.issued || cred.expires <= cred.issued) return skewMs;
+  return Math.min(skewMs, (cred.expires - cred.issued) / 4);
+}

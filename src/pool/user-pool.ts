@@ -24,7 +24,7 @@ import type { ImportAction } from "../wire";
 import { type PoolResult, guard, refuse } from "./result";
 import { migrate } from "./schema";
 import type { AccountState, AccountView, OutcomeReport, Snapshot, UserProfile } from "./types";
-import { viewOf } from "./types";
+import { refreshMarginMs, viewOf } from "./types";
 
 export interface NewAccount {
   provider: ProviderId;
@@ -394,9 +394,9 @@ export class UserPool extends DurableObject<Env> {
       const row = this.row(id);
       if (!row) return { ok: false, reason: "gone", message: "account was deleted" };
       if (row.needs_reauth === 1) return { ok: false, reason: "needs_reauth", message: row.last_error ?? "needs a new login" };
-      const skew = providerFor(row.provider).refreshSkewMs;
-      const fresh = row.expires_at !== null && row.expires_at > Date.now() + skew;
       const record = JSON.parse(row.cred) as CredentialRecord;
+      const margin = refreshMarginMs(providerFor(row.provider).refreshSkewMs, record);
+      const fresh = row.expires_at !== null && row.expires_at > Date.now() + margin;
       if (fresh && record.fields.access && (row.cred_version > seenVersion || !force)) {
         return { ok: true, record, extras: extrasOf(row.extras) };
       }
@@ -445,6 +445,7 @@ export class UserPool extends DurableObject<Env> {
       refresh: result.refresh ?? cred.refresh,
       access: result.access,
       expires: result.expires,
+      issued: Date.now(),
     };
     const record = await sealCredential(dek, userId, row.id, next);
     const extras = { ...extrasOf(now.extras), ...result.extras };
@@ -477,6 +478,7 @@ export class UserPool extends DurableObject<Env> {
       (this.sql.exec<{ p: number | null }>("SELECT MAX(position) AS p FROM accounts WHERE provider = ?", input.provider).one().p ?? 0) + 1;
     const extras = providerFor(input.provider).extrasOf?.(input.access) ?? {};
     const label = input.label?.trim() || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`;
+    // An access token handed in from elsewhere has an unknown age: no `issued`, the full margin applies.
     const cred: Credential = { version: 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
     const record = await sealCredential(await this.dataKey(), userId, id, cred);
     this.sql.exec(

@@ -18,6 +18,8 @@ export interface CredentialRecord {
   fields: Partial<Record<CredField, string>>;
   /** Access-token expiry, epoch ms; null when unknown or for API keys. */
   expires: number | null;
+  /** When the access token was obtained, epoch ms, if we got it ourselves (gives its lifetime). */
+  issued?: number | null;
 }
 
 /** What the proxy uses: the same record, opened. Lives only in memory. */
@@ -27,6 +29,7 @@ export interface Credential {
   refresh?: string;
   access?: string;
   expires: number | null;
+  issued?: number | null;
 }
 
 export async function sealCredential(
@@ -40,7 +43,7 @@ export async function sealCredential(
     const value = cred[field];
     if (value) fields[field] = await encryptField(dek, { userId, accountId, field }, value);
   }
-  return { format: 1, version: cred.version, fields, expires: cred.expires };
+  return { format: 1, version: cred.version, fields, expires: cred.expires, issued: cred.issued ?? null };
 }
 
 export async function openCredential(
@@ -49,7 +52,7 @@ export async function openCredential(
   accountId: string,
   rec: CredentialRecord,
 ): Promise<Credential> {
-  const cred: Credential = { version: rec.version, expires: rec.expires };
+  const cred: Credential = { version: rec.version, expires: rec.expires, issued: rec.issued ?? null };
   for (const field of CRED_FIELDS) {
     const env = rec.fields[field];
     if (env) cred[field] = await decryptField(dek, { userId, accountId, field }, env);
