@@ -32,6 +32,10 @@ const ConfigSchema = z.object({
   AUTH_COOLDOWN_S: int(300, 1),
   /** Time allowed until the upstream's response headers; streaming bodies are not limited. */
   UPSTREAM_TIMEOUT_MS: int(600_000, 1),
+  /** Time allowed from an SSE response's headers to its first event (comments and pings do not count). */
+  FIRST_EVENT_TIMEOUT_MS: int(60_000, 1),
+  /** Time allowed for a whole token-endpoint call (headers and body). */
+  TOKEN_TIMEOUT_MS: int(15_000, 1),
   /** How long an isolate trusts its copy of a user's pool before asking the Durable Object. */
   SNAPSHOT_TTL_MS: int(1000, 0),
 });

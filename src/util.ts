@@ -42,3 +42,56 @@ export function bounded<K, V>(m: Map<K, V>, k: K, v: V): void {
   if (m.size >= MAX_ISOLATE_ENTRIES && !m.has(k)) m.delete(m.keys().next().value as K);
   m.set(k, v);
 }
+
+/**
+ * Whether a string can be sent as an HTTP header value the way credentials are: printable ASCII
+ * without spaces (0x21-0x7E). A CR/LF, NUL or non-ASCII character would make the runtime refuse
+ * the header (and print the value in its warning).
+ */
+export const isPrintableAscii = (s: string): boolean => /^[\x21-\x7e]+$/.test(s);
+
+/**
+ * Reads at most `limit` bytes of a stream, within `deadlineMs` for the whole read. Returns what it
+ * read, whether more follows (then `reader` holds the rest, unread), or "timeout". A read error
+ * (a reset, a cut) is thrown to the caller.
+ */
+export async function readHead(
+  body: ReadableStream<Uint8Array>,
+  limit: number,
+  deadlineMs: number,
+): Promise<{ chunks: Uint8Array[]; more: boolean; reader: ReadableStreamDefaultReader<Uint8Array> } | "timeout"> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), deadlineMs)));
+  try {
+    while (size < limit) {
+      const r = await Promise.race([reader.read(), deadline]);
+      if (r === "timeout") {
+        void reader.cancel().catch(() => {});
+        return "timeout";
+      }
+      if (r.done) return { chunks, more: false, reader };
+      chunks.push(r.value);
+      size += r.value.byteLength;
+    }
+    return { chunks, more: true, reader };
+  } catch (e) {
+    void reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The chunks of a stream as one byte array. */
+export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}

@@ -146,7 +146,7 @@ describe("failover on overloads and errors", () => {
     expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
   });
 
-  it("rotates past an upstream that does not answer within UPSTREAM_TIMEOUT_MS, without benching it", async () => {
+  it("rotates past an upstream that does not answer within UPSTREAM_TIMEOUT_MS, and benches it briefly so the next request does not wait again", async () => {
     const u = await userWithKeys(2);
     serve({ [u.keys[0]!]: () => new Promise<Response>(() => {}), [u.keys[1]!]: ok });
     const t0 = Date.now();
@@ -155,8 +155,13 @@ describe("failover on overloads and errors", () => {
     expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     const first = (await listAccounts(u.key))[0]!;
-    expect(first.status).toBe("active");
+    expect(first.status).toBe("cooling");
+    expect(first.cooldownUntil! - Date.now()).toBeGreaterThan(25_000); // DEFAULT_COOLDOWN_S = 30
     expect(first.lastError).toMatch(/no answer within 1000 ms/);
+    // The next request goes straight to the healthy account, without waiting.
+    const t1 = Date.now();
+    expect((await messages(u.key)).headers.get("x-subpool-account")).toBe(u.ids[1]);
+    expect(Date.now() - t1).toBeLessThan(500);
   });
 
   it("returns a 400 untouched, without rotating", async () => {

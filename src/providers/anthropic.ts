@@ -87,7 +87,7 @@ export const anthropic: Provider = {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json" },
       body: JSON.stringify({ grant_type: "refresh_token", refresh_token: cred.refresh, client_id: ANTHROPIC_CLIENT_ID }),
-    });
+    }, cfg.TOKEN_TIMEOUT_MS);
     if (!r.ok) return r.dead ? { kind: "reauth", reason: r.reason } : { kind: "transient", reason: r.reason };
     const access = str(r.json?.access_token);
     if (!access) return { kind: "transient", reason: "token endpoint answered without access_token" };
@@ -169,7 +169,7 @@ export const anthropic: Provider = {
           redirect_uri: cfg.ANTHROPIC_REDIRECT_URI,
           code_verifier: pending.secret.verifier,
         }),
-      });
+      }, cfg.TOKEN_TIMEOUT_MS);
       if (!r.ok) {
         return r.dead
           ? refused(400, `Anthropic refused the code (${r.reason}): codes work once and expire quickly; open the address again for a new one`, "code")

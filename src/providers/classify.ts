@@ -10,11 +10,13 @@
  *   not-account a limit about a feature or model, not this account: rotate without benching
  *   auth        401/403: refresh (OAuth) and retry, else bench AUTH_COOLDOWN_S
  *   overload    529, 5xx, network: rotate without benching (not the account's fault)
+ *   blocked     a Cloudflare challenge from the provider's edge: the gateway is blocked, not the
+ *               account; rotate without benching, refreshing or signing it out
  * Provider modules add their own signals on top of the generic Retry-After handling here; the rest
  * of the code only reads the resulting Classification.
  */
 
-export type FailureClass = "quota" | "short" | "not-account" | "auth" | "overload";
+export type FailureClass = "quota" | "short" | "not-account" | "auth" | "overload" | "blocked";
 export type ResultClass = "ok" | "client" | FailureClass;
 
 export interface Classification {
@@ -30,16 +32,34 @@ export const MAX_COOLDOWN_S = 8 * 24 * 3600;
 
 const clamp = (s: number) => Math.min(Math.max(s, 0), MAX_COOLDOWN_S);
 
-/** `retry-after-ms` (OpenAI SDK convention), then `retry-after` as seconds or an HTTP date (RFC 9110 §10.2.3). */
+/**
+ * `retry-after-ms` (OpenAI SDK convention), then `retry-after` as seconds or an HTTP date (RFC 9110
+ * §10.2.3). A wait of zero or less, or one that does not parse, says nothing: undefined, so the
+ * caller falls back to other signals or DEFAULT_COOLDOWN_S instead of retrying at once.
+ */
 export function retryAfterSeconds(headers: Headers, now = Date.now()): number | undefined {
+  const positive = (s: number) => (s > 0 ? clamp(s) : undefined);
   const ms = headers.get("retry-after-ms");
-  if (ms !== null && ms.trim() !== "" && Number.isFinite(Number(ms)) && Number(ms) >= 0) return clamp(Number(ms) / 1000);
+  if (ms !== null && /^\s*\d+(\.\d+)?\s*$/.test(ms)) {
+    const s = positive(Number(ms) / 1000);
+    if (s !== undefined) return s;
+  }
   const ra = headers.get("retry-after");
   if (ra === null || ra.trim() === "") return undefined;
-  if (/^\s*\d+(\.\d+)?\s*$/.test(ra)) return clamp(Number(ra));
+  if (/^\s*-?\d+(\.\d+)?\s*$/.test(ra)) return positive(Number(ra));
   const date = Date.parse(ra);
-  if (Number.isFinite(date)) return clamp((date - now) / 1000);
+  if (Number.isFinite(date)) return positive((date - now) / 1000);
   return undefined;
+}
+
+/**
+ * A Cloudflare challenge from the provider's edge (seen from chatgpt.com towards Workers): the
+ * `cf-mitigated: challenge` header, or an HTML page where an API answers 403 or 503. It says the
+ * gateway's outbound requests are blocked, nothing about the account.
+ */
+export function isEdgeChallenge(status: number, headers: Headers): boolean {
+  if ((headers.get("cf-mitigated") ?? "").toLowerCase() === "challenge") return true;
+  return (status === 403 || status === 503) && (headers.get("content-type") ?? "").toLowerCase().startsWith("text/html");
 }
 
 /** Epoch seconds ("1764000000"), or an RFC 3339 date, to seconds from now. */

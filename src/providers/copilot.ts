@@ -39,7 +39,7 @@ export const copilot: Provider = {
     const r = await callTokenEndpoint(`${cfg.GITHUB_API_BASE}/copilot_internal/v2/token`, {
       method: "GET",
       headers: { authorization: `token ${cred.refresh ?? ""}`, accept: "application/json", "user-agent": USER_AGENT },
-    });
+    }, cfg.TOKEN_TIMEOUT_MS);
     if (!r.ok) {
       const dead = r.status === 401 || r.status === 403 || r.status === 404;
       return dead ? { kind: "reauth", reason: r.reason } : { kind: "transient", reason: r.reason };
@@ -66,7 +66,7 @@ export const copilot: Provider = {
         method: "POST",
         headers: githubHeaders,
         body: JSON.stringify({ client_id: COPILOT_CLIENT_ID, scope: "read:user" }),
-      });
+      }, cfg.TOKEN_TIMEOUT_MS);
       const deviceCode = str(r.json?.device_code);
       const userCode = str(r.json?.user_code);
       const verificationUri = str(r.json?.verification_uri);
@@ -89,7 +89,7 @@ export const copilot: Provider = {
         method: "POST",
         headers: githubHeaders,
         body: JSON.stringify({ client_id: COPILOT_CLIENT_ID, device_code: pending.secret.deviceCode, grant_type: DEVICE_GRANT }),
-      });
+      }, cfg.TOKEN_TIMEOUT_MS);
       // GitHub answers 200 with an `error` field while the user has not finished.
       const error = str(r.json?.error);
       const intervalS = pending.intervalS ?? 5;
@@ -103,7 +103,7 @@ export const copilot: Provider = {
       const user = await callTokenEndpoint(`${cfg.GITHUB_API_BASE}/user`, {
         method: "GET",
         headers: { authorization: `token ${ghToken}`, accept: "application/json", "user-agent": USER_AGENT },
-      });
+      }, cfg.TOKEN_TIMEOUT_MS);
       const id = num(user.json?.id);
       // Check the seat now, so a GitHub account without Copilot is refused with a clear reason.
       const exchanged = await copilot.refresh(cfg, { version: 0, refresh: ghToken, expires: null });

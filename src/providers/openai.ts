@@ -193,7 +193,7 @@ export const openai: Provider = {
         client_id: OPENAI_CLIENT_ID,
         scope: "openid profile email offline_access",
       }),
-    });
+    }, cfg.TOKEN_TIMEOUT_MS);
     if (!r.ok) return r.dead ? { kind: "reauth", reason: r.reason } : { kind: "transient", reason: r.reason };
     const access = str(r.json?.access_token);
     if (!access) return { kind: "transient", reason: "token endpoint answered without access_token" };
@@ -257,7 +257,7 @@ export const openai: Provider = {
           client_id: OPENAI_CLIENT_ID,
           code_verifier: pending.secret.verifier ?? "",
         }),
-      });
+      }, cfg.TOKEN_TIMEOUT_MS);
       if (!r.ok) {
         return r.dead
           ? refused(400, `OpenAI refused the code (${r.reason}): codes work once; start the login again`, "code", true)

@@ -2,7 +2,7 @@
  * Calling OAuth token endpoints (RFC 6749 §5) and reading their answers the same way for every
  * provider: which failures mean "log in again" and which may pass.
  */
-import { parseJsonBody } from "../util";
+import { concat, parseJsonBody, readHead } from "../util";
 
 /** Error codes that mean the grant itself is dead. OpenAI adds its own for single-use refresh tokens. */
 const DEAD_GRANT = new Set([
@@ -17,7 +17,8 @@ const DEAD_GRANT = new Set([
   "incorrect_client_credentials",
 ]);
 
-const TOKEN_TIMEOUT_MS = 30_000;
+/** Token answers are a few hundred bytes; anything much larger is garbage, not read further. */
+const TOKEN_BODY_LIMIT = 64 * 1024;
 
 export interface TokenCall {
   ok: boolean;
@@ -28,16 +29,39 @@ export interface TokenCall {
   dead: boolean;
 }
 
-export async function callTokenEndpoint(url: string, init: RequestInit): Promise<TokenCall> {
+/**
+ * One call, bounded in time (`timeoutMs` covers the headers and the body) and in size. Every way it
+ * can fail — no answer, a reset, a body cut or stalled halfway, garbage — comes back as a failed
+ * TokenCall that is not `dead`: only the endpoint's own words can end a grant.
+ */
+export async function callTokenEndpoint(url: string, init: RequestInit, timeoutMs: number): Promise<TokenCall> {
+  const failed = (status: number, reason: string): TokenCall => ({ ok: false, status, json: undefined, reason, dead: false });
+  const started = Date.now();
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) });
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    return { ok: false, status: 0, json: undefined, reason: `token endpoint unreachable (${(e as Error).name})`, dead: false };
+    const name = (e as Error).name;
+    return failed(0, name === "TimeoutError" || name === "AbortError" ? `token endpoint did not answer within ${timeoutMs} ms` : `token endpoint unreachable (${name})`);
   }
-  const text = await res.text();
+  let text = "";
+  if (res.body) {
+    let head: Awaited<ReturnType<typeof readHead>>;
+    try {
+      head = await readHead(res.body, TOKEN_BODY_LIMIT, Math.max(1, timeoutMs - (Date.now() - started)));
+    } catch (e) {
+      return failed(res.status, `token endpoint's answer (${res.status}) was cut off (${(e as Error).name})`);
+    }
+    if (head === "timeout") return failed(res.status, `token endpoint's answer (${res.status}) stalled: not complete within ${timeoutMs} ms`);
+    if (head.more) {
+      void head.reader.cancel().catch(() => {});
+      return failed(res.status, `token endpoint answered ${res.status} with an oversized body`);
+    }
+    text = new TextDecoder().decode(concat(head.chunks));
+  }
   const parsed = parseJsonBody(text);
-  const json = parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>) : undefined;
+  const json = parsed && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  if (res.ok && !json) return failed(res.status, `token endpoint answered ${res.status} with something that is not JSON`);
   if (res.ok) return { ok: true, status: res.status, json, reason: "", dead: false };
   const code = errorCode(json);
   const dead = (res.status === 400 || res.status === 401 || res.status === 403) && (code === undefined || DEAD_GRANT.has(code));

@@ -4,6 +4,7 @@
  * Content-Length when there is one, else while counting the streamed bytes.
  */
 import { GatewayError } from "../errors";
+import { concat } from "../util";
 
 export async function readBody(req: Request, limit: number): Promise<ArrayBuffer | null> {
   if (req.method === "GET" || req.method === "HEAD" || req.body === null) return null;
@@ -30,15 +31,4 @@ export async function readBody(req: Request, limit: number): Promise<ArrayBuffer
     chunks.push(value);
   }
   return concat(chunks).buffer;
-}
-
-/** The chunks of a stream as one byte array. */
-export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
 }

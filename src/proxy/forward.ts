@@ -1,7 +1,13 @@
 /**
- * The failover loop: one client request, tried on the caller's accounts in order until
- * one answers with something the client should see. The body is read once and replayed. Outcomes go
- * to the pool off the response path. Once bytes reached the client, no rotation is possible.
+ * The failover loop: one client request, tried on the caller's accounts in order until one answers
+ * with something the client should see. The body is read once and replayed. Outcomes go to the pool
+ * off the response path. Once bytes reached the client, no rotation is possible.
+ *
+ * The promise — a tool never sees a failure while a healthy account remains — holds for untidy
+ * failures too (docs/ARCHITECTURE.md, "Faults"): every read of an upstream answer before the client
+ * has anything is guarded and bounded in time and size; a reset, a cut, a stall or garbage moves on
+ * to the next account. Error bodies are read up to ERROR_HEAD_BYTES to classify them; the rest stays
+ * in the stream, so the provider's answer can still be returned whole.
  */
 import type { Config, Env } from "../config";
 import { GatewayError } from "../errors";
@@ -10,15 +16,18 @@ import { refreshCredential } from "../pool/client";
 import { credentialFor, needsRefresh } from "../pool/credentials";
 import { getSnapshot, liveAccount, recordOutcome } from "../pool/snapshots";
 import type { AccountState } from "../pool/types";
-import type { Classification } from "../providers/classify";
+import { type Classification, isEdgeChallenge } from "../providers/classify";
 import type { Provider } from "../providers/types";
-import { humanDuration, parseJsonBody } from "../util";
+import { concat, humanDuration, isPrintableAscii, parseJsonBody, readHead } from "../util";
 import { VaultError } from "../vault/envelope";
 import type { Credential } from "../vault/records";
 import { stats } from "../stats";
-import { concat, readBody } from "./body";
+import { readBody } from "./body";
 import { clientResponse, upstreamRequestHeaders } from "./headers";
 import { isEventStream, passThrough, peekFirstEvent } from "./sse";
+
+/** How much of an error body is read to classify it; the rest is passed on unread, if at all. */
+const ERROR_HEAD_BYTES = 64 * 1024;
 
 export interface ForwardRequest {
   env: Env;
@@ -32,7 +41,7 @@ export interface ForwardRequest {
   waitUntil(p: Promise<unknown>): void;
 }
 
-/** A failed attempt's answer, kept whole so it can be returned if nothing better comes. */
+/** A failed attempt's answer, kept so it can be returned if nothing better comes. */
 interface Failure {
   accountId: string;
   cls: Classification["class"];
@@ -40,10 +49,40 @@ interface Failure {
   status: number;
   statusText: string;
   headers: Headers;
-  body: BodyInit | null;
+  /** The bytes read so far; `rest` holds what was not read (an error body over ERROR_HEAD_BYTES). */
+  head: Uint8Array<ArrayBuffer> | null;
+  rest: ReadableStreamDefaultReader<Uint8Array> | null;
 }
 
 type Attempt = { done: Response } | { failure: Failure | null };
+
+/** A kept failure that will not be returned: let go of its connection. */
+function discard(f: Failure | null) {
+  void f?.rest?.cancel().catch(() => {});
+}
+
+function failureBody(f: Failure): BodyInit | null {
+  if (!f.rest) return f.head;
+  const { head, rest } = f;
+  let sentHead = head === null;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (!sentHead) {
+        sentHead = true;
+        c.enqueue(head!);
+        return;
+      }
+      try {
+        const r = await rest.read();
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      } catch {
+        c.close();
+      }
+    },
+    cancel: (reason) => rest.cancel(reason),
+  });
+}
 
 export async function forward(f: ForwardRequest): Promise<Response> {
   const { env, cfg, userId, provider } = f;
@@ -59,8 +98,14 @@ export async function forward(f: ForwardRequest): Promise<Response> {
     const live = liveAccount(userId, acc.id) ?? acc;
     if (isCooling(live, Date.now()) || !live.enabled || live.needsReauth) continue;
     const r = await attempt(f, live, base, body, counter);
-    if ("done" in r) return r.done;
-    last = r.failure ?? last;
+    if ("done" in r) {
+      discard(last);
+      return r.done;
+    }
+    if (r.failure) {
+      discard(last);
+      last = r.failure;
+    }
   }
   return exhausted(f, list, last, counter.n);
 }
@@ -78,7 +123,7 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       cooldownUntil: cooldownS !== undefined ? now + cooldownS * 1000 : undefined,
       lastError: ok ? undefined : (reason ?? `upstream answered ${status}`),
     });
-    if (p) f.waitUntil(p);
+    if (p) f.waitUntil(p.catch(() => undefined));
     // One line per failed attempt (ids, status and our own reason text only: never a secret), so
     // `wrangler tail` shows every rotation. Successes stay silent: they are the hot path.
     if (!ok) {
@@ -88,14 +133,16 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       );
     }
   };
+  /** A wait the provider stated, else DEFAULT_COOLDOWN_S; never zero (that would retry at once). */
+  const benchFor = (cls: Classification) => (cls.cooldownS !== undefined && cls.cooldownS > 0 ? cls.cooldownS : cfg.DEFAULT_COOLDOWN_S);
 
   let cred: Credential | null;
   try {
     cred = await credentialFor(env, cfg, userId, acc);
   } catch (e) {
-    if (!(e instanceof VaultError)) throw e;
-    // A record that does not authenticate (moved, tampered, wrong MASTER_KEY) is never used.
-    report(0, false, undefined, "stored credential does not decrypt: add the account again");
+    // A record that does not authenticate (moved, tampered, wrong MASTER_KEY) is never used; a KV
+    // or Durable Object hiccup skips this account for this request only.
+    report(0, false, undefined, e instanceof VaultError ? "stored credential does not decrypt: add the account again" : `could not load the credential (${(e as Error).name})`);
     return { failure: null };
   }
   if (!cred) return { failure: null };
@@ -104,9 +151,18 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
     return { failure: null };
   }
   let refreshed = false;
+  const refresh = async (force: boolean) => {
+    try {
+      return await refreshCredential(env, cfg, userId, acc, cred!.version, force);
+    } catch (e) {
+      // The Durable Object itself failed (not the token endpoint): try the next account.
+      report(0, false, undefined, `could not renew the session (${(e as Error).name})`);
+      return null;
+    }
+  };
   if (needsRefresh(acc, cred)) {
-    const r = await refreshCredential(env, cfg, userId, acc, cred.version, false);
-    if (!r.ok) return { failure: null };
+    const r = await refresh(false);
+    if (!r?.ok) return { failure: null };
     cred = r.cred;
     refreshed = true;
   }
@@ -115,29 +171,53 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
     const n = ++counter.n;
     const route = provider.route(cfg, acc, f.path, f.search);
     if (!("url" in route)) return { failure: null };
-    const url = route.url;
     // The first attempt takes the prepared copy as it is; a later one starts again from the client's.
     const headers = n === 1 ? base : upstreamRequestHeaders(f.request.headers);
+    if (!sendable(acc, cred)) {
+      report(0, false, undefined, "stored credential cannot be sent as a header (control or non-ASCII characters): add the account again");
+      return { failure: null };
+    }
     provider.authorize(headers, acc, cred);
 
     stats.upstreamFetches++;
     // redirect "manual": a redirect must not carry the account's key to another host.
-    const res = await withHeaderTimeout(fetch(url, { method: f.request.method, headers, body, redirect: "manual" }), cfg.UPSTREAM_TIMEOUT_MS);
+    const res = await withHeaderTimeout(fetch(route.url, { method: f.request.method, headers, body, redirect: "manual" }), cfg.UPSTREAM_TIMEOUT_MS);
     if (!(res instanceof Response)) {
-      report(0, false, undefined, res === "timeout" ? `no answer within ${cfg.UPSTREAM_TIMEOUT_MS} ms` : `network error (${res.name})`);
+      // No answer in time: bench briefly, so the next request does not wait all over again.
+      if (res === "timeout") report(0, false, cfg.DEFAULT_COOLDOWN_S, `no answer within ${cfg.UPSTREAM_TIMEOUT_MS} ms`);
+      else report(0, false, undefined, `network error (${res.name})`);
       return { failure: null };
+    }
+
+    if (isEdgeChallenge(res.status, res.headers)) {
+      void res.body?.cancel().catch(() => {});
+      const reason = `${provider.name}'s edge answered ${res.status} with a Cloudflare challenge: it blocks the gateway's outbound requests, not this account`;
+      report(res.status, false, undefined, reason);
+      return { failure: { accountId: acc.id, cls: "blocked", reason, status: res.status, statusText: res.statusText, headers: res.headers, head: null, rest: null } };
     }
 
     if (res.status < 400) {
       if (res.body && isEventStream(res.headers)) {
-        const peeked = await peekFirstEvent(res.body);
+        let peeked: Awaited<ReturnType<typeof peekFirstEvent>>;
+        try {
+          peeked = await peekFirstEvent(res.body, cfg.FIRST_EVENT_TIMEOUT_MS);
+        } catch (e) {
+          report(res.status, false, undefined, `the stream broke before its first event (${(e as Error).name})`);
+          return { failure: null };
+        }
+        if (peeked === "timeout") {
+          report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `the stream sent no event within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
+          return { failure: null };
+        }
         const ev = peeked.first;
         const cls = ev && (ev.event === "error" || ev.data.includes('"error"')) ? provider.classifySseError(parseJsonBody(ev.data)) : null;
         if (cls) {
           void peeked.reader.cancel().catch(() => {});
-          const benchS = cls.class === "short" || cls.class === "quota" ? (cls.cooldownS ?? cfg.DEFAULT_COOLDOWN_S) : undefined;
-          report(cls.class === "short" || cls.class === "quota" ? 429 : res.status, false, benchS, cls.reason);
-          return { failure: { accountId: acc.id, cls: cls.class, reason: cls.reason ?? "stream error", status: res.status, statusText: res.statusText, headers: res.headers, body: concat(peeked.chunks) } };
+          const limited = cls.class === "short" || cls.class === "quota";
+          report(limited ? 429 : res.status, false, limited ? benchFor(cls) : undefined, cls.reason);
+          return {
+            failure: { accountId: acc.id, cls: cls.class, reason: cls.reason ?? "stream error", status: res.status, statusText: res.statusText, headers: res.headers, head: concat(peeked.chunks), rest: null },
+          };
         }
         report(res.status, true);
         const stream = passThrough(peeked, (sent) => provider.errorFormat.sseEvent(`the upstream connection was lost after ${sent} bytes; the response is incomplete`));
@@ -147,26 +227,44 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       return { done: clientResponse(res.body, res, acc.id, n) };
     }
 
-    // Error bodies are small; read once to classify, then replay.
-    const text = await res.text();
+    // An error answer: read its head (bounded in size and time) to classify it.
+    let head: Uint8Array<ArrayBuffer> | null = null;
+    let rest: ReadableStreamDefaultReader<Uint8Array> | null = null;
+    if (res.body) {
+      let read: Awaited<ReturnType<typeof readHead>>;
+      try {
+        read = await readHead(res.body, ERROR_HEAD_BYTES, cfg.FIRST_EVENT_TIMEOUT_MS);
+      } catch (e) {
+        report(res.status, false, undefined, `answer ${res.status} was cut off (${(e as Error).name})`);
+        return { failure: null };
+      }
+      if (read === "timeout") {
+        report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `answer ${res.status} stalled: its body did not arrive within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
+        return { failure: null };
+      }
+      head = concat(read.chunks);
+      rest = read.more ? read.reader : null;
+    }
+    const text = head ? new TextDecoder().decode(head) : "";
     const cls = provider.classify(res.status, res.headers, text, Date.now());
-    const failure = (reason: string): Failure => ({ accountId: acc.id, cls: cls.class, reason, status: res.status, statusText: res.statusText, headers: res.headers, body: text });
+    const failure = (reason: string): Failure => ({ accountId: acc.id, cls: cls.class, reason, status: res.status, statusText: res.statusText, headers: res.headers, head, rest });
 
     switch (cls.class) {
       case "ok":
       case "client":
         // The request's own fault: the account worked. Return it untouched, no rotation.
         report(res.status, true);
-        return { done: clientResponse(text, res, acc.id, n) };
+        return { done: clientResponse(failureBody(failure("")), res, acc.id, n) };
       case "auth": {
         if (acc.type === "oauth" && !refreshed) {
           refreshed = true;
-          const r = await refreshCredential(env, cfg, userId, acc, cred.version, true);
-          if (r.ok) {
+          const r = await refresh(true);
+          if (r?.ok) {
+            void rest?.cancel().catch(() => {});
             cred = r.cred;
             continue; // the same account, once, with the new token
           }
-          if (r.reason === "needs_reauth") {
+          if (r?.reason === "needs_reauth") {
             report(res.status, false, undefined, `needs a new login: ${r.message}`);
             return { failure: failure(`needs a new login: ${r.message}`) };
           }
@@ -178,11 +276,12 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       case "quota":
       case "short": {
         const reason = cls.reason ?? "rate limited";
-        report(res.status, false, cls.cooldownS ?? cfg.DEFAULT_COOLDOWN_S, reason);
+        report(res.status, false, benchFor(cls), reason);
         return { failure: failure(reason) };
       }
       case "not-account":
-      case "overload": {
+      case "overload":
+      case "blocked": {
         const reason = cls.reason ?? `upstream answered ${res.status}`;
         report(res.status, false, undefined, reason);
         return { failure: failure(reason) };
@@ -191,16 +290,34 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
   }
 }
 
+/** Whether the credential and the provider's extras can be sent as header values at all. */
+function sendable(acc: AccountState, cred: Credential): boolean {
+  const value = acc.type === "api" ? cred.key : cred.access;
+  if (value === undefined || !isPrintableAscii(value)) return false;
+  for (const v of Object.values(acc.extras)) if (!isPrintableAscii(v)) return false;
+  return true;
+}
+
 function exhausted(f: ForwardRequest, list: AccountState[], last: Failure | null, attempts: number): Response {
   const now = Date.now();
-  const decorate = (x: Failure) => clientResponse(x.body, x, x.accountId, attempts);
+  const decorate = (x: Failure) => clientResponse(failureBody(x), x, x.accountId, attempts);
+  const name = f.provider.name;
+  if (last?.cls === "blocked") {
+    throw new GatewayError(
+      502,
+      "api_error",
+      `${name} blocked the gateway: its edge answered with a Cloudflare challenge, which is about the gateway's outbound requests, not your accounts ` +
+        `(none was benched or signed out). Try again later; if it persists, the gateway's host is being challenged by ${name}.`,
+      { headers: { "x-subpool-attempts": String(attempts) } },
+    );
+  }
   // An outage or a request-specific refusal is the truest answer: pass it on as the provider sent it.
   if (last && (last.cls === "overload" || last.cls === "not-account")) return decorate(last);
 
   const live = list.map((a) => liveAccount(f.userId, a.id) ?? a).filter((a) => a.enabled && !a.needsReauth);
   const earliest = earliestRelease(live, now);
-  const name = f.provider.name;
   if (earliest !== null) {
+    discard(last);
     const retryAfter = Math.max(1, Math.ceil((earliest - now) / 1000));
     const cooling = live.filter((a) => isCooling(a, now)).length;
     throw new GatewayError(

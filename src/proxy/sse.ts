@@ -1,7 +1,9 @@
 /**
  * Server-sent events, without buffering the stream (docs/ARCHITECTURE.md, invariant 8):
  *  - peekFirstEvent reads only until the first complete event, so a limit that a provider reports
- *    as the first `error` event of a 200 stream can still fail over while the client has nothing;
+ *    as the first `error` event of a 200 stream can still fail over while the client has nothing.
+ *    It has a deadline (FIRST_EVENT_TIMEOUT_MS): a stream that sends headers and then nothing, or
+ *    only comments and pings, must not hold the request forever. A read error is thrown;
  *  - passThrough hands the peeked bytes and then the rest of the upstream to the client chunk by
  *    chunk, and turns an upstream cut into a final `error` event: never a silent truncation.
  */
@@ -40,20 +42,33 @@ export function firstEvent(text: string): { event: string; data: string } | null
   }
 }
 
-export async function peekFirstEvent(body: ReadableStream<Uint8Array>): Promise<Peeked> {
+export async function peekFirstEvent(body: ReadableStream<Uint8Array>, deadlineMs: number): Promise<Peeked | "timeout"> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   const decoder = new TextDecoder();
   let text = "";
   let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return { first: firstEvent(text + "\n\n") ?? null, chunks, reader, done: true };
-    chunks.push(value);
-    size += value.byteLength;
-    text += decoder.decode(value, { stream: true });
-    const ev = firstEvent(text);
-    if (ev !== undefined || size >= PEEK_LIMIT) return { first: ev ?? null, chunks, reader, done: false };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), deadlineMs)));
+  try {
+    for (;;) {
+      const r = await Promise.race([reader.read(), deadline]);
+      if (r === "timeout") {
+        void reader.cancel().catch(() => {});
+        return "timeout";
+      }
+      if (r.done) return { first: firstEvent(text + "\n\n") ?? null, chunks, reader, done: true };
+      chunks.push(r.value);
+      size += r.value.byteLength;
+      text += decoder.decode(r.value, { stream: true });
+      const ev = firstEvent(text);
+      if (ev !== undefined || size >= PEEK_LIMIT) return { first: ev ?? null, chunks, reader, done: false };
+    }
+  } catch (e) {
+    void reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -125,13 +125,13 @@ export class Upstream {
   readonly device = new DeviceFlow(this);
   private spy: ReturnType<typeof vi.spyOn> | null = null;
 
-  /** `pattern` is "host/path" (path prefix), e.g. "anthropic.fake/v1/messages". */
   /** Replaces a built-in fake endpoint (token endpoints, device flow) for one exact host+path. */
   override(hostPath: string, handler: Handler): this {
     this.overrides.set(hostPath, handler);
     return this;
   }
 
+  /** `pattern` is "host/path" (path prefix), e.g. "anthropic.fake/v1/messages". */
   on(pattern: string, handler: Handler): this {
     this.handlers.set(pattern, handler);
     return this;
