@@ -8,23 +8,23 @@ import { type AppEnv, requireKey, userOf } from "../auth/middleware";
 import { badRequest } from "../errors";
 import { poolClient } from "../pool/client";
 import { findProvider } from "../providers";
+import { credential } from "../providers/import-fields";
 import { importer } from "./import";
 import { oauth } from "./oauth";
 import { jsonBody, pathId, providerId } from "./validate";
 
 const provider = providerId;
 const label = z.string().trim().min(1, "must not be empty").max(100, "at most 100 characters");
-const secret = (what: string, max: number) => z.string({ error: `required: the ${what} as a string` }).trim().min(1, `the ${what} is empty`).max(max, `too long for a ${what}`);
 
 const NewAccount = z.discriminatedUnion(
   "type",
   [
-    z.strictObject({ provider, type: z.literal("api"), key: secret("API key", 4096), label: label.optional() }),
+    z.strictObject({ provider, type: z.literal("api"), key: credential("API key"), label: label.optional() }),
     z.strictObject({
       provider,
       type: z.literal("oauth"),
-      refresh: secret("refresh token", 16384),
-      access: secret("access token", 16384).optional(),
+      refresh: credential("refresh token"),
+      access: credential("access token").optional(),
       expires: z.number({ error: "must be epoch milliseconds (a number)" }).int().nonnegative().optional(),
       label: label.optional(),
     }),

@@ -11,12 +11,13 @@ import { type AppEnv, userOf } from "../auth/middleware";
 import { badRequest } from "../errors";
 import { poolClient } from "../pool/client";
 import { type Provider, findProvider } from "../providers";
+import { pasted } from "../providers/import-fields";
 import { jsonBody, parseWith, providerId } from "./validate";
 
 const Start = z.strictObject({ label: z.string().trim().min(1).max(100).optional() });
 const Finish = z.strictObject({
   loginId: z.string({ error: "required: the loginId that start returned" }).regex(/^login_[\w-]{16}$/, "not a login id (login_…)"),
-  code: z.string().trim().min(1, "is empty").max(8192).optional(),
+  code: pasted("code").optional(),
 });
 
 const providerParam = (raw: string | undefined): Provider => findProvider(parseWith(z.object({ provider: providerId }), { provider: raw }).provider)!;

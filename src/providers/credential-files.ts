@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { PROVIDERS } from "./index";
-import { epochMs, token, why } from "./import-fields";
+import { credentialProblem, epochMs, token, why } from "./import-fields";
 import type { ImportEntry, Provider, Refusal } from "./types";
 
 export type { ImportEntry, Refusal } from "./types";
@@ -55,10 +55,30 @@ function parseOpencode(data: Record<string, unknown>): { entries: ImportEntry[];
   return { entries, refused };
 }
 
+/**
+ * Every entry a reader produced, held to the credential rule once more: a file format whose reader
+ * takes a field as a plain string still cannot bring in what POST /api/accounts would refuse.
+ */
+function checked(parsed: { entries: ImportEntry[]; refused: Refusal[] }): { entries: ImportEntry[]; refused: Refusal[] } {
+  const entries: ImportEntry[] = [];
+  const refused = [...parsed.refused];
+  for (const raw of parsed.entries) {
+    const e = { ...raw };
+    for (const f of CRED_FIELDS) if (typeof e[f] === "string") e[f] = e[f].trim();
+    const bad = CRED_FIELDS.map((f) => [f, typeof e[f] === "string" ? credentialProblem(e[f]) : null] as const).find(([, p]) => p);
+    if (bad) refused.push({ entry: e.entry, reason: `${bad[0]}: the ${FIELD_NAMES[bad[0]]} ${bad[1]}` });
+    else entries.push(e);
+  }
+  return { entries, refused };
+}
+
+const CRED_FIELDS = ["key", "refresh", "access"] as const;
+const FIELD_NAMES = { key: "API key", refresh: "refresh token", access: "access token" } as const;
+
 export function parseCredentialFile(data: Record<string, unknown>): { format: string; entries: ImportEntry[]; refused: Refusal[] } | null {
   for (const p of PROVIDERS) {
-    for (const f of p.imports.files ?? []) if (f.detect(data)) return { format: f.name, ...f.parse(data) };
+    for (const f of p.imports.files ?? []) if (f.detect(data)) return { format: f.name, ...checked(f.parse(data)) };
   }
-  if (isOpencode(data)) return { format: "opencode", ...parseOpencode(data) };
+  if (isOpencode(data)) return { format: "opencode", ...checked(parseOpencode(data)) };
   return null;
 }
