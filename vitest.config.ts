@@ -24,6 +24,9 @@ export default defineConfig({
           MAX_BODY_BYTES: "1048576",
           // Short, so the timeout test is quick; no other fake takes this long to answer.
           UPSTREAM_TIMEOUT_MS: "1000",
+          // Likewise for the first SSE event and a whole token-endpoint call (defaults 60 s, 15 s).
+          FIRST_EVENT_TIMEOUT_MS: "800",
+          TOKEN_TIMEOUT_MS: "800",
         },
       },
     }),
