@@ -38,6 +38,8 @@ export class OAuthServer {
   /** refresh token -> whether it was used */
   private refreshTokens = new Map<string, boolean>();
   readonly validAccess = new Set<string>();
+  /** Lifetime of the access tokens it issues from now on, when set (else `expiresIn`). */
+  expiresInOverride: number | null = null;
   /** Delay before answering, to widen race windows. */
   delayMs = 0;
   /** Next answers forced (status + JSON), e.g. a 500. */
@@ -73,7 +75,7 @@ export class OAuthServer {
     if (this.refreshTokens.get(refresh)) return Response.json(this.reuseError.body, { status: this.reuseError.status });
     this.refreshTokens.set(refresh, true);
     const next = this.grant();
-    return Response.json({ access_token: next.access, refresh_token: next.refresh, expires_in: this.expiresIn, token_type: "Bearer" });
+    return Response.json({ access_token: next.access, refresh_token: next.refresh, expires_in: this.expiresInOverride ?? this.expiresIn, token_type: "Bearer" });
   }
 
   /** Authorization codes: code -> the PKCE challenge it was issued for, whether used, who signed in. */

@@ -1,0 +1,93 @@
+/**
+ * The fault suite, token-endpoint side: a Claude OAuth account whose access token has expired, an
+ * API key behind it. Whatever the token endpoint does, the request is served by the API key; the
+ * stored refresh token stays the valid one (unless the provider used it and the answer was lost);
+ * the account keeps serving later, with a lastError saying what happened.
+ */
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { addAccount, createUser, listAccounts, messages, useGateway } from "../helpers/gateway";
+import { JSON_HEADERS, garbage, hang, resetBeforeHeaders, scripted } from "../helpers/faults";
+import { secrets } from "../helpers/secrets";
+import { anthropicMessage, json } from "../helpers/upstream";
+
+const { up } = useGateway();
+let n = 0;
+const TOKEN = "anthropic.fake/v1/oauth/token";
+
+async function expiredOAuthThenKey() {
+  const u = await createUser(`tok${++n}`);
+  const g = up().anthropicAuth.grant();
+  const key = secrets.add(`sk-ant-api03-backup-${crypto.randomUUID()}`);
+  const oauth = await addAccount(u.key, { provider: "anthropic", type: "oauth", refresh: g.refresh, access: g.access, expires: Date.now() - 1000, label: "claude" });
+  const api = await addAccount(u.key, { provider: "anthropic", type: "api", key, label: "backup" });
+  up().on("anthropic.fake/v1/messages", (_r, cred) => (cred === key || up().anthropicAuth.validAccess.has(cred) ? json(anthropicMessage()) : json({}, 401)));
+  return { u, g, key, oauth, api };
+}
+
+const storedVersion = (userId: string, accountId: string) =>
+  runInDurableObject(env.USER_POOL.get(env.USER_POOL.idFromName(userId)), (_o, s) => s.storage.sql.exec<{ v: number }>("SELECT cred_version AS v FROM accounts WHERE id = ?", accountId).one().v);
+
+describe("the token endpoint fails: the API key serves, the refresh token is kept, the account stays usable", () => {
+  const table: { name: string; answer: () => Response | Promise<Response>; reason: RegExp }[] = [
+    { name: "reset before headers", answer: resetBeforeHeaders, reason: /unreachable/ },
+    { name: "no answer (TOKEN_TIMEOUT_MS)", answer: hang, reason: /did not answer within 800 ms/ },
+    { name: "200 headers, then the body is cut", answer: () => scripted(['{"access_token":"sk-ant-oat01-'], "reset", { headers: JSON_HEADERS }), reason: /was cut off/ },
+    { name: "200 headers, then the body stalls", answer: () => scripted(['{"access_token":'], "stall", { headers: JSON_HEADERS }), reason: /stalled|did not answer/ },
+    { name: "200 with garbage", answer: () => garbage({ status: 200 }), reason: /not JSON/ },
+    { name: "500", answer: () => json({ error: "server_error" }, 500), reason: /answered 500/ },
+    { name: "an HTML error page", answer: () => new Response("<html>oops</html>", { status: 502, headers: { "content-type": "text/html" } }), reason: /answered 502/ },
+  ];
+  for (const c of table) {
+    it(`${c.name}`, async () => {
+      const { u, g, oauth, api } = await expiredOAuthThenKey();
+      up().override(TOKEN, c.answer);
+      const r = await messages(u.key);
+      expect(r.status, r.body).toBe(200);
+      expect(r.headers.get("x-subpool-account")).toBe(api.id);
+      expect(up().anthropicAuth.isLive(g.refresh)).toBe(true); // the stored one is still the valid one
+      expect(await storedVersion(u.id, oauth.id)).toBe(1); // nothing was written over it
+      const [a] = await listAccounts(u.key);
+      expect(a).toMatchObject({ id: oauth.id, status: "active" });
+      expect(a!.lastError).toMatch(c.reason);
+
+      // The endpoint recovers: the same account renews with the token it kept, and serves.
+      up().override(TOKEN, () => up().anthropicAuth.exchange(g.refresh));
+      const again = await messages(u.key);
+      expect(again.headers.get("x-subpool-account")).toBe(oauth.id);
+      expect(up().anthropicAuth.isLive(g.refresh)).toBe(false);
+    });
+  }
+
+  it("the provider used the refresh token and its answer was lost: the key serves now; the next renewal is refused and the account asks for a new login", async () => {
+    const { u, g, oauth, api } = await expiredOAuthThenKey();
+    up().override(TOKEN, async () => {
+      await up().anthropicAuth.exchange(g.refresh); // the provider rotates the grant...
+      return scripted(['{"access_token":"sk-ant-oat01-lost'], "reset", { headers: JSON_HEADERS }); // ...and the answer never arrives whole
+    });
+    const r = await messages(u.key);
+    expect(r.headers.get("x-subpool-account")).toBe(api.id);
+    expect(up().anthropicAuth.isLive(g.refresh)).toBe(false);
+    expect((await listAccounts(u.key))[0]).toMatchObject({ status: "active", lastError: expect.stringMatching(/cut off/) });
+
+    // Nothing can recover a grant whose successor was lost: the next try hears "already used".
+    up().override(TOKEN, async (req) => up().anthropicAuth.exchange((JSON.parse(await req.text()) as { refresh_token: string }).refresh_token));
+    const next = await messages(u.key);
+    expect(next.headers.get("x-subpool-account")).toBe(api.id);
+    const [a] = await listAccounts(u.key);
+    expect(a).toMatchObject({ id: oauth.id, status: "needs_reauth" });
+    expect(a!.lastError).toMatch(/refresh refused: token endpoint answered 400 invalid_grant/);
+  });
+});
+
+describe("short-lived access tokens", () => {
+  it("a token that lives 30 s is renewed once and then used, not renewed on every request", async () => {
+    const u = await createUser(`tok${++n}`);
+    up().anthropicAuth.expiresInOverride = 30;
+    const g = up().anthropicAuth.grant();
+    await addAccount(u.key, { provider: "anthropic", type: "oauth", refresh: g.refresh, access: g.access, expires: Date.now() - 1 });
+    up().on("anthropic.fake/v1/messages", (_r, cred) => (up().anthropicAuth.validAccess.has(cred) ? json(anthropicMessage()) : json({}, 401)));
+    for (let i = 0; i < 6; i++) expect((await messages(u.key)).status).toBe(200);
+    expect(up().anthropicAuth.calls).toBe(1);
+  });
+});
