@@ -22,6 +22,14 @@ export interface Me {
   id: string | null;
   name: string;
   role: Role;
+  /** Resets of this user's gateway key by an admin, newest first (the last 50); [] for ADMIN_TOKEN. */
+  keyResets: KeyReset[];
+}
+
+/** Who reset a user's gateway key, and when (epoch ms). `by.id` is null for the bootstrap ADMIN_TOKEN. */
+export interface KeyReset {
+  at: number;
+  by: { id: string | null; name: string };
 }
 
 export type AccountType = "api" | "oauth";

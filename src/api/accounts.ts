@@ -11,6 +11,7 @@ import { findProvider } from "../providers";
 import { credential } from "../providers/import-fields";
 import { importer } from "./import";
 import { oauth } from "./oauth";
+import type { Me } from "../wire";
 import { jsonBody, pathId, providerId } from "./validate";
 
 const provider = providerId;
@@ -45,9 +46,11 @@ const Patch = z
 export const accounts = new Hono<AppEnv>()
   .use(requireKey)
 
-  .get("/me", (c) => {
+  .get("/me", async (c) => {
     const p = c.var.principal;
-    return c.json(p.kind === "root" ? { id: null, name: "admin-token", role: "admin" } : { id: p.userId, name: p.name, role: p.role });
+    if (p.kind === "root") return c.json({ id: null, name: "admin-token", role: "admin", keyResets: [] } satisfies Me);
+    const keyResets = await poolClient(c.env, p.userId).keyResets();
+    return c.json({ id: p.userId, name: p.name, role: p.role, keyResets } satisfies Me);
   })
 
   .get("/accounts", async (c) => {

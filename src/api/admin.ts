@@ -88,7 +88,9 @@ export const admin = new Hono<AppEnv>()
     const key = await issueKey(c.var.cfg);
     await c.env.VAULT.put(kvKeys.gatewayKey(key.hash), JSON.stringify({ userId: id, keyId: key.keyId }));
     // From here the DO knows only the new keyId: the old key is refused even where KV still has it.
-    const old = await pool.setKey(key.keyId, key.hash);
+    const p = c.var.principal;
+    const by = p.kind === "root" ? { id: null, name: "ADMIN_TOKEN" } : { id: p.userId, name: p.name };
+    const old = await pool.setKey(key.keyId, key.hash, by);
     if (old) {
       forgetKey(old);
       await c.env.VAULT.delete(kvKeys.gatewayKey(old));

@@ -5,6 +5,7 @@
  */
 import type { Config, Env } from "../config";
 import type { Credential } from "../vault/records";
+import type { KeyReset } from "../wire";
 import type { AccountPatch, NewAccount, RefreshOutcome } from "./user-pool";
 import { forgetDataKey, openRecord } from "./credentials";
 import { type PoolCall, callPool } from "./rpc";
@@ -25,7 +26,9 @@ export function poolClient(env: Env, userId: string) {
 
   return {
     init: (profile: UserProfile, keyId: string, keyHash: string) => write((s) => s.init(profile, keyId, keyHash)),
-    setKey: (keyId: string, keyHash: string) => write((s) => s.setKey(keyId, keyHash)),
+    // Not retried: a repeat would record the reset twice.
+    setKey: (keyId: string, keyHash: string, by: KeyReset["by"]) => write((s) => s.setKey(keyId, keyHash, by), false),
+    keyResets: () => read((s) => s.keyResets()),
     profile: () => read((s) => s.profile()),
     rewrap: () => read((s) => s.rewrap()),
     async destroy() {

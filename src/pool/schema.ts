@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS logins (
   `ALTER TABLE accounts ADD COLUMN extras TEXT NOT NULL DEFAULT '{}';
 UPDATE accounts SET extras = json_object('chatgptAccountId', chatgpt_account_id) WHERE chatgpt_account_id IS NOT NULL;
 ALTER TABLE accounts DROP COLUMN chatgpt_account_id;`,
+  // 3 — admin resets of this user's gateway key, shown to the user in GET /api/me (the last 50).
+  // `by_id` is the admin's user id, NULL for the bootstrap ADMIN_TOKEN; `by_name` is for people.
+  `CREATE TABLE IF NOT EXISTS key_resets (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  by_id TEXT,
+  by_name TEXT NOT NULL
+);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -20,7 +20,7 @@ import type { AccountExtras, AccountType, LoginStart, ProviderId } from "../prov
 import { parseJsonBody } from "../util";
 import { decryptField, encryptField, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
-import type { ImportAction } from "../wire";
+import type { ImportAction, KeyReset } from "../wire";
 import { type PoolResult, guard, refuse } from "./result";
 import { migrate } from "./schema";
 import type { AccountState, AccountView, OutcomeReport, Snapshot, UserProfile } from "./types";
@@ -86,6 +86,9 @@ type LoginRow = {
   expires_at: number;
 };
 
+/** How many gateway-key resets a user's object remembers. */
+export const KEY_RESETS_KEPT = 50;
+
 /** Pending logins live this long (or less, if the provider's device code expires sooner). */
 export const LOGIN_TTL_MS = 10 * 60 * 1000;
 
@@ -150,15 +153,32 @@ export class UserPool extends DurableObject<Env> {
     });
   }
 
-  /** Replaces the gateway key; returns the previous key's hash so its index entry can go. */
-  setKey(keyId: string, keyHash: string): Promise<PoolResult<string | null>> {
+  /**
+   * Replaces the gateway key; returns the previous key's hash so its index entry can go. The reset
+   * is recorded with who did it (the user sees it in GET /api/me), in the same transaction.
+   */
+  setKey(keyId: string, keyHash: string, by: KeyReset["by"]): Promise<PoolResult<string | null>> {
     return guard(() => {
       if (!this.meta("profile")) throw refuse(404, "no such user");
-      const old = this.meta("keyHash");
-      this.setMeta("keyId", keyId);
-      this.setMeta("keyHash", keyHash);
-      return old;
+      return this.ctx.storage.transactionSync(() => {
+        const old = this.meta("keyHash");
+        this.setMeta("keyId", keyId);
+        this.setMeta("keyHash", keyHash);
+        this.sql.exec("INSERT INTO key_resets (at, by_id, by_name) VALUES (?, ?, ?)", Date.now(), by.id, by.name);
+        this.sql.exec("DELETE FROM key_resets WHERE seq NOT IN (SELECT seq FROM key_resets ORDER BY seq DESC LIMIT ?)", KEY_RESETS_KEPT);
+        return old;
+      });
     });
+  }
+
+  /** The recorded resets of this user's gateway key, newest first. */
+  keyResets(): Promise<PoolResult<KeyReset[]>> {
+    return guard(() =>
+      this.sql
+        .exec<{ at: number; by_id: string | null; by_name: string }>("SELECT at, by_id, by_name FROM key_resets ORDER BY seq DESC LIMIT ?", KEY_RESETS_KEPT)
+        .toArray()
+        .map((r) => ({ at: r.at, by: { id: r.by_id, name: r.by_name } })),
+    );
   }
 
   profile(): Promise<PoolResult<{ profile: UserProfile; keyHash: string | null } | null>> {
