@@ -189,7 +189,7 @@ describe("failover on overloads and errors", () => {
   });
 });
 
-describe("classification of real-shaped upstream answers (shared/fixtures/rate-limits.json)", () => {
+describe("classification of real-shaped upstream answers (test/fixtures/rate-limits.json)", () => {
   const resolve = (v: string) =>
     v.replace(/iso\(now\+(\d+)\)/, (_m, s) => new Date(Date.now() + Number(s) * 1000).toISOString()).replace(/^now\+(\d+)$/, (_m, s) => String(Math.floor(Date.now() / 1000) + Number(s)));
   const prefix: Record<string, string> = { anthropic: "/anthropic/v1/messages", openai: "/openai/v1/chat/completions", "github-copilot": "/copilot/chat/completions" };

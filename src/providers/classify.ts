@@ -2,7 +2,7 @@
  * The classification vocabulary shared by every provider module: what kind of answer an upstream
  * gave, and how long to bench the account, read from what the upstream said.
  *
- * Classes follow shared/fixtures/rate-limits.json:
+ * Classes follow test/fixtures/rate-limits.json (real-shaped answers and how each is classified):
  *   ok          2xx/3xx: return it
  *   client      the request's own fault (400, 404, 413, 422 ...): return it untouched, no rotation
  *   quota       the account's plan or credit is exhausted: bench until the reset
