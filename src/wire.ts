@@ -80,3 +80,45 @@ export interface ImportAnswer {
 export interface ApiErrorAnswer {
   error: { type: string; message: string; field?: string };
 }
+
+/** A provider's quota window as the gateway last heard of it. `utilization` 0.42 = 42 % used. */
+export interface QuotaWindow {
+  utilization: number;
+  /** Epoch ms, or null when the provider did not say. */
+  resetsAt: number | null;
+}
+
+/**
+ * Quota telemetry of one account, read from the provider's answers. Window names: "5h", "7d"
+ * (Claude subscriptions), "primary", "secondary" (ChatGPT/Codex), "requests", "tokens" (API keys).
+ */
+export interface Quota {
+  status: "allowed" | "allowed_warning" | "rejected" | null;
+  windows: Record<string, QuotaWindow>;
+  /** Epoch ms of the answer it was read from. */
+  updatedAt: number;
+}
+
+export type Strategy = "failover" | "round-robin" | "quota-aware";
+
+export interface Settings {
+  strategy: Strategy;
+  /** Accounts at or above this utilization are left alone while another is below it (quota-aware). */
+  quotaThreshold: number;
+  /** How long a conversation stays on its account after its last request, seconds. */
+  affinityTtlS: number;
+}
+
+export interface UsageDay {
+  /** UTC, YYYY-MM-DD. */
+  date: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
+export interface UsageAnswer {
+  days: UsageDay[];
+}

@@ -11,6 +11,7 @@ import { timingSafeEqual } from "../vault/envelope";
 import { type Classification, classifyStatus, resetToSeconds, retryAfterSeconds } from "./classify";
 import { epochMs, token, why } from "./import-fields";
 import { parsePastedCode, pkcePair, refused } from "./login";
+import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, noUsage, windowOf } from "./telemetry";
 import { callTokenEndpoint } from "./token-endpoint";
 import type { CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
 
@@ -20,6 +21,69 @@ export const ANTHROPIC_OAUTH_BETA = "oauth-2025-04-20";
 export const ANTHROPIC_SCOPES = "org:create_api_key user:profile user:inference";
 
 const STANDARD_LIMITS = ["requests", "tokens", "input-tokens", "output-tokens"] as const;
+/** The subscription windows of the unified headers, by their names in the header and in our telemetry. */
+const UNIFIED_WINDOWS = ["5h", "7d"] as const;
+const UNIFIED_STATUS = new Set(["allowed", "allowed_warning", "rejected"]);
+
+/** Subscription windows (unified headers, utilization 0..1, reset in epoch seconds) and API-key budgets. */
+function quotaOf(headers: Headers, now: number): QuotaReading | null {
+  const windows: QuotaReading["windows"] = {};
+  for (const w of UNIFIED_WINDOWS) {
+    const reset = count(headers.get(`anthropic-ratelimit-unified-${w}-reset`));
+    const win = windowOf(count(headers.get(`anthropic-ratelimit-unified-${w}-utilization`)), reset !== undefined ? reset * 1000 : null);
+    if (win) windows[w] = win;
+  }
+  Object.assign(
+    windows,
+    budgetWindows(headers, now, {
+      requests: { limit: "anthropic-ratelimit-requests-limit", remaining: "anthropic-ratelimit-requests-remaining", reset: "anthropic-ratelimit-requests-reset" },
+      tokens: { limit: "anthropic-ratelimit-tokens-limit", remaining: "anthropic-ratelimit-tokens-remaining", reset: "anthropic-ratelimit-tokens-reset" },
+    }),
+  );
+  const raw = headers.get("anthropic-ratelimit-unified-status");
+  const status = raw !== null && UNIFIED_STATUS.has(raw) ? (raw as QuotaReading["status"]) : null;
+  return status === null && Object.keys(windows).length === 0 ? null : { status, windows };
+}
+
+/** Messages API usage: input_tokens excludes cache reads and writes, which come separately. */
+function usageFrom(u: unknown, base: Usage | null): Usage | null {
+  if (!u || typeof u !== "object") return base;
+  const o = u as Record<string, unknown>;
+  const out = { ...(base ?? noUsage()) };
+  // message_delta figures are cumulative for the message: set, never add.
+  const input = count(o.input_tokens);
+  const output = count(o.output_tokens);
+  const read = count(o.cache_read_input_tokens);
+  const write = count(o.cache_creation_input_tokens);
+  if (input !== undefined) out.inputTokens = input;
+  if (output !== undefined) out.outputTokens = output;
+  if (read !== undefined) out.cacheReadTokens = read;
+  if (write !== undefined) out.cacheWriteTokens = write;
+  return out;
+}
+
+const usage: UsageReader = {
+  fromJson: (body) => usageFrom((body as { usage?: unknown } | null)?.usage, null),
+  fromSse(sofar, event, data) {
+    const d = data as { message?: { usage?: unknown }; usage?: unknown } | null;
+    if (event === "message_start") return usageFrom(d?.message?.usage, sofar);
+    if (event === "message_delta") return usageFrom(d?.usage, sofar);
+    return sofar;
+  },
+};
+
+/** Claude Code puts its session in metadata.user_id ("user_<hash>_account_<uuid>_session_<uuid>"). */
+const USER_ID = /"user_id"\s*:\s*"((?:[^"\\]|\\.){1,512})"/g;
+
+function sessionOf(_headers: Headers, body: string): string | null {
+  if (!body.includes('"user_id"')) return null;
+  const found = [...body.matchAll(USER_ID)];
+  if (found.length === 0) return null;
+  if (found.length === 1) return `u:${found[0]![1]}`;
+  // More than one (a tool's input may carry a user_id too): read the real field.
+  const id = str((parseJsonBody(body) as { metadata?: { user_id?: unknown } } | undefined)?.metadata?.user_id);
+  return id ? `u:${id.slice(0, 512)}` : null;
+}
 
 function errorOf(body: string | null): { type?: string; message?: string } {
   const j = parseJsonBody(body) as { error?: { type?: unknown; message?: unknown } } | undefined;
@@ -110,9 +174,15 @@ export const anthropic: Provider = {
       }
       const ra = retryAfterSeconds(headers, now);
       if (unified === "rejected") {
-        const reset = resetToSeconds(headers.get("anthropic-ratelimit-unified-reset"), now);
+        // The latest stated reset wins: the 5-hour and weekly windows apply together, so an
+        // exhausted weekly window keeps the account benched past the 5-hour reset.
+        const resets = [resetToSeconds(headers.get("anthropic-ratelimit-unified-reset"), now)];
+        for (const w of UNIFIED_WINDOWS) {
+          const exhausted = headers.get(`anthropic-ratelimit-unified-${w}-status`) === "rejected" || (count(headers.get(`anthropic-ratelimit-unified-${w}-utilization`)) ?? 0) >= 1;
+          if (exhausted) resets.push(resetToSeconds(headers.get(`anthropic-ratelimit-unified-${w}-reset`), now));
+        }
         const claim = headers.get("anthropic-ratelimit-unified-representative-claim");
-        const cooldownS = Math.max(ra ?? 0, reset ?? 0) || undefined;
+        const cooldownS = Math.max(ra ?? 0, ...resets.map((r) => r ?? 0)) || undefined;
         return { class: "quota", cooldownS, reason: `subscription limit reached${claim ? ` (${claim.replace(/[^\w-]/g, "")})` : ""}` };
       }
       if (ra !== undefined) return { class: "short", cooldownS: ra, reason: "rate limited" };
@@ -193,6 +263,33 @@ export const anthropic: Provider = {
     if (type === "rate_limit_error") return { class: "short", reason: "rate limited (stream error event)" };
     if (type === "overloaded_error" || type === "api_error") return { class: "overload", reason: `${type} (stream error event)` };
     return null;
+  },
+
+  quotaOf,
+  usage,
+  sessionOf,
+
+  /**
+   * Claude OAuth accounts: the usage endpoint answers the 5-hour and weekly windows (utilization in
+   * percent, ISO resets) without spending tokens. Unofficial: called sparingly, from an alarm.
+   */
+  async probeQuota(cfg, account, cred) {
+    if (account.type !== "oauth" || !cred.access) return null;
+    const r = await callTokenEndpoint(
+      `${cfg.ANTHROPIC_API_BASE}/api/oauth/usage`,
+      { method: "GET", headers: { authorization: `Bearer ${cred.access}`, "anthropic-beta": ANTHROPIC_OAUTH_BETA, accept: "application/json" } },
+      cfg.TOKEN_TIMEOUT_MS,
+    );
+    if (!r.ok || !r.json) return null;
+    const windows: QuotaReading["windows"] = {};
+    for (const [name, key] of [["5h", "five_hour"], ["7d", "seven_day"]] as const) {
+      const w = r.json[key] as { utilization?: unknown; resets_at?: unknown } | null | undefined;
+      const pct = count(w?.utilization);
+      const at = typeof w?.resets_at === "string" ? Date.parse(w.resets_at) : NaN;
+      const win = windowOf(pct !== undefined ? pct / 100 : undefined, Number.isFinite(at) ? at : null);
+      if (win) windows[name] = win;
+    }
+    return Object.keys(windows).length ? { status: null, windows } : null;
   },
 
   imports: { opencodeKey: "anthropic", files: [claudeCodeFile] },

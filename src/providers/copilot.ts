@@ -10,7 +10,7 @@
 import { num, str } from "../util";
 import { refused } from "./login";
 import { callTokenEndpoint } from "./token-endpoint";
-import { classifyOpenAIStreamError, classifyOpenAIStyle, openaiErrors } from "./openai";
+import { classifyOpenAIStreamError, classifyOpenAIStyle, openaiErrors, openaiSession, openaiUsage } from "./openai";
 import type { Provider } from "./types";
 
 export const COPILOT_CLIENT_ID = "Iv1.b507a08c87ecfe98";
@@ -120,6 +120,11 @@ export const copilot: Provider = {
       };
     },
   },
+
+  // Copilot's API states no quota in its headers that we know of.
+  quotaOf: () => null,
+  usage: openaiUsage,
+  sessionOf: openaiSession,
 
   imports: { opencodeKey: "github-copilot" },
 };

@@ -13,6 +13,7 @@ import { timingSafeEqual } from "../vault/envelope";
 import { type Classification, classifyStatus, durationToSeconds, retryAfterSeconds } from "./classify";
 import { token, why } from "./import-fields";
 import { jwtClaims, parsePastedCode, pkcePair, refused } from "./login";
+import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, windowOf } from "./telemetry";
 import { callTokenEndpoint } from "./token-endpoint";
 import type { AccountExtras, CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
 
@@ -156,6 +157,62 @@ function oauthEntry(e: ImportEntry, idToken?: string): ImportEntry {
   return { ...e, expires: e.expires ?? (e.access ? jwtExpiry(e.access) : null), identity: who.identity, label: e.label ?? who.label ?? undefined };
 }
 
+/** Codex windows (percent used, seconds to reset) and API-key budgets (x-ratelimit-*). */
+export function openaiQuota(headers: Headers, now: number): QuotaReading | null {
+  const windows: QuotaReading["windows"] = {};
+  for (const w of ["primary", "secondary"] as const) {
+    const pct = count(headers.get(`x-codex-${w}-used-percent`));
+    const secs = durationToSeconds(headers.get(`x-codex-${w}-reset-after-seconds`));
+    const win = windowOf(pct !== undefined ? pct / 100 : undefined, secs !== undefined ? Math.round(now + secs * 1000) : null);
+    if (win) windows[w] = win;
+  }
+  Object.assign(
+    windows,
+    budgetWindows(headers, now, {
+      requests: { limit: "x-ratelimit-limit-requests", remaining: "x-ratelimit-remaining-requests", reset: "x-ratelimit-reset-requests" },
+      tokens: { limit: "x-ratelimit-limit-tokens", remaining: "x-ratelimit-remaining-tokens", reset: "x-ratelimit-reset-tokens" },
+    }),
+  );
+  return Object.keys(windows).length ? { status: null, windows } : null;
+}
+
+/**
+ * Chat Completions (prompt_tokens, completion_tokens, prompt_tokens_details.cached_tokens) and the
+ * Responses API (input_tokens, output_tokens, input_tokens_details.cached_tokens). OpenAI counts
+ * cached tokens inside the input; ours excludes them, as Anthropic's does.
+ */
+function usageFrom(u: unknown): Usage | null {
+  if (!u || typeof u !== "object") return null;
+  const o = u as Record<string, unknown>;
+  const input = count(o.input_tokens) ?? count(o.prompt_tokens);
+  const output = count(o.output_tokens) ?? count(o.completion_tokens);
+  if (input === undefined && output === undefined) return null;
+  const details = (o.input_tokens_details ?? o.prompt_tokens_details) as { cached_tokens?: unknown } | undefined;
+  const cached = count(details?.cached_tokens) ?? 0;
+  return { inputTokens: Math.max(0, (input ?? 0) - cached), outputTokens: output ?? 0, cacheReadTokens: cached, cacheWriteTokens: 0 };
+}
+
+export const openaiUsage: UsageReader = {
+  fromJson: (body) => usageFrom((body as { usage?: unknown } | null)?.usage),
+  // Responses streams end with response.completed carrying the whole usage; Chat Completions
+  // streams (with stream_options.include_usage) end with a chunk whose `usage` is the total.
+  fromSse(sofar, _event, data) {
+    const d = data as { response?: { usage?: unknown }; usage?: unknown } | null;
+    return usageFrom(d?.response?.usage) ?? usageFrom(d?.usage) ?? sofar;
+  },
+};
+
+const PROMPT_CACHE_KEY = /"prompt_cache_key"\s*:\s*"((?:[^"\\]|\\.){1,512})"/;
+
+/** Codex CLI names its conversation in a header; other clients may set prompt_cache_key. */
+export function openaiSession(headers: Headers, body: string): string | null {
+  const h = headers.get("session_id") ?? headers.get("conversation_id");
+  if (h) return `s:${h.slice(0, 512)}`;
+  if (!body.includes('"prompt_cache_key"')) return null;
+  const m = PROMPT_CACHE_KEY.exec(body);
+  return m ? `p:${m[1]}` : null;
+}
+
 export const openai: Provider = {
   id: "openai",
   prefix: "/openai",
@@ -275,6 +332,9 @@ export const openai: Provider = {
   },
 
   extrasOf,
+  quotaOf: openaiQuota,
+  usage: openaiUsage,
+  sessionOf: openaiSession,
 
   imports: { opencodeKey: "openai", oauthEntry: (e) => oauthEntry(e), files: [codexFile] },
 };

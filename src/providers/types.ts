@@ -9,6 +9,7 @@ import type { Config } from "../config";
 import type { ErrorFormat } from "../errors";
 import type { Credential } from "../vault/records";
 import type { Classification } from "./classify";
+import type { QuotaReading, UsageReader } from "./telemetry";
 
 /** A registered provider's id ("anthropic", ...). Checked against the registry at the edge. */
 export type ProviderId = string;
@@ -135,6 +136,18 @@ export interface Provider {
   classifySseError(data: unknown): Classification | null;
   /** The interactive login (/api/oauth/:provider/start|finish). */
   login: LoginFlow;
+  /** Quota telemetry in an answer's headers (any status); null when it carries none. */
+  quotaOf(headers: Headers, now: number): QuotaReading | null;
+  /** Token usage from JSON answers and SSE events. */
+  usage: UsageReader;
+  /**
+   * The conversation a request belongs to, by what the client itself sent (Claude Code's
+   * metadata.user_id, Codex's session header ...); null lets the gateway fall back to a digest.
+   * `body` is the request body as text (may be empty); read it cheaply: it can be megabytes.
+   */
+  sessionOf(headers: Headers, body: string): string | null;
+  /** Reads quota at no token cost for an account that has not served lately (from a DO alarm). */
+  probeQuota?(cfg: Config, account: AccountRef, cred: Credential): Promise<QuotaReading | null>;
   /** Non-secret per-account facts read from a fresh access token; merged over the stored ones. */
   extrasOf?(access: string | undefined): AccountExtras;
   imports: ImportSupport;

@@ -1,0 +1,86 @@
+/**
+ * Quota telemetry and token usage as each provider states them, read by the provider modules over
+ * real-shaped header sets (test/fixtures/telemetry.json) and real-shaped bodies and streams.
+ */
+import { describe, expect, it } from "vitest";
+import { findProvider } from "../../src/providers";
+import fixtures from "../fixtures/telemetry.json";
+
+const NOW = 1_780_000_000_000;
+const at = (v: string) =>
+  v
+    .replace(/^epoch\(now\+(\d+)\)$/, (_, n) => String(Math.floor(NOW / 1000) + Number(n)))
+    .replace(/^iso\(now\+(\d+)\)$/, (_, n) => new Date(NOW + Number(n) * 1000).toISOString());
+
+describe("quota telemetry over real-shaped header sets", () => {
+  for (const c of fixtures.cases) {
+    it(`${c.provider}: ${c.name}`, () => {
+      const p = findProvider(c.provider)!;
+      const headers = new Headers(Object.entries(c.headers).map(([k, v]) => [k, at(v)]));
+      const q = p.quotaOf(headers, NOW);
+      if (c.expect === null) return expect(q).toBeNull();
+      expect(q!.status).toBe(c.expect.status);
+      expect(Object.keys(q!.windows).sort()).toEqual(Object.keys(c.expect.windows).sort());
+      for (const [name, w] of Object.entries(c.expect.windows)) {
+        expect(q!.windows[name]!.utilization, name).toBeCloseTo(w.utilization, 5);
+        expect((q!.windows[name]!.resetsAt! - NOW) / 1000, name).toBeCloseTo(w.resetsIn, 0);
+      }
+      if ("expectCooldownSeconds" in c) {
+        const cls = p.classify(c.status, headers, null, NOW);
+        expect(cls.class).toBe("quota");
+        expect(cls.cooldownS).toBeCloseTo(c.expectCooldownSeconds as number, 0);
+      }
+    });
+  }
+});
+
+describe("token usage", () => {
+  const anthropic = findProvider("anthropic")!;
+  const openai = findProvider("openai")!;
+
+  it("Anthropic JSON: input, output, cache reads and writes", () => {
+    expect(anthropic.usage.fromJson({ usage: { input_tokens: 12, output_tokens: 34, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200 } })).toEqual({
+      inputTokens: 12,
+      outputTokens: 34,
+      cacheReadTokens: 1000,
+      cacheWriteTokens: 200,
+    });
+  });
+
+  it("Anthropic SSE: message_start, then cumulative message_delta figures (set, not added)", () => {
+    let u = anthropic.usage.fromSse(null, "message_start", { type: "message_start", message: { usage: { input_tokens: 25, output_tokens: 1, cache_read_input_tokens: 500, cache_creation_input_tokens: 0 } } });
+    u = anthropic.usage.fromSse(u, "message_delta", { type: "message_delta", usage: { output_tokens: 15 } });
+    u = anthropic.usage.fromSse(u, "message_delta", { type: "message_delta", usage: { output_tokens: 40 } });
+    expect(u).toEqual({ inputTokens: 25, outputTokens: 40, cacheReadTokens: 500, cacheWriteTokens: 0 });
+  });
+
+  it("OpenAI Chat Completions and Responses, cached tokens counted apart from input", () => {
+    expect(openai.usage.fromJson({ usage: { prompt_tokens: 100, completion_tokens: 20, prompt_tokens_details: { cached_tokens: 64 } } })).toEqual({ inputTokens: 36, outputTokens: 20, cacheReadTokens: 64, cacheWriteTokens: 0 });
+    expect(openai.usage.fromSse(null, "response.completed", { type: "response.completed", response: { usage: { input_tokens: 50, output_tokens: 7, input_tokens_details: { cached_tokens: 10 } } } })).toEqual({
+      inputTokens: 40,
+      outputTokens: 7,
+      cacheReadTokens: 10,
+      cacheWriteTokens: 0,
+    });
+  });
+});
+
+describe("conversation ids", () => {
+  const anthropic = findProvider("anthropic")!;
+  const openai = findProvider("openai")!;
+  const h = (o: Record<string, string> = {}) => new Headers(o);
+
+  it("Claude Code's metadata.user_id, also when a tool input carries a user_id of its own", () => {
+    const body = JSON.stringify({ messages: [{ role: "user", content: [{ type: "tool_result", content: '{"user_id":"x"}' }] }], metadata: { user_id: "user_abc_account_1_session_2" } });
+    expect(anthropic.sessionOf(h(), body)).toBe("u:user_abc_account_1_session_2");
+    const twice = JSON.stringify({ messages: [{ role: "assistant", content: [{ type: "tool_use", input: { user_id: "db-user-9" } }] }], metadata: { user_id: "sess-1" } });
+    expect(anthropic.sessionOf(h(), twice)).toBe("u:sess-1");
+    expect(anthropic.sessionOf(h(), JSON.stringify({ messages: [] }))).toBeNull();
+  });
+
+  it("Codex's session header, else prompt_cache_key", () => {
+    expect(openai.sessionOf(h({ session_id: "0199-abc" }), "{}")).toBe("s:0199-abc");
+    expect(openai.sessionOf(h(), JSON.stringify({ prompt_cache_key: "conv-7", input: [] }))).toBe("p:conv-7");
+    expect(openai.sessionOf(h(), "{}")).toBeNull();
+  });
+});
