@@ -4,9 +4,10 @@
  * itself, so no route has to remember to.
  */
 import type { Config, Env } from "../config";
-import type { Credential } from "../vault/records";
+import { VaultError, getKeyring, unwrapDataKey } from "../vault/envelope";
+import { type Credential, openCredential } from "../vault/records";
 import type { KeyReset } from "../wire";
-import type { AccountPatch, NewAccount, RefreshOutcome } from "./user-pool";
+import { type AccountPatch, type NewAccount, type RefreshOutcome, UNREADABLE_CREDENTIAL } from "./user-pool";
 import { forgetDataKey, openRecord } from "./credentials";
 import { type PoolCall, callPool } from "./rpc";
 import { flush, forgetSnapshot, invalidateSnapshot, liveAccount } from "./snapshots";
@@ -84,6 +85,56 @@ export async function refreshCredential(env: Env, cfg: Config, userId: string, a
     a.extras = out.extras;
   }
   return { ok: true, cred };
+}
+
+/** The lastError of an account whose stored credential fails authentication (the DO confirmed it). */
+export { UNREADABLE_CREDENTIAL } from "./user-pool";
+
+export type CheckedCredential = { ok: true; cred: Credential } | { ok: false; reason: string };
+
+/**
+ * A credential did not decrypt here (VaultError from credentialFor): asks the Durable Object, the
+ * authority, to check its own copy. When the DO's copy opens (the bad one was KV's, now restored),
+ * the credential is returned and the account serves. Otherwise `reason` says why not, for the
+ * attempt's lastError: the account is needs_reauth (in the DO, and at once in this isolate's
+ * snapshot), or, when the user's data key itself does not unwrap (a MASTER_KEY misconfiguration),
+ * it is left as it is. Never throws a VaultError; a failed DO call is thrown like any other.
+ */
+export async function checkUnreadable(env: Env, cfg: Config, userId: string, acc: AccountState, reason = UNREADABLE_CREDENTIAL): Promise<CheckedCredential> {
+  const out = await callPool(env, userId, (s) => s.markUnreadable(acc.id, reason));
+  invalidateSnapshot(userId);
+  switch (out.kind) {
+    case "needs_reauth":
+      for (const a of [acc, liveAccount(userId, acc.id)]) {
+        if (!a) continue;
+        a.needsReauth = true;
+        a.lastError = out.message;
+      }
+      return { ok: false, reason: out.message };
+    case "config":
+      return { ok: false, reason: "stored credential does not decrypt: the user's data key does not unwrap (check MASTER_KEY, and OLD_MASTER_KEYS during a rotation)" };
+    case "changed":
+      return { ok: false, reason: "stored credential was replaced while it was checked" };
+    case "gone":
+      return { ok: false, reason: "account was deleted" };
+    case "readable":
+      break;
+  }
+  try {
+    // The data key may have been the bad part: forget it so KV's restored copy is read.
+    forgetDataKey(userId);
+    return { ok: true, cred: await openRecord(env, cfg, userId, acc.id, out.record) };
+  } catch (e) {
+    if (!(e instanceof VaultError)) throw e;
+  }
+  try {
+    // KV still answers with the bad data key here (eventual consistency): use the DO's.
+    const { key } = await unwrapDataKey(await getKeyring(cfg), userId, out.wrappedDataKey);
+    return { ok: true, cred: await openCredential(key, userId, acc.id, out.record) };
+  } catch (e) {
+    if (!(e instanceof VaultError)) throw e;
+    return { ok: false, reason: "stored credential does not decrypt here, although the Durable Object's copy does" };
+  }
 }
 
 /** For tests: forget refresh calls in flight. */

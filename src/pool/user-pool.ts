@@ -18,7 +18,7 @@ import { type Env, getConfig } from "../config";
 import { providerFor } from "../providers";
 import type { AccountExtras, AccountType, LoginStart, ProviderId } from "../providers/types";
 import { parseJsonBody } from "../util";
-import { decryptField, encryptField, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
+import { VaultError, decryptField, encryptField, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
 import type { ImportAction, KeyReset } from "../wire";
 import { type PoolResult, guard, refuse } from "./result";
@@ -47,6 +47,17 @@ export interface AccountPatch {
   position?: number;
   enabled?: boolean;
 }
+
+/** What the object found when a reader could not open a credential (see markUnreadable). */
+export type UnreadableOutcome =
+  | { kind: "readable"; record: CredentialRecord; wrappedDataKey: string }
+  | { kind: "needs_reauth"; message: string }
+  | { kind: "config"; message: string }
+  | { kind: "changed" }
+  | { kind: "gone" };
+
+/** The lastError of an account whose stored credential fails authentication. */
+export const UNREADABLE_CREDENTIAL = "stored credential does not decrypt (altered or moved in storage): add the account again";
 
 export type RefreshOutcome =
   | { ok: true; record: CredentialRecord; extras: AccountExtras }
@@ -433,8 +444,14 @@ export class UserPool extends DurableObject<Env> {
     const userId = this.userId();
     const provider = providerFor(row.provider);
     const startVersion = row.cred_version;
-    const dek = await this.dataKey();
-    const cred = await openCredential(dek, userId, row.id, JSON.parse(row.cred) as CredentialRecord);
+    const opened = await this.openOwn(row);
+    if (opened.kind === "no-data-key") return { ok: false, reason: "transient", message: opened.message };
+    if (opened.kind === "unreadable") {
+      // The authoritative copy itself is altered or misplaced: no refresh can ever succeed.
+      if (this.row(row.id)?.cred_version === startVersion) this.markUnreadableNow(row.id, UNREADABLE_CREDENTIAL);
+      return { ok: false, reason: "needs_reauth", message: UNREADABLE_CREDENTIAL };
+    }
+    const cred = opened.cred;
     if (!cred.refresh) {
       this.markReauth(row.id, "no refresh token stored");
       return { ok: false, reason: "needs_reauth", message: "no refresh token stored" };
@@ -467,7 +484,7 @@ export class UserPool extends DurableObject<Env> {
       expires: result.expires,
       issued: Date.now(),
     };
-    const record = await sealCredential(dek, userId, row.id, next);
+    const record = await sealCredential(await this.dataKey(), userId, row.id, next);
     const extras = { ...extrasOf(now.extras), ...result.extras };
     // 1. SQLite: durable once this synchronous write returns (output gate holds replies until then).
     this.sql.exec(
@@ -486,6 +503,74 @@ export class UserPool extends DurableObject<Env> {
       console.warn(`subpool: KV copy of account ${row.id} credential v${record.version} failed: ${(e as Error).name}`);
     }
     return { ok: true, record, extras };
+  }
+
+  // ---- credentials that do not decrypt ----------------------------------------------------------
+
+  /**
+   * A reader could not open this account's credential (AES-GCM refused it: altered ciphertext or
+   * IV, or a record moved from another account). This object's copy is the authority, so it is
+   * checked here before anything is marked:
+   *   - it opens: the reader's copy was bad (KV). KV's copies of the record and of the wrapped data
+   *     key are put back from here, and the sound record is returned;
+   *   - it does not open: the account can never work. It becomes needs_reauth with `reason` as its
+   *     lastError (kept, never deleted: adding the account again, or a new login, replaces it);
+   *   - the data key itself does not unwrap here: a MASTER_KEY / OLD_MASTER_KEYS problem, not this
+   *     account's. Nothing is marked (the next deploy with the right keys heals every account).
+   */
+  markUnreadable(id: string, reason: string): Promise<PoolResult<UnreadableOutcome>> {
+    return guard(async (): Promise<UnreadableOutcome> => {
+      const row = this.row(id);
+      if (!row) return { kind: "gone" };
+      const opened = await this.openOwn(row);
+      if (opened.kind === "no-data-key") return { kind: "config", message: opened.message };
+      const now = this.row(id);
+      if (!now) return { kind: "gone" };
+      // A fresh credential was put in place while we checked (a re-login): let the reader retry it.
+      if (now.cred_version !== row.cred_version) return { kind: "changed" };
+      if (opened.kind === "unreadable") {
+        console.warn(`subpool: ${row.provider} account ${id}: its stored credential does not decrypt; marked needs_reauth`);
+        this.markUnreadableNow(id, reason);
+        return { kind: "needs_reauth", message: reason };
+      }
+      const userId = this.userId();
+      const wrapped = this.meta("dek")!;
+      console.warn(`subpool: ${row.provider} account ${id}: the KV copy of its credential did not decrypt; restored from the Durable Object`);
+      try {
+        const [kvRecord, kvDek] = await Promise.all([this.env.VAULT.get(kvKeys.credential(userId, id)), this.env.VAULT.get(kvKeys.dataKey(userId))]);
+        await Promise.all([
+          kvRecord !== now.cred ? this.env.VAULT.put(kvKeys.credential(userId, id), now.cred) : null,
+          kvDek !== wrapped ? this.env.VAULT.put(kvKeys.dataKey(userId), wrapped) : null,
+        ]);
+      } catch (e) {
+        console.warn(`subpool: restoring the KV copies of account ${id} failed: ${(e as Error).name}`);
+      }
+      return { kind: "readable", record: JSON.parse(now.cred) as CredentialRecord, wrappedDataKey: wrapped };
+    });
+  }
+
+  /** Opens this object's own copy of a credential, telling a bad record from a bad data key. */
+  private async openOwn(row: Row): Promise<{ kind: "ok"; cred: Credential } | { kind: "unreadable" } | { kind: "no-data-key"; message: string }> {
+    let dek: CryptoKey;
+    try {
+      dek = await this.dataKey();
+    } catch (e) {
+      if (e instanceof VaultError) return { kind: "no-data-key", message: e.message };
+      throw e;
+    }
+    const record = parseJsonBody(row.cred) as CredentialRecord | undefined;
+    if (!record || typeof record !== "object" || typeof record.fields !== "object" || record.fields === null) return { kind: "unreadable" };
+    try {
+      return { kind: "ok", cred: await openCredential(dek, this.userId(), row.id, record) };
+    } catch (e) {
+      if (e instanceof VaultError) return { kind: "unreadable" };
+      throw e;
+    }
+  }
+
+  private markUnreadableNow(id: string, reason: string) {
+    // No cooldown either: the account is out until a person replaces its credential.
+    this.sql.exec("UPDATE accounts SET needs_reauth = 1, last_error = ?, cooldown_until = NULL WHERE id = ?", reason, id);
   }
 
   // ---- internals ----------------------------------------------------------------------------------
