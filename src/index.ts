@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { accounts } from "./api/accounts";
 import { admin } from "./api/admin";
+import { dashboard } from "./dashboard/routes";
 import { type AppEnv, requireKey, userOf } from "./auth/middleware";
 import { GatewayError, apiErrorFormat, errorResponse } from "./errors";
 import { PROVIDERS, providerForPath } from "./providers";
@@ -21,6 +22,7 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 
 app.route("/admin", admin);
 app.route("/api", accounts);
+app.route("/", dashboard);
 
 for (const provider of Object.values(PROVIDERS)) {
   app.all(`${provider.prefix}/*`, requireKey, async (c) => {
