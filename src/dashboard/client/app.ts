@@ -375,6 +375,8 @@ function enterApp() {
     show(a.parentElement ?? a, visible);
   }
   show($("root-note"), isRoot);
+  // Whether this gateway has routing settings decides whether the Settings link shows.
+  if (!isRoot && settingsAvailable === null && currentView() !== "settings") void loadSettings();
   route();
   window.clearInterval(refreshTimer);
   window.clearInterval(tickTimer);

@@ -1,0 +1,574 @@
+// The dashboard in a real browser: headless Chromium (Debian's `chromium`, driven by playwright-core)
+// against the gateway started the README's way (`npm run dev`, test/e2e/gateway.mjs) and a fake
+// provider on 127.0.0.1 that also plays GitHub's device flow. Offline: nothing leaves 127.0.0.1.
+//
+// One gateway, one browser, one user ("alice") for the whole file; the tests run in order and build
+// on each other (add, cool, reorder, rename, delete, log in, connect), then the admin flow runs in a
+// fresh browser context with ADMIN_TOKEN, and the CSP check last.
+//
+// Screenshots for the README: SCREENSHOTS=1 npm run test:e2e -- --test-name-pattern=dashboard
+// (or `SCREENSHOTS=1 npx node --test test/e2e/dashboard.test.mjs`) writes docs/screenshots/*.png.
+// CHROMIUM=/path/to/chromium overrides /usr/bin/chromium.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { chromium } from "playwright-core";
+import { ROOT, startGateway } from "./gateway.mjs";
+
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const SHOTS = process.env.SCREENSHOTS ? join(ROOT, "docs", "screenshots") : null;
+const LAPTOP = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+const STRICT_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const COOLDOWN_S = 300;
+
+const tag = randomBytes(5).toString("hex");
+const KEYS = {
+  work: `sk-ant-api03-dash-work-${tag}`,
+  limited: `sk-ant-api03-dash-limited-${tag}`,
+  old: `sk-proj-dash-old-${tag}`,
+  openai: `sk-proj-dash-openai-${tag}`,
+};
+const secrets = [...Object.values(KEYS)];
+
+// ---------------------------------------------------------------------------------------------
+// The fake provider: Anthropic's /v1/messages (a key with "limited" in it is rate limited) and
+// GitHub's device flow + Copilot token exchange (shapes as in test/helpers/upstream.ts DeviceFlow).
+// ---------------------------------------------------------------------------------------------
+
+/** device code -> { userCode, approved } */
+const devices = new Map();
+
+function send(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function fakeProvider(req, res, body) {
+  const url = new URL(req.url ?? "/", "http://fake");
+  const now = Date.now();
+  if (url.pathname === "/v1/messages") {
+    const key = String(req.headers["x-api-key"] ?? "");
+    if (key.includes("limited")) {
+      return send(res, 429, { type: "error", error: { type: "rate_limit_error", message: "This request would exceed your rate limit (fake)." } }, { "retry-after": String(COOLDOWN_S) });
+    }
+    return send(
+      res,
+      200,
+      {
+        id: `msg_${randomBytes(8).toString("hex")}`,
+        type: "message",
+        role: "assistant",
+        model: "claude-sonnet-4-5",
+        content: [{ type: "text", text: "Hello from the fake provider." }],
+        stop_reason: "end_turn",
+        stop_sequence: null,
+        usage: { input_tokens: 1200, output_tokens: 350, cache_read_input_tokens: 5000, cache_creation_input_tokens: 800 },
+      },
+      {
+        // API-key budgets, as Anthropic sends them (quota telemetry, where the gateway reads it).
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "31",
+        "anthropic-ratelimit-requests-reset": new Date(now + 40_000).toISOString(),
+        "anthropic-ratelimit-tokens-limit": "100000",
+        "anthropic-ratelimit-tokens-remaining": "42000",
+        "anthropic-ratelimit-tokens-reset": new Date(now + 25_000).toISOString(),
+      },
+    );
+  }
+  if (url.pathname === "/login/device/code" && req.method === "POST") {
+    const deviceCode = `dc_${randomBytes(12).toString("hex")}`;
+    const userCode = `${randomBytes(2).toString("hex")}-${randomBytes(2).toString("hex")}`.toUpperCase();
+    devices.set(deviceCode, { userCode, approved: false });
+    secrets.push(deviceCode);
+    return send(res, 200, { device_code: deviceCode, user_code: userCode, verification_uri: `http://${req.headers.host}/login/device`, expires_in: 900, interval: 1 });
+  }
+  if (url.pathname === "/login/oauth/access_token" && req.method === "POST") {
+    const j = JSON.parse(body || "{}");
+    const d = devices.get(j.device_code);
+    if (!d) return send(res, 200, { error: "incorrect_device_code" });
+    if (!d.approved) return send(res, 200, { error: "authorization_pending" });
+    devices.delete(j.device_code);
+    const gh = `gho_${randomBytes(16).toString("hex")}`;
+    secrets.push(gh);
+    return send(res, 200, { access_token: gh, token_type: "bearer", scope: "read:user" });
+  }
+  if (url.pathname === "/user") return send(res, 200, { id: 4242, login: "octo-e2e" });
+  if (url.pathname === "/copilot_internal/v2/token") {
+    const t = `tid=${randomBytes(16).toString("hex")}`;
+    secrets.push(t);
+    return send(res, 200, { token: t, expires_at: Math.floor(now / 1000) + 1800, refresh_in: 1500 });
+  }
+  send(res, 404, { type: "error", error: { type: "not_found_error", message: `fake provider: no ${url.pathname}` } });
+}
+
+/** The person enters the code on "GitHub" and approves. */
+function approveDevice(userCode) {
+  for (const d of devices.values()) if (d.userCode === userCode) d.approved = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** @type {import("./gateway.mjs").Gateway} */
+let gw;
+/** @type {import("node:http").Server} */
+let fake;
+/** @type {import("playwright-core").Browser} */
+let browser;
+/** @type {import("playwright-core").BrowserContext} */
+let ctx;
+/** @type {import("playwright-core").Page} */
+let page;
+let alice = { id: "", key: "" };
+/** Every CSP report the browser logged, on every page (the deliberate ones come last). */
+const cspReports = [];
+/** Uncaught errors in the page's own script. */
+const pageErrors = [];
+
+function watch(p) {
+  p.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspReports.push(m.text());
+  });
+  p.on("pageerror", (e) => pageErrors.push(String(e)));
+}
+
+async function newContext() {
+  const c = await browser.newContext({ viewport: LAPTOP, locale: "en-US", timezoneId: "UTC", colorScheme: "light" });
+  await c.grantPermissions(["clipboard-read", "clipboard-write"], { origin: gw.url });
+  return c;
+}
+
+async function shot(name, p = page) {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const card = (label, p = page) => p.locator(`li.card[data-label="${label}"]`);
+const group = (name, p = page) => p.locator("section.group").filter({ has: p.locator("h2", { hasText: name }) });
+
+async function listAccounts() {
+  const r = await gw.api("GET", "/api/accounts", alice.key);
+  assert.equal(r.status, 200, r.text);
+  return r.json.accounts;
+}
+
+/** What the page shows, with every secret the test knows of checked to be absent. */
+async function assertNoSecretsInPage(p = page, allowed = []) {
+  const html = await p.content();
+  for (const s of [...secrets, alice.key, gw.adminToken]) {
+    if (!s || allowed.includes(s)) continue;
+    assert.ok(!html.includes(s), `the page shows a secret (${s.slice(0, 12)}…)`);
+  }
+}
+
+/** m:ss or h:mm:ss -> seconds. */
+function seconds(text) {
+  const parts = text.trim().split(":").map(Number);
+  assert.ok(parts.length >= 2 && parts.every((n) => Number.isInteger(n)), `not a countdown: ${JSON.stringify(text)}`);
+  return parts.reduce((s, n) => s * 60 + n, 0);
+}
+
+describe("dashboard in a browser", { timeout: 180_000 }, () => {
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium) or set CHROMIUM=/path`);
+    fake = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => fakeProvider(req, res, body));
+    });
+    await new Promise((r) => fake.listen(0, "127.0.0.1", () => r(undefined)));
+    const fakeUrl = `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (fake.address()).port}`;
+    const started = Date.now();
+    [gw, browser] = await Promise.all([
+      startGateway({ vars: { ANTHROPIC_API_BASE: fakeUrl, GITHUB_BASE: fakeUrl, GITHUB_API_BASE: fakeUrl }, secrets: () => secrets }),
+      chromium.launch({ executablePath: CHROMIUM, args: ARGS }),
+    ]);
+    const u = await gw.api("POST", "/admin/users", gw.adminToken, { name: "alice", role: "member" });
+    assert.equal(u.status, 201, u.text);
+    alice = u.json;
+    secrets.push(alice.key);
+    ctx = await newContext();
+    page = await ctx.newPage();
+    watch(page);
+    console.log(`# gateway + browser up in ${Date.now() - started} ms`);
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await gw?.stop();
+    await new Promise((r) => (fake ? fake.close(() => r(undefined)) : r(undefined)));
+  });
+
+  it("serves the page, its script and its stylesheet under the strict CSP, nosniff, no-referrer", async () => {
+    for (const path of ["/", "/assets/app.js", "/assets/app.css"]) {
+      const r = await fetch(gw.url + path);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.headers.get("content-security-policy"), STRICT_CSP, path);
+      assert.equal(r.headers.get("x-content-type-options"), "nosniff", path);
+      assert.equal(r.headers.get("referrer-policy"), "no-referrer", path);
+      assert.equal(r.headers.get("set-cookie"), null, path);
+    }
+    const missing = await fetch(`${gw.url}/no-such-page`);
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).error.type, "not_found_error");
+  });
+
+  it("signed out: asks for the gateway key; a wrong key is refused with a message that says so", async () => {
+    await page.goto(`${gw.url}/`);
+    const field = page.getByLabel("Gateway key");
+    await field.waitFor();
+    assert.equal(await field.getAttribute("type"), "password");
+    await shot("signed-out");
+    await field.fill(`sp_${randomBytes(32).toString("base64url")}`);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#sign-in-error").filter({ hasText: "not accepted" }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.ok(await field.isVisible());
+    // An empty field is refused in words too.
+    await field.fill("");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#sign-in-error").filter({ hasText: "Enter your gateway key" }).waitFor();
+  });
+
+  it("signs in by keyboard; the key stays in sessionStorage (no cookie) and is not in the page", async () => {
+    const field = page.getByLabel("Gateway key");
+    await field.focus();
+    await page.keyboard.type(alice.key);
+    await page.keyboard.press("Enter");
+    await page.locator("#who-name", { hasText: "alice" }).waitFor();
+    assert.equal(await page.evaluate(() => document.cookie), "");
+    const stored = await page.evaluate(() => Object.values(sessionStorage));
+    assert.deepEqual(stored, [alice.key]);
+    assert.ok(await page.getByRole("heading", { name: "Accounts", level: 1 }).isVisible());
+    await page.getByText("No accounts yet").waitFor();
+    assert.equal(await page.getByRole("link", { name: "Admin" }).isVisible(), false, "members see no Admin view");
+    await assertNoSecretsInPage();
+  });
+
+  it("adds an API key and shows it under its provider, active, without the key", async () => {
+    await page.locator("#add-provider").selectOption({ label: "Anthropic" });
+    await page.getByLabel("API key", { exact: true }).fill(KEYS.work);
+    await page.locator("#add-label").fill("work key");
+    await page.getByRole("button", { name: "Add API key" }).click();
+    const c = card("work key");
+    await c.waitFor();
+    assert.match(await c.locator(".badge").innerText(), /^Active/);
+    assert.ok(await group("Anthropic").locator('li.card[data-label="work key"]').isVisible());
+    assert.equal(await page.locator("#add-key").inputValue(), "", "the key field is cleared");
+    assert.match(await page.locator("#flash").innerText(), /Added “work key”/);
+    await assertNoSecretsInPage();
+  });
+
+  it("a 429 makes a cooldown appear by itself (the page refreshes) and its m:ss countdown runs", async () => {
+    // A second key, moved to the front, so that the next request meets the 429 first.
+    await page.locator("#add-key").fill(KEYS.limited);
+    await page.locator("#add-label").fill("team key");
+    await page.getByRole("button", { name: "Add API key" }).click();
+    await card("team key").waitFor();
+    assert.ok(await card("team key").getByRole("button", { name: /^Move down/ }).isDisabled());
+    await card("team key").getByRole("button", { name: /^Move up/ }).click();
+    await page.waitForFunction(() => document.querySelector("li.card")?.getAttribute("data-label") === "team key");
+    assert.deepEqual((await listAccounts()).sort((a, b) => a.position - b.position).map((a) => a.label), ["team key", "work key"]);
+
+    // One request through the gateway: team key answers 429 (cooldown), work key serves it.
+    const r = await fetch(`${gw.url}/anthropic/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": alice.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+      body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(r.status, 200, await r.text());
+
+    // No reload, no click: the page's own refresh (every 10 s) shows it.
+    const badge = card("team key").locator(".badge");
+    await badge.filter({ hasText: "Cooling down" }).waitFor({ timeout: 15_000 });
+    const countdown = card("team key").locator(".countdown");
+    const first = seconds(await countdown.innerText());
+    assert.ok(first > COOLDOWN_S - 30 && first <= COOLDOWN_S, `countdown starts near ${COOLDOWN_S} s: ${first}`);
+    await sleep(2200);
+    const second = seconds(await countdown.innerText());
+    assert.ok(second < first && second >= first - 4, `the countdown runs: ${first} then ${second}`);
+    assert.match(await countdown.innerText(), /^\d+:\d\d$/);
+    assert.match(await card("team key").innerText(), /429 rate limited/);
+    assert.match(await card("work key").innerText(), /1 succeeded/);
+  });
+
+  it("reorders with Move down / Move up (PATCH position)", async () => {
+    await card("team key").getByRole("button", { name: /^Move down/ }).click();
+    await page.waitForFunction(() => document.querySelector("li.card")?.getAttribute("data-label") === "work key");
+    const list = (await listAccounts()).sort((a, b) => a.position - b.position);
+    assert.deepEqual(list.map((a) => [a.label, a.position]), [["work key", 1], ["team key", 2]]);
+    assert.ok(await card("work key").getByRole("button", { name: /^Move up/ }).isDisabled());
+  });
+
+  it("renames, disables and enables an account", async () => {
+    await card("work key").getByRole("button", { name: /^Rename/ }).click();
+    const input = page.getByLabel("New name");
+    await input.fill("main key");
+    await input.press("Enter");
+    await card("main key").waitFor();
+    assert.ok((await listAccounts()).some((a) => a.label === "main key"));
+
+    await card("main key").getByRole("button", { name: /^Disable/ }).click();
+    await card("main key").locator(".badge", { hasText: "Disabled" }).waitFor();
+    assert.equal((await listAccounts()).find((a) => a.label === "main key").enabled, false);
+    await card("main key").getByRole("button", { name: /^Enable/ }).click();
+    await card("main key").locator(".badge", { hasText: "Active" }).waitFor();
+    assert.equal((await listAccounts()).find((a) => a.label === "main key").enabled, true);
+  });
+
+  it("checks an account: shows the gateway's answer, or says the check is not available", async () => {
+    await card("main key").getByRole("button", { name: /^Check/ }).click();
+    const note = card("main key").locator(".note.check");
+    await note.filter({ hasNotText: "Checking…" }).waitFor();
+    assert.match(await note.innerText(), /^(Check (passed|failed|done)|Check is not available on this gateway)/);
+  });
+
+  it("deletes only after a confirmation (Cancel keeps the account)", async () => {
+    const add = await gw.api("POST", "/api/accounts", alice.key, { provider: "openai", type: "api", key: KEYS.old, label: "old key" });
+    assert.equal(add.status, 201, add.text);
+    await page.reload();
+    await card("old key").waitFor();
+    await card("old key").getByRole("button", { name: /^Delete/ }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /Delete “old key”\?/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "confirm-cancel", "Cancel has the focus");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    assert.ok(await card("old key").isVisible());
+    assert.ok((await listAccounts()).some((a) => a.label === "old key"));
+
+    await card("old key").getByRole("button", { name: /^Delete/ }).click();
+    await dialog.getByRole("button", { name: "Delete" }).click();
+    await card("old key").waitFor({ state: "detached" });
+    assert.ok(!(await listAccounts()).some((a) => a.label === "old key"));
+    assert.match(await page.locator("#flash").innerText(), /Deleted “old key”/);
+  });
+
+  it("signs in to GitHub Copilot with the device flow: shows the code, waits, adds the account", async () => {
+    await page.locator("#login-provider").selectOption({ label: "GitHub Copilot" });
+    await page.getByRole("button", { name: "Start sign-in" }).click();
+    const code = page.locator("#user-code");
+    await code.waitFor();
+    const userCode = (await code.innerText()).trim();
+    assert.match(userCode, /^[0-9A-F]{4}-[0-9A-F]{4}$/);
+    const link = page.locator("#login-panel a[href]");
+    assert.match(await link.getAttribute("href"), /\/login\/device$/);
+    assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
+    await page.locator("#login-panel .login-status", { hasText: "Waiting for you to approve" }).waitFor();
+    await sleep(1500); // a poll or two while pending
+    approveDevice(userCode);
+    await page.locator("#login-panel", { hasText: "Signed in: “octo-e2e” was added" }).waitFor({ timeout: 15_000 });
+    await group("GitHub Copilot").locator('li.card[data-label="octo-e2e"]').waitFor();
+    assert.match(await card("octo-e2e").locator(".type").innerText(), /Subscription login/);
+    await page.locator("#login-panel").getByRole("button", { name: "Close" }).click();
+    await assertNoSecretsInPage();
+  });
+
+  it("accounts at laptop width: a screenshot with a cooling account", async () => {
+    // One more provider and a few requests, so the page has something in every part.
+    await gw.api("POST", "/api/accounts", alice.key, { provider: "openai", type: "api", key: KEYS.openai, label: "openai key" });
+    for (let i = 0; i < 3; i++) {
+      await fetch(`${gw.url}/anthropic/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": alice.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user", content: `hello ${i}` }] }),
+      });
+    }
+    await page.goto(`${gw.url}/#accounts`);
+    await card("openai key").waitFor();
+    await card("team key").locator(".countdown").waitFor();
+    await sleep(500);
+    await shot("accounts");
+  });
+
+  it("settings: saves the strategy, or is hidden on a gateway without settings", async () => {
+    const r = await gw.api("GET", "/api/settings", alice.key);
+    const link = page.getByRole("link", { name: "Settings" });
+    if (r.status === 404) {
+      await page.goto(`${gw.url}/#settings`);
+      await page.waitForFunction(() => !document.querySelector('#nav [data-view="settings"]')?.checkVisibility());
+      assert.equal(await link.isVisible(), false);
+      return;
+    }
+    assert.equal(r.status, 200, r.text);
+    await link.click();
+    await page.getByLabel("Strategy").selectOption("round-robin");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.locator("#flash", { hasText: "Settings saved" }).waitFor();
+    assert.equal((await gw.api("GET", "/api/settings", alice.key)).json.strategy, "round-robin");
+    await page.getByLabel("Quota threshold, % of a window").fill("250");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.locator("#settings-error", { hasText: /percentage/ }).waitFor();
+  });
+
+  it("connect your tools: the base URL and each tool's settings; the key only on demand; copy", async () => {
+    await page.goto(`${gw.url}/#connect`);
+    await page.getByRole("heading", { name: "Connect your tools", level: 1 }).waitFor();
+    const origin = new URL(gw.url).origin;
+    assert.equal(await page.locator("#base-url").innerText(), origin);
+    const claude = page.locator("#connect-claude-code");
+    assert.match(await claude.innerText(), new RegExp(`ANTHROPIC_BASE_URL="${origin.replace(/\./g, "\\.")}/anthropic"`));
+    for (const id of ["opencode", "codex", "anthropic-sdk", "openai-sdk", "copilot"]) {
+      assert.ok((await page.locator(`#connect-${id}`).innerText()).includes(origin), id);
+    }
+    await assertNoSecretsInPage();
+    await shot("connect");
+
+    await page.getByLabel("Show with my key").check();
+    assert.ok((await claude.innerText()).includes(`ANTHROPIC_API_KEY='${alice.key}'`));
+    assert.ok((await page.locator("#connect-opencode").innerText()).includes(`"apiKey": "${alice.key}"`));
+    await page.getByRole("button", { name: "Copy the Claude Code settings" }).click();
+    assert.ok((await page.evaluate(() => navigator.clipboard.readText())).includes(alice.key));
+    await page.getByLabel("Shell").selectOption("fish");
+    assert.ok((await claude.innerText()).includes(`set -gx ANTHROPIC_API_KEY '${alice.key}'`));
+    await page.getByLabel("Show with my key").uncheck();
+    await assertNoSecretsInPage();
+    await page.getByLabel("Shell").selectOption("sh");
+  });
+
+  it("reads at phone width: nothing overflows sideways", async () => {
+    await page.setViewportSize(PHONE);
+    for (const view of ["accounts", "connect"]) {
+      await page.goto(`${gw.url}/#${view}`);
+      await page.locator(`[data-view-panel="${view}"]`).waitFor();
+      await sleep(300);
+      const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(scroll <= inner, `${view}: ${scroll} px wide in a ${inner} px window`);
+    }
+    await page.setViewportSize(LAPTOP);
+  });
+
+  it("signs out: the key is forgotten, also after a reload", async () => {
+    await page.goto(`${gw.url}/#accounts`);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Gateway key").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    await page.reload();
+    await page.getByLabel("Gateway key").waitFor();
+    assert.equal(await page.locator("#who").isVisible(), false);
+    await assertNoSecretsInPage();
+  });
+
+  it("admin: adds a user (key shown once, copy), rotates its key, deletes it after a confirmation", async () => {
+    const actx = await newContext();
+    const ap = await actx.newPage();
+    watch(ap);
+    try {
+      await ap.goto(`${gw.url}/`);
+      await ap.getByLabel("Gateway key").fill(gw.adminToken);
+      await ap.getByRole("button", { name: "Sign in" }).click();
+      await ap.getByRole("heading", { name: "Admin", level: 1 }).waitFor();
+      assert.equal(await ap.getByRole("link", { name: "Accounts" }).isVisible(), false, "the admin token owns no accounts");
+      await ap.locator("#root-note").waitFor();
+      await ap.locator("#users tr", { hasText: "alice" }).waitFor();
+
+      await ap.getByLabel("Name").fill("bob");
+      await ap.getByRole("button", { name: "Add user" }).click();
+      const shown = ap.locator("#new-key");
+      await shown.waitFor();
+      const bobKey = (await shown.innerText()).trim();
+      secrets.push(bobKey);
+      assert.match(bobKey, /^sp_[\w-]{20,}$/);
+      assert.equal((await gw.api("GET", "/api/me", bobKey)).json.name, "bob");
+      await ap.getByRole("button", { name: "Copy key" }).click();
+      assert.equal(await ap.evaluate(() => navigator.clipboard.readText()), bobKey);
+      await ap.locator("#users tr", { hasText: "bob" }).waitFor();
+      await shot("admin", ap);
+      await ap.getByRole("button", { name: "Done, hide the key" }).click();
+      await shown.waitFor({ state: "detached" });
+      await assertNoSecretsInPage(ap);
+
+      // Rotate: asks first, shows the new key once, the old one dies.
+      const row = ap.locator("#users tr", { hasText: "bob" });
+      await row.getByRole("button", { name: /^New key/ }).click();
+      await ap.getByRole("dialog").getByRole("button", { name: "Make a new key" }).click();
+      await shown.waitFor();
+      const rotated = (await shown.innerText()).trim();
+      secrets.push(rotated);
+      assert.notEqual(rotated, bobKey);
+      assert.equal((await gw.api("GET", "/api/me", bobKey)).status, 401);
+      assert.equal((await gw.api("GET", "/api/me", rotated)).status, 200);
+      await ap.getByRole("button", { name: "Done, hide the key" }).click();
+
+      // Delete: Cancel keeps bob; Delete removes him.
+      await row.getByRole("button", { name: /^Delete/ }).click();
+      await ap.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+      assert.ok(await row.isVisible());
+      await row.getByRole("button", { name: /^Delete/ }).click();
+      await ap.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+      await row.waitFor({ state: "detached" });
+      const users = (await gw.api("GET", "/admin/users", gw.adminToken)).json.users;
+      assert.deepEqual(users.map((u) => u.name), ["alice"]);
+      assert.equal((await gw.api("GET", "/api/me", rotated)).status, 401);
+      await assertNoSecretsInPage(ap);
+    } finally {
+      await actx.close();
+    }
+  });
+
+  it("a key rotated meanwhile signs the page out with a message", async () => {
+    await page.goto(`${gw.url}/`);
+    await page.getByLabel("Gateway key").fill(alice.key);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#who-name", { hasText: "alice" }).waitFor();
+    const r = await gw.api("POST", `/admin/users/${alice.id}/key`, gw.adminToken);
+    assert.equal(r.status, 200);
+    secrets.push(r.json.key);
+    alice.key = r.json.key;
+    // The next call the page makes (here: the view's load; else the 10 s refresh) meets the 401.
+    await page.evaluate(() => (location.hash = location.hash === "#connect" ? "#accounts" : "#connect"));
+    await page.evaluate(() => (location.hash = "#accounts"));
+    await page.locator("#sign-in-error", { hasText: "no longer accepted" }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  });
+
+  it("CSP: the page's own script ran with no violation; an injected inline script or handler does not run", async () => {
+    assert.deepEqual(cspReports, [], "no CSP violation while using the dashboard");
+    assert.deepEqual(pageErrors, [], "no uncaught error in the page's script");
+    const fresh = await ctx.newPage();
+    watch(fresh);
+    try {
+      const res = await fresh.goto(`${gw.url}/`);
+      assert.equal(res?.headers()["content-security-policy"], STRICT_CSP);
+      await fresh.getByLabel("Gateway key").waitFor();
+      // The page's script did run (it set this class): the CSP lets 'self' scripts through.
+      assert.ok(await fresh.evaluate(() => document.documentElement.classList.contains("js")));
+      await fresh.evaluate(() => {
+        window.__violations = [];
+        document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(e.violatedDirective));
+      });
+
+      await fresh.addScriptTag({ content: "window.__inlineRan = true;" }).catch(() => {});
+      await fresh.evaluate(() => {
+        const s = document.createElement("script");
+        s.textContent = "window.__inlineRan2 = true;";
+        document.body.append(s);
+        const b = document.createElement("button");
+        b.setAttribute("onclick", "window.__handlerRan = true");
+        document.body.append(b);
+        b.click();
+        const img = document.createElement("img");
+        img.setAttribute("onerror", "window.__handlerRan2 = true");
+        img.src = "data:,";
+        document.body.append(img);
+      });
+      await sleep(300);
+      const ran = await fresh.evaluate(() => [window.__inlineRan, window.__inlineRan2, window.__handlerRan, window.__handlerRan2]);
+      assert.deepEqual(ran, [undefined, undefined, undefined, undefined]);
+      const violations = await fresh.evaluate(() => window.__violations);
+      assert.ok(violations.length >= 3 && violations.every((d) => d.startsWith("script-src")), JSON.stringify(violations));
+      assert.ok(cspReports.length >= 3, "the browser reported the refusals");
+      assert.ok(cspReports.every((t) => /script-src/.test(t)));
+    } finally {
+      await fresh.close();
+    }
+  });
+});
