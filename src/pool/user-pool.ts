@@ -18,7 +18,7 @@ import { type Env, getConfig } from "../config";
 import { providerFor } from "../providers";
 import type { AccountExtras, AccountType, LoginStart, ProviderId } from "../providers/types";
 import { parseJsonBody } from "../util";
-import { VaultError, decryptField, encryptField, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
+import { VaultError, decryptField, encryptField, fingerprintSecret, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
 import type { ImportAction, KeyReset } from "../wire";
 import { type PoolResult, guard, refuse } from "./result";
@@ -216,9 +216,16 @@ export class UserPool extends DurableObject<Env> {
     return guard(() => this.meta("dek"));
   }
 
-  /** MASTER_KEY rotation: re-wraps the data key under the current KEK. Returns whether it changed. */
+  /**
+   * MASTER_KEY rotation: re-wraps the data key under the current KEK, and re-takes import
+   * fingerprints made under an old version. Returns whether the data key changed.
+   */
   rewrap(): Promise<PoolResult<boolean>> {
-    return guard(() => this.rewrapNow());
+    return guard(async () => {
+      const changed = await this.rewrapNow();
+      if (this.meta("dek")) await this.refingerprint(await this.dataKey());
+      return changed;
+    });
   }
 
   // ---- snapshot and outcomes --------------------------------------------------------------------
@@ -269,7 +276,7 @@ export class UserPool extends DurableObject<Env> {
    */
   importAccount(input: NewAccount & { fingerprint: string }): Promise<PoolResult<{ action: ImportAction; account: AccountView }>> {
     return guard(async () => {
-      const same = this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND type = ? AND fingerprint = ?", input.provider, input.type, input.fingerprint).toArray()[0];
+      const same = this.byFingerprint(input.provider, input.type, input.fingerprint) ?? (await this.byOldFingerprint(input));
       if (same) return { action: "unchanged" as const, account: viewOf(stateOf(same)) };
       const known = input.identity ? this.byIdentity(input.provider, input.identity) : undefined;
       if (known) {
@@ -623,6 +630,59 @@ export class UserPool extends DurableObject<Env> {
     return viewOf(stateOf(this.row(row.id)!));
   }
 
+  private byFingerprint(provider: string, type: string, fingerprint: string): Row | undefined {
+    return this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND type = ? AND fingerprint = ?", provider, type, fingerprint).toArray()[0];
+  }
+
+  /**
+   * During a MASTER_KEY rotation: an account imported before it carries a fingerprint taken under
+   * the old version. Found that way, it is re-fingerprinted under the current one.
+   */
+  private async byOldFingerprint(input: NewAccount & { fingerprint: string }): Promise<Row | undefined> {
+    const ring = await getKeyring(getConfig(this.env));
+    const secret = (input.type === "api" ? input.key : input.refresh) ?? "";
+    for (const v of ring.byVersion.keys()) {
+      if (v === ring.current.version) continue;
+      const row = this.byFingerprint(input.provider, input.type, await fingerprintSecret(ring, input.provider, input.type, secret, v));
+      if (row) {
+        this.sql.exec("UPDATE accounts SET fingerprint = ? WHERE id = ?", input.fingerprint, row.id);
+        return this.row(row.id);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * After a MASTER_KEY rotation, while the old key is still configured: import fingerprints taken
+   * under an old version are re-taken under the current one, for every account that still holds the
+   * grant they were taken of (API keys always; OAuth grants until their first refresh). Without
+   * this, re-importing the same file once OLD_MASTER_KEYS is gone would add a duplicate.
+   */
+  private async refingerprint(dek: CryptoKey): Promise<number> {
+    const ring = await getKeyring(getConfig(this.env));
+    if (ring.byVersion.size < 2) return 0;
+    const userId = this.userId();
+    let changed = 0;
+    for (const row of this.sql.exec<Row>("SELECT * FROM accounts WHERE fingerprint IS NOT NULL").toArray()) {
+      let cred: Credential;
+      try {
+        cred = await openCredential(dek, userId, row.id, JSON.parse(row.cred) as CredentialRecord);
+      } catch {
+        continue; // unreadable: nothing to fingerprint (markUnreadable deals with it)
+      }
+      const secret = (row.type === "api" ? cred.key : cred.refresh) ?? "";
+      const current = await fingerprintSecret(ring, row.provider, row.type, secret);
+      if (current === row.fingerprint) continue;
+      for (const v of ring.byVersion.keys()) {
+        if (v === ring.current.version || (await fingerprintSecret(ring, row.provider, row.type, secret, v)) !== row.fingerprint) continue;
+        this.sql.exec("UPDATE accounts SET fingerprint = ? WHERE id = ? AND fingerprint = ?", current, row.id, row.fingerprint);
+        changed++;
+        break;
+      }
+    }
+    return changed;
+  }
+
   private byIdentity(provider: string, identity: string): Row | undefined {
     return this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND identity = ? ORDER BY position LIMIT 1", provider, identity).toArray()[0];
   }
@@ -692,7 +752,10 @@ export class UserPool extends DurableObject<Env> {
         if (!wrapped) throw refuse(404, "this user has no data key (deleted?)");
         const ring = await getKeyring(getConfig(this.env));
         const { key, stale } = await unwrapDataKey(ring, this.userId(), wrapped);
-        if (stale) await this.rewrapNow();
+        if (stale) {
+          await this.rewrapNow();
+          await this.refingerprint(key);
+        }
         return key;
       })();
       this.dek.catch(() => (this.dek = null));

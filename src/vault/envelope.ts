@@ -131,9 +131,13 @@ export async function hashGatewayKey(ring: Keyring, key: string, version = ring.
   return b64urlEncode(await crypto.subtle.sign("HMAC", kv.hashKey, te.encode(key)));
 }
 
-/** A keyed hash of a credential, to recognise the same grant on re-import without storing it. */
-export async function fingerprintSecret(ring: Keyring, provider: string, type: string, secret: string): Promise<string> {
-  return hashGatewayKey(ring, `fingerprint|${provider}|${type}|${secret}`);
+/**
+ * A keyed hash of a credential, to recognise the same grant on re-import without storing it. Under
+ * the current master-key version unless told otherwise (a fingerprint taken before a rotation is
+ * matched under its old version, then re-taken: see UserPool).
+ */
+export async function fingerprintSecret(ring: Keyring, provider: string, type: string, secret: string, version = ring.current.version): Promise<string> {
+  return hashGatewayKey(ring, `fingerprint|${provider}|${type}|${secret}`, version);
 }
 
 /** Constant-time equality of two strings of public length (hashes, ids). */
