@@ -9,6 +9,7 @@
  * 8 KiB. Surrounding whitespace (a pasted newline) is trimmed first; anything else is refused.
  */
 import { z } from "zod";
+import { isPrintableAscii } from "../util";
 
 /** The longest credential accepted, in bytes (ASCII only, so also in characters). */
 export const CREDENTIAL_MAX_BYTES = 8 * 1024;
@@ -30,12 +31,15 @@ function badCharacter(s: string, allowSpace: boolean): string | null {
   return null;
 }
 
-/** Why `s` (already trimmed) cannot be a credential, or null when it can. Never quotes `s`. */
+/**
+ * Why `s` (already trimmed) cannot be a credential, or null when it can. Never quotes `s`. The
+ * character range is util's isPrintableAscii, the same test the proxy applies before sending.
+ */
 export function credentialProblem(s: string): string | null {
   if (s.length === 0) return "is empty";
   if (s.length > CREDENTIAL_MAX_BYTES) return `is too long: at most ${CREDENTIAL_MAX_BYTES} bytes (8 KiB)`;
-  const bad = badCharacter(s, false);
-  return bad ? `contains ${bad}: credentials are printable ASCII without spaces` : null;
+  if (isPrintableAscii(s)) return null;
+  return `contains ${badCharacter(s, false) ?? "a character outside 0x21-0x7E"}: credentials are printable ASCII without spaces`;
 }
 
 /**
