@@ -1,7 +1,14 @@
 /**
  * Where the CLI finds the gateway: `{url, key}` in the user's config dir, written by `subpool setup`
- * with mode 0600 (directory 0700). SUBPOOL_URL / SUBPOOL_KEY override the file field by field;
- * SUBPOOL_CONFIG names another file.
+ * with mode 0600 (directory 0700). SUBPOOL_CONFIG names another file.
+ *
+ * Profiles: one file holds the default `{url, key}` and any number of named ones under
+ * `"profiles": {"admin": {url, key}}`, so an admin keeps the ADMIN_TOKEN beside their own key.
+ * `--profile NAME` (or SUBPOOL_PROFILE) picks one; `subpool setup --profile NAME` writes it.
+ *
+ * Precedence: a chosen profile uses its saved URL and key as they are (SUBPOOL_URL / SUBPOOL_KEY,
+ * which `subpool env` asks people to export for their tools, must not turn `--profile admin` into
+ * the member's key). Without a profile, SUBPOOL_URL / SUBPOOL_KEY override the file field by field.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -14,10 +21,17 @@ export interface StoredConfig {
   key: string;
 }
 
+/** The file as stored: the default profile at the top, named profiles beside it. */
+export interface ConfigFile extends Partial<StoredConfig> {
+  profiles: Record<string, Partial<StoredConfig>>;
+}
+
 export type Source = "env" | "file";
 
 export interface ResolvedConfig extends StoredConfig {
   path: string;
+  /** The chosen profile; null for the default one. */
+  profile: string | null;
   urlFrom: Source;
   keyFrom: Source;
 }
@@ -26,6 +40,27 @@ const env = (name: string): string | undefined => {
   const v = process.env[name]?.trim();
   return v ? v : undefined;
 };
+
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/;
+
+/** Checks a profile name (for --profile's parser and SUBPOOL_PROFILE). */
+export function validProfileName(name: string): string | undefined {
+  return PROFILE_NAME.test(name) ? undefined : `"${name}" is not a profile name: letters, digits, ".", "_" and "-", at most 40, starting with a letter or digit`;
+}
+
+/** The profile chosen by --profile (index.ts puts it into SUBPOOL_PROFILE) or SUBPOOL_PROFILE; null: the default. */
+export function currentProfile(): string | null {
+  const p = env("SUBPOOL_PROFILE");
+  if (!p || p === "default") return null;
+  const problem = validProfileName(p);
+  if (problem) throw new CliError(`SUBPOOL_PROFILE: ${problem}`, "fix or unset SUBPOOL_PROFILE", 2);
+  return p;
+}
+
+/** `--profile admin` (for messages that tell the user what to run). */
+export function profileFlag(profile = currentProfile()): string {
+  return profile ? ` --profile ${profile}` : "";
+}
 
 /** The default config directory for this platform (not SUBPOOL_CONFIG). */
 export function defaultConfigDir(): string {
@@ -60,7 +95,15 @@ export function normalizeUrl(raw: string): string {
   return `${u.origin}${u.pathname.replace(/\/+$/, "")}`;
 }
 
-function parseStored(text: string, path: string): Partial<StoredConfig> {
+const fields = (v: unknown): Partial<StoredConfig> => {
+  const o = v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  return {
+    ...(typeof o.url === "string" ? { url: o.url } : {}),
+    ...(typeof o.key === "string" ? { key: o.key } : {}),
+  };
+};
+
+function parseStored(text: string, path: string): ConfigFile {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -69,14 +112,16 @@ function parseStored(text: string, path: string): Partial<StoredConfig> {
   }
   if (!v || typeof v !== "object" || Array.isArray(v)) throw new CliError(`the config file ${path} is not a JSON object`, "run `subpool setup` to write it again");
   const o = v as Record<string, unknown>;
-  return {
-    ...(typeof o.url === "string" ? { url: o.url } : {}),
-    ...(typeof o.key === "string" ? { key: o.key } : {}),
-  };
+  const profiles: Record<string, Partial<StoredConfig>> = {};
+  const raw = o.profiles;
+  if (raw && typeof raw === "object" && !Array.isArray(raw)) {
+    for (const [name, p] of Object.entries(raw as Record<string, unknown>)) if (!validProfileName(name)) profiles[name] = fields(p);
+  }
+  return { ...fields(o), profiles };
 }
 
-/** The file's content, or null when there is none. */
-export function readConfigFile(path = configPath()): Partial<StoredConfig> | null {
+/** The whole file, or null when there is none. */
+export function readConfigFile(path = configPath()): ConfigFile | null {
   if (!existsSync(path)) return null;
   let text: string;
   try {
@@ -91,44 +136,79 @@ export function readConfigFile(path = configPath()): Partial<StoredConfig> | nul
   return parseStored(text, path);
 }
 
+/** One profile's saved fields (null: the default profile). */
+export function profileOf(file: ConfigFile | null, profile: string | null): Partial<StoredConfig> | null {
+  if (!file) return null;
+  if (profile === null) return file.url !== undefined || file.key !== undefined ? { url: file.url, key: file.key } as Partial<StoredConfig> : null;
+  return file.profiles[profile] ?? null;
+}
+
 /** URL and key from the environment and the file; fails with what to do when either is missing. */
 export function loadConfig(): ResolvedConfig {
   const path = configPath();
+  const profile = currentProfile();
   const file = readConfigFile(path);
-  const url = env("SUBPOOL_URL") ?? file?.url;
-  const key = env("SUBPOOL_KEY") ?? file?.key;
+  const saved = profileOf(file, profile);
+  if (profile !== null) {
+    if (!saved?.url || !saved.key) {
+      const what = !saved ? `there is no profile "${profile}" in ${path}` : `the profile "${profile}" in ${path} has no ${!saved.url ? "url" : "key"}`;
+      throw new CliError(what, `run \`subpool setup --profile ${profile}\` first${knownProfiles(file)}`);
+    }
+    return { url: normalizeUrl(saved.url), key: saved.key, path, profile, urlFrom: "file", keyFrom: "file" };
+  }
+  const url = env("SUBPOOL_URL") ?? saved?.url;
+  const key = env("SUBPOOL_KEY") ?? saved?.key;
   if (!url || !key) {
     const missing = !file ? `no gateway configured (${path} does not exist)` : `the config file ${path} has no ${!url ? "url" : "key"}`;
-    throw new CliError(missing, "run `subpool setup` first (or set SUBPOOL_URL and SUBPOOL_KEY)");
+    throw new CliError(missing, `run \`subpool setup\` first (or set SUBPOOL_URL and SUBPOOL_KEY)${knownProfiles(file)}`);
   }
   return {
     url: normalizeUrl(url),
     key,
     path,
+    profile: null,
     urlFrom: env("SUBPOOL_URL") ? "env" : "file",
     keyFrom: env("SUBPOOL_KEY") ? "env" : "file",
   };
 }
 
+function knownProfiles(file: ConfigFile | null): string {
+  const names = Object.keys(file?.profiles ?? {});
+  return names.length ? `; saved profiles: ${names.join(", ")} (--profile NAME)` : "";
+}
+
 /** The URL alone (for `subpool env`), which needs no key. */
 export function loadUrl(): string {
-  const url = env("SUBPOOL_URL") ?? readConfigFile()?.url;
-  if (!url) throw new CliError("no gateway configured", "run `subpool setup` first (or set SUBPOOL_URL, or pass --url)");
+  const profile = currentProfile();
+  const file = readConfigFile();
+  const url = (profile === null ? env("SUBPOOL_URL") : undefined) ?? profileOf(file, profile)?.url;
+  if (!url) throw new CliError(profile ? `no gateway configured for the profile "${profile}"` : "no gateway configured", `run \`subpool setup${profileFlag(profile)}\` first (or pass --url${profile ? "" : ", or set SUBPOOL_URL"})`);
   return normalizeUrl(url);
 }
 
 /**
- * Writes the file readable by its owner only: created 0600 next to its final name, then renamed
- * over it, so the key never sits in a wider-mode file, not even for a moment.
+ * Saves one profile (null: the default) and keeps every other one. Writes the file readable by its
+ * owner only: created 0600 next to its final name, then renamed over it, so the key never sits in a
+ * wider-mode file, not even for a moment.
  */
-export function saveConfig(cfg: StoredConfig, path = configPath()): string {
+export function saveConfig(cfg: StoredConfig, path = configPath(), profile: string | null = currentProfile()): string {
+  let existing: ConfigFile | null = null;
+  try {
+    existing = readConfigFile(path);
+  } catch {
+    existing = null; // a broken file is replaced
+  }
+  const profiles = { ...(existing?.profiles ?? {}) };
+  const top: Partial<StoredConfig> = profile === null ? { url: cfg.url, key: cfg.key } : { ...(existing?.url !== undefined ? { url: existing.url } : {}), ...(existing?.key !== undefined ? { key: existing.key } : {}) };
+  if (profile !== null) profiles[profile] = { url: cfg.url, key: cfg.key };
+  const content = { ...top, ...(Object.keys(profiles).length ? { profiles } : {}) };
   const dir = dirname(path);
   const ours = !env("SUBPOOL_CONFIG") && basename(dir) === "subpool";
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (ours && process.platform !== "win32") chmodSync(dir, 0o700);
     const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
-    writeFileSync(tmp, `${JSON.stringify({ url: cfg.url, key: cfg.key }, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(tmp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
     if (process.platform !== "win32") chmodSync(tmp, 0o600);
     renameSync(tmp, path);
   } catch (e) {

@@ -3,20 +3,21 @@
  * subpool's command-line tool: `npx subpool <command>`. Talks to the gateway's HTTP API with the URL
  * and key that `subpool setup` saved. Results go to stdout, conversation to stderr; every error says
  * what to do and exits non-zero (1; 2 for a usage error; 130 when cancelled).
+ *
+ * Start-up is kept small: this file and ./program.ts load commander and the command definitions
+ * only; a command's own code (prompts, tables, the API client) is imported when it runs.
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
-import { registerAccounts } from "./commands/accounts.js";
-import { registerEnv } from "./commands/env.js";
-import { registerImport } from "./commands/import.js";
-import { registerLogin } from "./commands/login.js";
-import { registerSetup } from "./commands/setup.js";
-import { registerUsers } from "./commands/users.js";
+import { CommanderError } from "commander";
 import { CliError } from "./errors.js";
-import { closeInput } from "./prompts.js";
+import { buildProgram } from "./program.js";
 import { paint } from "./ui.js";
 
+/** Set by the single-file build (esbuild --define); the checkout reads package.json. */
+declare const SUBPOOL_VERSION: string | undefined;
+
 function version(): string {
+  if (typeof SUBPOOL_VERSION === "string") return SUBPOOL_VERSION;
   try {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: unknown };
     return typeof pkg.version === "string" ? pkg.version : "unknown";
@@ -25,50 +26,21 @@ function version(): string {
   }
 }
 
+// `subpool help login | head -3`: the reader went away. Stop quietly instead of crashing on EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    throw e;
+  });
+}
+
 function reportError(message: string, hint?: string): void {
   process.stderr.write(`${paint("red", "error:", process.stderr)} ${message}\n`);
   if (hint) process.stderr.write(`${paint("dim", "  →", process.stderr)} ${hint}\n`);
 }
 
-export function buildProgram(): Command {
-  const program = new Command("subpool")
-    .description("subpool: your AI provider accounts behind one gateway. Start with `subpool setup`.")
-    .version(version(), "-v, --version")
-    .showSuggestionAfterError(true)
-    .showHelpAfterError("(add --help for usage)")
-    .configureOutput({ outputError: (str, write) => write(paint("red", str, process.stderr)) })
-    .exitOverride()
-    .addHelpText(
-      "after",
-      `
-Getting started:
-  subpool setup                    gateway URL and your key (an admin gives you the key)
-  subpool login anthropic          sign in to a subscription (or: openai, github-copilot)
-  subpool import                   or upload the logins opencode, Claude Code, Codex already have
-  subpool accounts                 your pool: status, cooldowns, counts
-  subpool env claude-code          what to set so a tool uses the gateway (see: subpool env list)
-
-Environment: SUBPOOL_URL, SUBPOOL_KEY (override the saved ones), SUBPOOL_CONFIG (another config file),
-SUBPOOL_NO_BROWSER=1 (print addresses instead of opening a browser), NO_COLOR.`,
-    );
-  registerSetup(program);
-  registerLogin(program);
-  registerImport(program);
-  registerAccounts(program);
-  registerUsers(program);
-  registerEnv(program);
-  // Every subcommand reports usage errors the same way.
-  const configure = (c: Command) => {
-    c.exitOverride().showSuggestionAfterError(true).showHelpAfterError("(add --help for usage)");
-    c.configureOutput({ outputError: (str, write) => write(paint("red", str, process.stderr)) });
-    c.commands.forEach(configure);
-  };
-  program.commands.forEach(configure);
-  return program;
-}
-
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(version());
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
@@ -86,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
     reportError(`unexpected: ${err?.stack ?? String(e)}`, "this is a bug in the subpool CLI; please report it with the command you ran");
     return 1;
   } finally {
+    // Only loaded if a command read from stdin.
+    const { closeInput } = await import("./prompts.js");
     closeInput();
   }
 }

@@ -4,9 +4,16 @@
  * need --yes, since nobody can answer them.
  */
 import { createInterface, type Interface } from "node:readline";
-import * as clack from "@clack/prompts";
 import { Cancelled, CliError } from "./errors.js";
 import { say } from "./ui.js";
+
+type Clack = typeof import("@clack/prompts");
+let clackModule: Clack | undefined;
+/** @clack/prompts, loaded when a prompt or spinner is first drawn (it costs ~30 ms to load; --help and scripts never need it). */
+export async function loadClack(): Promise<Clack> {
+  clackModule ??= await import("@clack/prompts");
+  return clackModule;
+}
 
 const output = process.stderr;
 
@@ -88,6 +95,7 @@ function checkAborted(signal: AbortSignal | undefined): void {
 
 export async function ask(o: AskOptions): Promise<string> {
   if (isInteractive()) {
+    const clack = await loadClack();
     const validate = (v: string | undefined): string | undefined => {
       const s = (v ?? "").trim();
       if (!s && o.defaultValue !== undefined) return undefined;
@@ -122,6 +130,7 @@ export async function ask(o: AskOptions): Promise<string> {
 export async function confirm(message: string, opts: { yes?: boolean; initialValue?: boolean; action: string }): Promise<boolean> {
   if (opts.yes) return true;
   if (!isInteractive()) throw new CliError(`${opts.action} needs a confirmation and there is no terminal to ask in`, "add --yes to confirm");
+  const clack = await loadClack();
   const v = await clack.confirm({ message, output, initialValue: opts.initialValue ?? false });
   if (clack.isCancel(v)) throw new Cancelled();
   return v;
@@ -136,8 +145,9 @@ export interface Progress {
 }
 
 /** A spinner on a terminal; plain lines otherwise. `onCancel`, if given, runs on Ctrl-C. */
-export function progress(text: string, onCancel?: () => void): Progress {
+export async function progress(text: string, onCancel?: () => void): Promise<Progress> {
   if (process.stderr.isTTY === true && isInteractive()) {
+    const clack = await loadClack();
     const s = clack.spinner({ output, ...(onCancel ? { onCancel } : {}), cancelMessage: "cancelled" });
     // The spinner reads the keyboard raw and answers Ctrl-C with process.exit(0): make that a 130.
     const onExit = () => {
@@ -185,4 +195,3 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export { clack };

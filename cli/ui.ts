@@ -4,7 +4,6 @@
  * Colour only on a terminal, and never with NO_COLOR.
  */
 import { styleText } from "node:util";
-import Table from "cli-table3";
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -35,8 +34,9 @@ export function printJson(value: unknown): void {
   out(JSON.stringify(value, null, 2));
 }
 
-/** A table on stdout; plain ASCII borders stay readable when piped or pasted. */
-export function printTable(head: string[], rows: (string | number)[][]): void {
+/** A table on stdout; plain ASCII borders stay readable when piped or pasted. cli-table3 is loaded on first use (fast --help). */
+export async function printTable(head: string[], rows: (string | number)[][]): Promise<void> {
+  const { default: Table } = await import("cli-table3");
   const color = colours(process.stdout);
   const table = new Table({
     head: head.map((h) => (color ? styleText("bold", h) : h)),

@@ -1,222 +1,134 @@
 /**
- * `subpool env <tool>`: exactly what to set so a tool uses the gateway. stdout holds only what to
- * paste (shell lines, or the config file snippet), so `eval "$(subpool env claude-code)"` and
- * `subpool env opencode > opencode.json` work; explanations go to stderr. The key itself is printed
- * only with --show-key; otherwise the output refers to $SUBPOOL_KEY.
+ * `subpool env <tool>`: exactly what to set so a tool uses the gateway. The texts come from
+ * src/connect.ts (the dashboard shows the same). stdout holds only what to paste, so
+ * `eval "$(subpool env claude-code)"`, `subpool env opencode > opencode.json` and
+ * `subpool env codex >> ~/.codex/config.toml` work; shell and TOML output carry their notes as #
+ * comments, JSON output has its notes on stderr. The key itself is printed only with --show-key;
+ * otherwise the lines refer to $SUBPOOL_KEY, and the command refuses to feed `eval` lines that
+ * would set an empty key. `subpool env codex --write` edits Codex's config.toml in place.
  */
-import { Command, InvalidArgumentError, Option } from "commander";
-import { loadConfig, loadUrl, normalizeUrl } from "../config.js";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { connectParts, connectText, findTool, KEY_VAR, keyVarLine, TOOLS, type Shell, type ToolId } from "../../src/connect.js";
+import { useGatewayInCodexConfig } from "../codex-config.js";
+import { loadConfig, loadUrl } from "../config.js";
 import { CliError } from "../errors.js";
-import { out, printJson, printTable, say } from "../ui.js";
+import { out, printJson, printTable, say, warn } from "../ui.js";
 
-type Shell = "sh" | "fish" | "powershell";
-const SHELLS: readonly Shell[] = ["sh", "fish", "powershell"];
-const KEY_VAR = "SUBPOOL_KEY";
-
-/** A value: a literal, or the gateway key (the real one with --show-key, else $SUBPOOL_KEY). */
-type Value = string | { key: true };
-
-interface Setup {
-  tool: string;
-  title: string;
-  /** Environment variables to set. */
-  env: [string, Value][];
-  /** A config file snippet, when the tool is configured by file. */
-  file?: { where: string; format: "json" | "toml"; render(key: string | null): string };
-  /** Whether the tool reads SUBPOOL_KEY itself (from a config file), so it must be exported. */
-  needsKeyVar: boolean;
-  notes: string[];
+interface EnvOptions {
+  showKey?: boolean;
+  shell: Shell;
+  url?: string;
+  json?: boolean;
+  write?: boolean;
 }
 
-const TOOLS: Record<string, { title: string; build(url: string): Setup }> = {
-  "claude-code": {
-    title: "Claude Code (Anthropic API)",
-    build: (url) => ({
-      tool: "claude-code",
-      title: "Claude Code",
-      env: [
-        ["ANTHROPIC_BASE_URL", `${url}/anthropic`],
-        ["ANTHROPIC_API_KEY", { key: true }],
-      ],
-      needsKeyVar: false,
-      notes: [
-        "Set these in the shell that starts `claude` (or in your shell profile).",
-        "Claude Code asks once whether to use this API key: answer yes. Requests then go to your anthropic accounts in the gateway.",
-      ],
-    }),
-  },
-  opencode: {
-    title: "opencode (anthropic and openai providers)",
-    build: (url) => ({
-      tool: "opencode",
-      title: "opencode",
-      env: [],
-      file: {
-        where: "opencode.json in your project, or merged into ~/.config/opencode/opencode.json",
-        format: "json",
-        render: (key) => {
-          const apiKey = key ?? `{env:${KEY_VAR}}`;
-          return JSON.stringify(
-            {
-              $schema: "https://opencode.ai/config.json",
-              provider: {
-                anthropic: { options: { baseURL: `${url}/anthropic/v1`, apiKey } },
-                openai: { options: { baseURL: `${url}/openai/v1`, apiKey } },
-              },
-            },
-            null,
-            2,
-          );
-        },
-      },
-      needsKeyVar: true,
-      notes: ["opencode's anthropic and openai models then go through the gateway; other providers are unchanged."],
-    }),
-  },
-  codex: {
-    title: "Codex CLI (OpenAI Responses API)",
-    build: (url) => ({
-      tool: "codex",
-      title: "Codex CLI",
-      env: [],
-      file: {
-        where: "~/.codex/config.toml (the model_provider line goes above the first [table] in the file)",
-        format: "toml",
-        render: () =>
-          [
-            `model_provider = "subpool"`,
-            ``,
-            `[model_providers.subpool]`,
-            `name = "subpool"`,
-            `base_url = ${JSON.stringify(`${url}/openai/v1`)}`,
-            `env_key = "${KEY_VAR}"`,
-            `wire_api = "responses"`,
-          ].join("\n"),
-      },
-      needsKeyVar: true,
-      notes: ["Codex then uses your openai accounts in the gateway: ChatGPT logins and API keys."],
-    }),
-  },
-  "anthropic-sdk": {
-    title: "Anthropic SDKs (TypeScript, Python, …)",
-    build: (url) => ({
-      tool: "anthropic-sdk",
-      title: "the Anthropic SDK",
-      env: [
-        ["ANTHROPIC_BASE_URL", `${url}/anthropic`],
-        ["ANTHROPIC_API_KEY", { key: true }],
-      ],
-      needsKeyVar: false,
-      notes: [
-        "The SDKs read these variables. Or in code:",
-        `  TypeScript: new Anthropic({ baseURL: "${url}/anthropic", apiKey: process.env.${KEY_VAR} })`,
-        `  Python:     Anthropic(base_url="${url}/anthropic", api_key=os.environ["${KEY_VAR}"])`,
-      ],
-    }),
-  },
-  "openai-sdk": {
-    title: "OpenAI SDKs (TypeScript, Python, …)",
-    build: (url) => ({
-      tool: "openai-sdk",
-      title: "the OpenAI SDK",
-      env: [
-        ["OPENAI_BASE_URL", `${url}/openai/v1`],
-        ["OPENAI_API_KEY", { key: true }],
-      ],
-      needsKeyVar: false,
-      notes: [
-        "The SDKs read these variables. Or in code:",
-        `  TypeScript: new OpenAI({ baseURL: "${url}/openai/v1", apiKey: process.env.${KEY_VAR} })`,
-        `  Python:     OpenAI(base_url="${url}/openai/v1", api_key=os.environ["${KEY_VAR}"])`,
-        "ChatGPT logins serve the Responses API (client.responses.create); other endpoints need an OpenAI API key account.",
-      ],
-    }),
-  },
+/** Other names people type. */
+const TOOL_ALIASES: Record<string, ToolId> = {
+  claude: "claude-code",
+  anthropic: "anthropic-sdk",
+  openai: "openai-sdk",
+  "codex-cli": "codex",
+  "github-copilot": "copilot",
 };
 
-const TOOL_ALIASES: Record<string, string> = { claude: "claude-code", anthropic: "anthropic-sdk", openai: "openai-sdk", "codex-cli": "codex" };
+const keyIsExported = (): boolean => Boolean(process.env[KEY_VAR]?.trim());
 
-function defaultShell(): Shell {
-  if (process.platform === "win32") return "powershell";
-  return /fish$/.test(process.env.SHELL ?? "") ? "fish" : "sh";
+function codexConfigPath(): string {
+  const home = process.env.CODEX_HOME?.trim() || join(homedir(), ".codex");
+  return join(home, "config.toml");
 }
 
-const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-const dq = (s: string) => `"${s.replace(/["\\$`]/g, (c) => `\\${c}`)}"`;
-
-function assign(shell: Shell, name: string, value: Value, key: string | null): string {
-  if (shell === "powershell") {
-    const v = typeof value === "string" ? `"${value.replace(/["`$]/g, (c) => `\`${c}`)}"` : key ? `'${key.replace(/'/g, "''")}'` : `$env:${KEY_VAR}`;
-    return `$env:${name} = ${v}`;
+function writeCodex(url: string, shell: Shell, json: boolean): void {
+  const path = codexConfigPath();
+  let before = "";
+  let mode = 0o644;
+  if (existsSync(path)) {
+    try {
+      before = readFileSync(path, "utf8");
+      mode = statSync(path).mode & 0o777;
+    } catch (e) {
+      throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
   }
-  const v = typeof value === "string" ? dq(value) : key ? sq(key) : shell === "fish" ? `$${KEY_VAR}` : `"$${KEY_VAR}"`;
-  return shell === "fish" ? `set -gx ${name} ${v}` : `export ${name}=${v}`;
+  let edit;
+  try {
+    edit = useGatewayInCodexConfig(before, url, KEY_VAR);
+  } catch (e) {
+    throw new CliError(`${path} was left as it was: ${(e as Error).message}`, "or append the snippet of `subpool env codex` and run `codex --profile subpool`");
+  }
+  const changed = edit.text !== before;
+  let backup: string | null = null;
+  if (changed) {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      if (before !== "") {
+        backup = `${path}.bak`;
+        copyFileSync(path, backup);
+      }
+      const tmp = `${path}.${process.pid}.tmp`;
+      writeFileSync(tmp, edit.text, { mode });
+      renameSync(tmp, path);
+    } catch (e) {
+      throw new CliError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  if (json) {
+    printJson({ tool: "codex", url, path, changed, backup, changes: edit.changes, warnings: edit.warnings });
+    return;
+  }
+  out(changed ? `Updated ${path}${backup ? ` (the previous version is in ${backup})` : ""}:` : `${path} already uses the gateway:`);
+  for (const c of edit.changes) out(`  ${c}`);
+  for (const w of edit.warnings) warn(w);
+  say(`Codex reads your gateway key from ${KEY_VAR} when it starts${keyIsExported() ? " (set in this shell)" : `: ${keyVarLine(shell, null)}`}`);
 }
 
-function howToExportKey(shell: Shell, tool: string): string {
-  const line = assign(shell, KEY_VAR, "<your gateway key>", null).replace(`"<your gateway key>"`, "<your gateway key>");
-  return `${KEY_VAR} must hold your gateway key first: ${line}   (\`subpool env ${tool} --show-key\` prints it filled in)`;
-}
+export async function env(rawTool: string, opts: EnvOptions): Promise<void> {
+  const name = TOOL_ALIASES[rawTool.toLowerCase()] ?? rawTool.toLowerCase();
+  if (name === "list") {
+    if (opts.json) printJson({ tools: TOOLS.map((t) => ({ tool: t.id, title: t.summary })) });
+    else {
+      await printTable(["tool", "for"], TOOLS.map((t) => [t.id, t.summary]));
+      say("Run `subpool env <tool>` for what to set.");
+    }
+    return;
+  }
+  const tool = findTool(name);
+  if (!tool) throw new CliError(`unknown tool "${rawTool}"`, `use one of: ${TOOLS.map((t) => t.id).join(", ")} (\`subpool env list\`)`);
+  if (opts.write && tool.id !== "codex") throw new CliError(`--write is for codex only (it edits ~/.codex/config.toml)`, `for ${tool.id}, redirect the output: subpool env ${tool.id} > file`, 2);
+  const url = opts.url ?? loadUrl();
+  if (opts.write) return writeCodex(url, opts.shell, opts.json === true);
 
-export function registerEnv(program: Command): void {
-  program
-    .command("env")
-    .description("print exactly what to set so a tool uses the gateway: claude-code, opencode, codex, anthropic-sdk, openai-sdk")
-    .argument("[tool]", `${Object.keys(TOOLS).join(" | ")} | list`, "list")
-    .option("--show-key", "print your real gateway key instead of $SUBPOOL_KEY")
-    .addOption(new Option("--shell <shell>", "syntax for the variables").choices(SHELLS).default(defaultShell(), "from $SHELL / the platform"))
-    .option("--url <url>", "the gateway URL to use (default: the configured one)", (v) => {
-      try {
-        return normalizeUrl(v);
-      } catch (e) {
-        throw new InvalidArgumentError((e as Error).message);
-      }
-    })
-    .option("--json", "print the settings as JSON")
-    .addHelpText("after", '\nExamples:\n  eval "$(subpool env claude-code)"\n  subpool env opencode > opencode.json\n  subpool env codex >> ~/.codex/config.toml')
-    .action((rawTool: string, opts: { showKey?: boolean; shell: Shell; url?: string; json?: boolean }) => {
-      const name = TOOL_ALIASES[rawTool] ?? rawTool;
-      if (name === "list") {
-        if (opts.json) printJson({ tools: Object.entries(TOOLS).map(([tool, t]) => ({ tool, title: t.title })) });
-        else {
-          printTable(["tool", "for"], Object.entries(TOOLS).map(([tool, t]) => [tool, t.title]));
-          say("Run `subpool env <tool>` for what to set.");
-        }
-        return;
-      }
-      const spec = TOOLS[name];
-      if (!spec) throw new CliError(`unknown tool "${rawTool}"`, `use one of: ${Object.keys(TOOLS).join(", ")} (\`subpool env list\`)`);
-      const url = opts.url ?? loadUrl();
-      const key = opts.showKey ? loadConfig().key : null;
-      const s = spec.build(url);
+  const key = opts.showKey ? loadConfig().key : null;
+  const parts = connectParts(tool.id, { baseUrl: url, key, shell: opts.shell });
 
-      if (opts.json) {
-        const envOut = Object.fromEntries(s.env.map(([n, v]) => [n, typeof v === "string" ? v : (key ?? `$${KEY_VAR}`)]));
-        printJson({
-          tool: s.tool,
-          url,
-          env: s.needsKeyVar ? { [KEY_VAR]: key ?? `$${KEY_VAR}`, ...envOut } : envOut,
-          ...(s.file ? { file: { where: s.file.where, format: s.file.format, content: s.file.render(key) } } : {}),
-          notes: s.notes,
-        });
-        return;
-      }
-
-      const shell = opts.shell;
-      const comment = (t: string) => say(`# ${t}`);
-      if (s.file) {
-        comment(`${s.title}: put this in ${s.file.where}`);
-        out(s.file.render(s.file.format === "json" ? key : null));
-        if (s.needsKeyVar && !(s.file.format === "json" && key)) {
-          comment(key ? `and set ${KEY_VAR} in the shell that starts it:` : howToExportKey(shell, s.tool));
-          if (key) say(assign(shell, KEY_VAR, { key: true }, key));
-        }
-        if (s.file.format === "json" && key) comment("this snippet holds your key: keep the file out of git");
-      } else {
-        comment(`${s.title}: set these`);
-        for (const [n, v] of s.env) out(assign(shell, n, v, key));
-        if (!key) comment(howToExportKey(shell, s.tool));
-      }
-      for (const n of s.notes) comment(n);
+  if (opts.json) {
+    printJson({
+      tool: tool.id,
+      url,
+      env: Object.fromEntries(parts.env.map((v) => [v.name, v.value])),
+      ...(parts.file ? { file: { where: parts.file.where, format: parts.file.format, content: parts.file.content } } : {}),
+      notes: parts.notes,
     });
+    return;
+  }
+
+  if (tool.kind === "env" && !key && !keyIsExported()) {
+    const what = parts.env.filter((v) => v.isKey).map((v) => v.name).join(" and ");
+    const problem = `${KEY_VAR} is not set in this shell, so these lines would set an empty ${what}`;
+    if (!process.stdout.isTTY) {
+      throw new CliError(problem, `export ${KEY_VAR}=<your gateway key> first, or put your saved key into the lines: eval "$(subpool env ${tool.id} --show-key)"`);
+    }
+    warn(`${problem}: export it first, or use --show-key`);
+  }
+
+  if (parts.file?.format === "json") {
+    say(`# ${parts.name}: put this in ${parts.file.where}`);
+    out(parts.file.content);
+    for (const n of parts.notes) say(`# ${n}`);
+    return;
+  }
+  process.stdout.write(connectText(tool.id, { baseUrl: url, key, shell: opts.shell }));
+  if (tool.kind === "file" && !key && !keyIsExported()) say(`# ${KEY_VAR} is not set in this shell yet: ${keyVarLine(opts.shell, null)}`);
 }

@@ -4,39 +4,15 @@
  * places, says what it found (names, never values) and asks before anything leaves the machine.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import type { Command } from "commander";
 import { ApiError } from "../api.js";
 import { context } from "../context.js";
 import { Cancelled, CliError } from "../errors.js";
-import { clack, confirm, isInteractive, readAllStdin } from "../prompts.js";
+import { confirm, isInteractive, loadClack, readAllStdin } from "../prompts.js";
 import type { ImportResult } from "../types.js";
 import { out, paint, plural, printJson, printTable, say, warn } from "../ui.js";
+import { tilde, usualFiles } from "./import-places.js";
 
 const MAX_BYTES = 1024 * 1024;
-
-interface Candidate {
-  tool: string;
-  path: string;
-}
-
-const envDir = (name: string): string | undefined => process.env[name]?.trim() || undefined;
-
-/** Where opencode, Claude Code and Codex keep their logins (honouring their own env overrides). */
-export function usualFiles(): Candidate[] {
-  const home = homedir();
-  return [
-    { tool: "opencode", path: join(envDir("XDG_DATA_HOME") ?? join(home, ".local", "share"), "opencode", "auth.json") },
-    { tool: "Claude Code", path: join(envDir("CLAUDE_CONFIG_DIR") ?? join(home, ".claude"), ".credentials.json") },
-    { tool: "Codex", path: join(envDir("CODEX_HOME") ?? join(home, ".codex"), "auth.json") },
-  ];
-}
-
-const tilde = (p: string): string => {
-  const home = homedir();
-  return home && p.startsWith(home + (process.platform === "win32" ? "\\" : "/")) ? `~${p.slice(home.length)}` : p;
-};
 
 interface Loaded {
   label: string;
@@ -95,105 +71,87 @@ function readFile(path: string): Loaded {
   return load(tilde(path), readFileSync(path, "utf8"));
 }
 
-export function registerImport(program: Command): void {
-  program
-    .command("import")
-    .description("upload the logins opencode, Claude Code or Codex keep on this machine (asks first)")
-    .argument("[files...]", "credential files; `-` reads one from stdin. Default: the usual places")
-    .option("-y, --yes", "upload without asking")
-    .option("--json", "print the gateway's answers as JSON")
-    .addHelpText(
-      "after",
-      `
-The usual places (looked at when no file is given):
-${usualFiles()
-  .map((c) => `  ${c.tool.padEnd(12)} ${tilde(c.path)}`)
-  .join("\n")}
-(XDG_DATA_HOME, CLAUDE_CONFIG_DIR and CODEX_HOME move them.)
-On macOS Claude Code keeps its login in the Keychain:
-  security find-generic-password -s "Claude Code-credentials" -w | subpool import -`,
-    )
-    .action(async (files: string[], opts: { yes?: boolean; json?: boolean }) => {
-      const ctx = context();
-      let loaded: Loaded[];
-      if (files.length > 0) {
-        loaded = [];
-        for (const f of files) loaded.push(f === "-" ? load("stdin", await readAllStdin()) : readFile(f));
-      } else {
-        const found = usualFiles().filter((c) => existsSync(c.path));
-        if (found.length === 0) {
-          const looked = usualFiles()
-            .map((c) => `  ${c.tool}: ${tilde(c.path)}`)
-            .join("\n");
-          const mac = process.platform === "darwin" ? '\nOn macOS, Claude Code keeps its login in the Keychain: security find-generic-password -s "Claude Code-credentials" -w | subpool import -' : "";
-          throw new CliError(`found no credential files; looked at:\n${looked}`, `give a file: subpool import <file>${mac}`);
-        }
-        loaded = found.map((c) => {
-          const l = readFile(c.path);
-          return { ...l, label: `${c.tool} ${l.label}` };
-        });
-      }
-
-      say(`To upload to ${ctx.cfg.url}:`);
-      for (const l of loaded) say(`  ${paint("bold", l.label, process.stderr)}: ${l.summary.join(", ")}`);
-      const shared = loaded.flatMap((l) => l.singleUse);
-      if (shared.length) {
-        warn(
-          `${shared.join(", ")}: the gateway and the tool will then share one login whose refresh tokens work once; whichever refreshes second is signed out. ` +
-            "For a separate login use `subpool login <provider>` instead, or stop using the tool's own login.",
-        );
-      }
-
-      let chosen = loaded;
-      const stdinUsed = files.includes("-");
-      if (!opts.yes && !stdinUsed) {
-        if (loaded.length > 1 && isInteractive()) {
-          const picked = await clack.multiselect({
-            message: "Upload which files?",
-            output: process.stderr,
-            options: loaded.map((l, i) => ({ value: i, label: l.label, hint: l.summary.join(", ") })),
-            initialValues: loaded.map((_, i) => i),
-            required: false,
-          });
-          if (clack.isCancel(picked)) throw new Cancelled();
-          chosen = loaded.filter((_, i) => picked.includes(i));
-        } else if (!(await confirm(`Upload ${loaded.length === 1 ? "this file" : `these ${loaded.length} files`} to ${ctx.cfg.url}?`, { action: "uploading credentials" }))) {
-          chosen = [];
-        }
-        if (chosen.length === 0) {
-          say("Nothing uploaded.");
-          return;
-        }
-      }
-
-      const results: { file: string; result?: ImportResult; error?: string }[] = [];
-      for (const l of chosen) {
-        try {
-          results.push({ file: l.label, result: await ctx.api.post<ImportResult>("/api/import", l.text) });
-        } catch (e) {
-          if (!(e instanceof ApiError) || e.status === 401 || e.status === 403 || e.message.includes("does not know")) throw e;
-          results.push({ file: l.label, error: e.message });
-        }
-      }
-
-      if (opts.json) {
-        printJson({ results });
-      } else {
-        const rows: string[][] = [];
-        for (const r of results) {
-          for (const i of r.result?.imported ?? []) {
-            rows.push([r.file, i.entry, i.provider, i.type === "api" ? "api key" : "oauth", i.action, `#${i.account.position} "${i.account.label}"`, i.account.id]);
-          }
-        }
-        if (rows.length) printTable(["file", "entry", "provider", "type", "action", "account", "id"], rows);
-        for (const r of results) {
-          for (const x of r.result?.refused ?? []) out(`${r.file}: refused ${x.entry}: ${x.reason}`);
-          if (r.error) out(`${r.file}: not imported: ${r.error}`);
-        }
-        const counts = { created: 0, updated: 0, unchanged: 0 };
-        for (const r of results) for (const i of r.result?.imported ?? []) counts[i.action]++;
-        out(`${plural(counts.created, "account")} added, ${counts.updated} updated, ${counts.unchanged} already there.`);
-      }
-      if (results.some((r) => r.error)) process.exitCode = 1;
+export async function importFiles(files: string[], opts: { yes?: boolean; json?: boolean }): Promise<void> {
+  const ctx = context();
+  let loaded: Loaded[];
+  if (files.length > 0) {
+    loaded = [];
+    for (const f of files) loaded.push(f === "-" ? load("stdin", await readAllStdin()) : readFile(f));
+  } else {
+    const found = usualFiles().filter((c) => existsSync(c.path));
+    if (found.length === 0) {
+      const looked = usualFiles()
+        .map((c) => `  ${c.tool}: ${tilde(c.path)}`)
+        .join("\n");
+      const mac = process.platform === "darwin" ? '\nOn macOS, Claude Code keeps its login in the Keychain: security find-generic-password -s "Claude Code-credentials" -w | subpool import -' : "";
+      throw new CliError(`found no credential files; looked at:\n${looked}`, `give a file: subpool import <file>${mac}`);
+    }
+    loaded = found.map((c) => {
+      const l = readFile(c.path);
+      return { ...l, label: `${c.tool} ${l.label}` };
     });
+  }
+
+  say(`To upload to ${ctx.cfg.url}:`);
+  for (const l of loaded) say(`  ${paint("bold", l.label, process.stderr)}: ${l.summary.join(", ")}`);
+  const shared = loaded.flatMap((l) => l.singleUse);
+  if (shared.length) {
+    warn(
+      `${shared.join(", ")}: the gateway and the tool will then share one login whose refresh tokens work once; whichever refreshes second is signed out. ` +
+        "For a separate login use `subpool login <provider>` instead, or stop using the tool's own login.",
+    );
+  }
+
+  let chosen = loaded;
+  const stdinUsed = files.includes("-");
+  if (!opts.yes && !stdinUsed) {
+    if (loaded.length > 1 && isInteractive()) {
+      const clack = await loadClack();
+      const picked = await clack.multiselect({
+        message: "Upload which files?",
+        output: process.stderr,
+        options: loaded.map((l, i) => ({ value: i, label: l.label, hint: l.summary.join(", ") })),
+        initialValues: loaded.map((_, i) => i),
+        required: false,
+      });
+      if (clack.isCancel(picked)) throw new Cancelled();
+      chosen = loaded.filter((_, i) => picked.includes(i));
+    } else if (!(await confirm(`Upload ${loaded.length === 1 ? "this file" : `these ${loaded.length} files`} to ${ctx.cfg.url}?`, { action: "uploading credentials" }))) {
+      chosen = [];
+    }
+    if (chosen.length === 0) {
+      say("Nothing uploaded.");
+      return;
+    }
+  }
+
+  const results: { file: string; result?: ImportResult; error?: string }[] = [];
+  for (const l of chosen) {
+    try {
+      results.push({ file: l.label, result: await ctx.api.post<ImportResult>("/api/import", l.text) });
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status === 401 || e.status === 403 || e.message.includes("does not know")) throw e;
+      results.push({ file: l.label, error: e.message });
+    }
+  }
+
+  if (opts.json) {
+    printJson({ results });
+  } else {
+    const rows: string[][] = [];
+    for (const r of results) {
+      for (const i of r.result?.imported ?? []) {
+        rows.push([r.file, i.entry, i.provider, i.type === "api" ? "api key" : "oauth", i.action, `#${i.account.position} "${i.account.label}"`, i.account.id]);
+      }
+    }
+    if (rows.length) await printTable(["file", "entry", "provider", "type", "action", "account", "id"], rows);
+    for (const r of results) {
+      for (const x of r.result?.refused ?? []) out(`${r.file}: refused ${x.entry}: ${x.reason}`);
+      if (r.error) out(`${r.file}: not imported: ${r.error}`);
+    }
+    const counts = { created: 0, updated: 0, unchanged: 0 };
+    for (const r of results) for (const i of r.result?.imported ?? []) counts[i.action]++;
+    out(`${plural(counts.created, "account")} added, ${counts.updated} updated, ${counts.unchanged} already there.`);
+  }
+  if (results.some((r) => r.error)) process.exitCode = 1;
 }

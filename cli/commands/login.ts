@@ -5,16 +5,14 @@
  * the user pastes the address). GitHub Copilot: a device code, entered on GitHub while we poll.
  */
 import { createServer, type Server } from "node:http";
-import type { Command } from "commander";
 import { ApiError, type Answer } from "../api.js";
 import { browserUsable, openBrowser } from "../browser.js";
 import { context, type Ctx } from "../context.js";
 import { Cancelled, CliError } from "../errors.js";
 import { ask, isInteractive, progress, sleep } from "../prompts.js";
 import { describeAccount } from "../resolve.js";
-import { PROVIDERS, type LoginDone, type LoginPending, type LoginStart, type Provider } from "../types.js";
+import type { LoginDone, LoginPending, LoginStart, Provider } from "../types.js";
 import { out, paint, printJson, say } from "../ui.js";
-import { parseProvider } from "./accounts.js";
 
 const CALLBACK_PORT = 1455;
 const CALLBACK_PATH = "/auth/callback";
@@ -140,7 +138,7 @@ async function codeFlow(ctx: Ctx, start: Extract<LoginStart, { method: "code" | 
         for (const r of races) r.catch(() => undefined);
       }
       if (got.via === "browser") say("Got the sign-in from your browser.");
-      const spin = progress("Finishing the sign-in");
+      const spin = await progress("Finishing the sign-in");
       try {
         const r = await ctx.api.call<LoginDone>("POST", `/api/oauth/${provider}/finish`, { loginId: start.loginId, code: got.v }, { timeoutMs: FINISH_TIMEOUT_MS });
         spin.stop("Signed in");
@@ -170,7 +168,7 @@ async function deviceFlow(ctx: Ctx, start: Extract<LoginStart, { method: "device
     await openBrowser(start.verificationUri);
   }
   const ac = new AbortController();
-  const spin = progress(`Waiting for the code to be entered at ${start.verificationUri}`, () => ac.abort());
+  const spin = await progress(`Waiting for the code to be entered at ${start.verificationUri}`, () => ac.abort());
   let interval = Math.max(1, start.interval || 5);
   let transient = 0;
   try {
@@ -205,29 +203,15 @@ async function deviceFlow(ctx: Ctx, start: Extract<LoginStart, { method: "device
   }
 }
 
-export function registerLogin(program: Command): void {
-  program
-    .command("login")
-    .description("sign in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot); the account is stored in the gateway")
-    .argument("<provider>", `${PROVIDERS.join(" | ")} (also: claude, chatgpt, copilot)`, parseProvider)
-    .option("--label <label>", "a name for the account (default: the email or login the provider reports)")
-    .option("--no-browser", "do not open a browser; print the address")
-    .option("--no-callback", "openai: do not listen on localhost:1455 for the browser; paste the address instead")
-    .option("--json", "print the resulting account as JSON")
-    .addHelpText(
-      "after",
-      "\nSigning in to an account already in the gateway refreshes it (e.g. after needs_reauth) instead of adding a copy.\nSUBPOOL_NO_BROWSER=1 never opens a browser.",
-    )
-    .action(async (provider: Provider, opts: LoginOptions) => {
-      const ctx = context();
-      const start = await ctx.api.post<LoginStart>(`/api/oauth/${provider}/start`, opts.label ? { label: opts.label } : {});
-      const done = start.method === "device" ? await deviceFlow(ctx, start, opts) : await codeFlow(ctx, start, opts);
-      if (opts.json) {
-        printJson(done);
-        return;
-      }
-      const a = done.account;
-      out(done.created ? `Added ${describeAccount(a)}.` : `Signed in again: refreshed ${describeAccount(a)}; it is ${a.status} now.`);
-      say("`subpool accounts` shows your pool; `subpool env list` shows how to point your tools at it.");
-    });
+export async function login(provider: Provider, opts: LoginOptions): Promise<void> {
+  const ctx = context();
+  const start = await ctx.api.post<LoginStart>(`/api/oauth/${provider}/start`, opts.label ? { label: opts.label } : {});
+  const done = start.method === "device" ? await deviceFlow(ctx, start, opts) : await codeFlow(ctx, start, opts);
+  if (opts.json) {
+    printJson(done);
+    return;
+  }
+  const a = done.account;
+  out(done.created ? `Added ${describeAccount(a)}.` : `Signed in again: refreshed ${describeAccount(a)}; it is ${a.status} now.`);
+  say("`subpool accounts` shows your pool; `subpool env list` shows how to point your tools at it.");
 }

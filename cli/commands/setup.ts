@@ -1,11 +1,10 @@
-/** `subpool setup`: the gateway URL and key, checked with GET /api/me, saved 0600. `subpool whoami`. */
-import type { Command } from "commander";
+/** `subpool setup`: the gateway URL and key, checked with GET /api/me, saved 0600. `subpool whoami`, `subpool profiles`. */
 import { Api, ApiError } from "../api.js";
-import { configPath, loadConfig, normalizeUrl, readConfigFile, saveConfig, type StoredConfig } from "../config.js";
+import { configPath, currentProfile, loadConfig, normalizeUrl, profileFlag, profileOf, readConfigFile, saveConfig, type ConfigFile, type StoredConfig } from "../config.js";
 import { CliError } from "../errors.js";
 import { ask, isInteractive, progress, readLine } from "../prompts.js";
 import type { Me } from "../types.js";
-import { out, paint, printJson, say, warn } from "../ui.js";
+import { out, paint, printJson, printTable, say, warn } from "../ui.js";
 
 interface SetupOptions {
   url?: string;
@@ -24,7 +23,7 @@ function validUrl(v: string): string | undefined {
 
 async function verify(url: string, key: string): Promise<Me> {
   const api = new Api(url, key, "input");
-  const spin = progress(`Checking ${url}`);
+  const spin = await progress(`Checking ${url}`);
   try {
     const me = await api.get<Me>("/api/me");
     spin.stop(`Connected to ${url}`);
@@ -42,94 +41,104 @@ async function verify(url: string, key: string): Promise<Me> {
   }
 }
 
-export function registerSetup(program: Command): void {
-  program
-    .command("setup")
-    .description("connect to a gateway: asks for its URL and your key, checks them, saves them (mode 0600)")
-    .option("--url <url>", "the gateway's address, e.g. http://localhost:8787")
-    .option("--key <key>", "your gateway key; `-` reads it from stdin (keeps it out of the shell history)")
-    .option("--json", "print the result as JSON")
-    .addHelpText(
-      "after",
-      `\nSaved to ${configPath()}\n(SUBPOOL_CONFIG picks another file; SUBPOOL_URL and SUBPOOL_KEY override it.)`,
-    )
-    .action(async (opts: SetupOptions) => {
-      let existing: Partial<StoredConfig> | null = null;
-      try {
-        existing = readConfigFile();
-      } catch {
-        existing = null; // a broken file is about to be replaced
-      }
-      const interactive = isInteractive();
+export async function setup(opts: SetupOptions): Promise<void> {
+  const profile = currentProfile();
+  let existing: Partial<StoredConfig> | null = null;
+  try {
+    existing = profileOf(readConfigFile(), profile);
+  } catch {
+    existing = null; // a broken file is about to be replaced
+  }
+  const interactive = isInteractive();
+  const envUrl = profile === null ? process.env.SUBPOOL_URL : undefined;
 
-      let url: string;
-      if (opts.url !== undefined) url = normalizeUrl(opts.url);
-      else if (interactive) {
-        url = normalizeUrl(
-          await ask({
-            message: "Gateway URL",
-            initialValue: existing?.url ?? process.env.SUBPOOL_URL ?? "http://localhost:8787",
-            validate: validUrl,
-          }),
-        );
-      } else if (existing?.url) url = normalizeUrl(existing.url);
-      else throw new CliError("no gateway URL given", "pass --url <url> (e.g. --url http://localhost:8787)");
+  let url: string;
+  if (opts.url !== undefined) url = normalizeUrl(opts.url);
+  else if (interactive) {
+    url = normalizeUrl(
+      await ask({
+        message: profile ? `Gateway URL (profile ${profile})` : "Gateway URL",
+        initialValue: existing?.url ?? envUrl ?? "http://localhost:8787",
+        validate: validUrl,
+      }),
+    );
+  } else if (existing?.url) url = normalizeUrl(existing.url);
+  else throw new CliError("no gateway URL given", "pass --url <url> (e.g. --url http://localhost:8787)");
 
-      let key: string;
-      if (opts.key === "-") {
-        const line = await readLine();
-        if (!line?.trim()) throw new CliError("--key - read no key from stdin", "pipe the key in: echo \"$KEY\" | subpool setup --url … --key -");
-        key = line.trim();
-      } else if (opts.key !== undefined) key = opts.key.trim();
-      else if (interactive) {
-        const keep = existing?.key;
-        key = await ask({
-          message: keep ? "Gateway key (Enter keeps the saved one)" : "Gateway key (sp_…, from your admin)",
-          secret: true,
-          ...(keep ? { defaultValue: keep } : {}),
-          validate: (v) => (v ? undefined : "paste the key your admin gave you"),
-        });
-      } else if (existing?.key) key = existing.key;
-      else throw new CliError("no gateway key given", "pass --key <key>, or --key - to read it from stdin");
-      if (!key) throw new CliError("the gateway key is empty", "pass the key your admin gave you");
-
-      const me = await verify(url, key);
-      const path = saveConfig({ url, key });
-      if (opts.json) {
-        printJson({ url, path, user: me });
-      } else {
-        out(`Saved ${url} and your key to ${path} (readable by you only).`);
-        out(me.id === null ? `Signed in with the bootstrap ADMIN_TOKEN.` : `Signed in as ${paint("bold", me.name)} (${me.role}).`);
-        out();
-        if (me.id === null) {
-          out("This token manages users only; it owns no accounts. Next:");
-          out("  subpool users add <your-name> --admin     # an account-holding user for yourself");
-          out("  subpool users add <teammate>              # one per teammate; each gets a key, shown once");
-        } else {
-          out("Next:");
-          out("  subpool login anthropic | openai | github-copilot   # sign in to a subscription");
-          out("  subpool import                                      # or bring in logins opencode, Claude Code, Codex already have");
-          out("  subpool env claude-code                             # then point your tools at the gateway");
-        }
-      }
-      for (const v of ["SUBPOOL_URL", "SUBPOOL_KEY"]) {
-        if (process.env[v]?.trim()) warn(`${v} is set in your environment and overrides the saved ${v === "SUBPOOL_URL" ? "URL" : "key"}`);
-      }
+  let key: string;
+  if (opts.key === "-") {
+    const line = await readLine();
+    if (!line?.trim()) throw new CliError("--key - read no key from stdin", 'pipe the key in: echo "$KEY" | subpool setup --url … --key -');
+    key = line.trim();
+  } else if (opts.key !== undefined) key = opts.key.trim();
+  else if (interactive) {
+    const keep = existing?.key;
+    key = await ask({
+      message: keep ? "Gateway key (Enter keeps the saved one)" : "Gateway key (sp_…, from your admin)",
+      secret: true,
+      ...(keep ? { defaultValue: keep } : {}),
+      validate: (v) => (v ? undefined : "paste the key your admin gave you"),
     });
+  } else if (existing?.key) key = existing.key;
+  else throw new CliError("no gateway key given", "pass --key <key>, or --key - to read it from stdin");
+  if (!key) throw new CliError("the gateway key is empty", "pass the key your admin gave you");
 
-  program
-    .command("whoami")
-    .description("show which gateway and user this machine is set up for")
-    .option("--json", "print the result as JSON")
-    .action(async (opts: { json?: boolean }) => {
-      const cfg = loadConfig();
-      const me = await Api.from(cfg).get<Me>("/api/me");
-      const from = (s: "env" | "file") => (s === "env" ? "environment" : cfg.path);
-      if (opts.json) {
-        printJson({ url: cfg.url, user: me, config: cfg.path, urlFrom: cfg.urlFrom, keyFrom: cfg.keyFrom });
-        return;
-      }
-      out(`${me.id === null ? "the bootstrap ADMIN_TOKEN" : `${me.name} (${me.role}, ${me.id})`} at ${cfg.url}`);
-      say(`url from ${from(cfg.urlFrom)}; key from ${cfg.keyFrom === "env" ? "SUBPOOL_KEY" : cfg.path}`);
-    });
+  const me = await verify(url, key);
+  const path = saveConfig({ url, key }, configPath(), profile);
+  const p = profileFlag(profile);
+  if (opts.json) {
+    printJson({ url, path, profile, user: me });
+  } else {
+    out(`Saved ${url} and your key to ${path}${profile ? ` as the profile "${profile}"` : ""} (readable by you only).`);
+    out(me.id === null ? `Signed in with the bootstrap ADMIN_TOKEN.` : `Signed in as ${paint("bold", me.name)} (${me.role}).`);
+    out();
+    if (me.id === null) {
+      out("This token manages users only; it owns no accounts. Next:");
+      out(`  subpool${p} users add <your-name> --admin     # an account-holding user for yourself`);
+      out(`  subpool${p} users add <teammate>              # one per teammate; each gets a key, shown once`);
+      if (!profile) out("Tip: keep this token as a profile and your own key as the default: `subpool setup --profile admin`.");
+    } else {
+      out("Next:");
+      out(`  subpool${p} login anthropic | openai | github-copilot   # sign in to a subscription`);
+      out(`  subpool${p} import                                      # or bring in logins opencode, Claude Code, Codex already have`);
+      out(`  subpool${p} env claude-code                             # then point your tools at the gateway`);
+    }
+  }
+  if (!profile) {
+    for (const v of ["SUBPOOL_URL", "SUBPOOL_KEY"]) {
+      if (process.env[v]?.trim()) warn(`${v} is set in your environment and overrides the saved ${v === "SUBPOOL_URL" ? "URL" : "key"}`);
+    }
+  }
+}
+
+export async function whoami(opts: { json?: boolean }): Promise<void> {
+  const cfg = loadConfig();
+  const me = await Api.from(cfg).get<Me>("/api/me");
+  const from = (s: "env" | "file") => (s === "env" ? "environment" : cfg.path);
+  if (opts.json) {
+    printJson({ url: cfg.url, user: me, config: cfg.path, profile: cfg.profile, urlFrom: cfg.urlFrom, keyFrom: cfg.keyFrom });
+    return;
+  }
+  out(`${me.id === null ? "the bootstrap ADMIN_TOKEN" : `${me.name} (${me.role}, ${me.id})`} at ${cfg.url}${cfg.profile ? ` (profile ${cfg.profile})` : ""}`);
+  say(`url from ${from(cfg.urlFrom)}; key from ${cfg.keyFrom === "env" ? "SUBPOOL_KEY" : cfg.path}`);
+}
+
+export async function profiles(opts: { json?: boolean }): Promise<void> {
+  const path = configPath();
+  const file: ConfigFile | null = readConfigFile(path);
+  const current = currentProfile();
+  const rows: { name: string; url: string | null; current: boolean }[] = [];
+  if (file && (file.url || file.key)) rows.push({ name: "default", url: file.url ?? null, current: current === null });
+  for (const [name, p] of Object.entries(file?.profiles ?? {})) rows.push({ name, url: p.url ?? null, current: current === name });
+  if (opts.json) {
+    printJson({ config: path, profiles: rows });
+    return;
+  }
+  if (rows.length === 0) {
+    out(`No profiles saved in ${path}.`);
+    say("Save one: `subpool setup` (the default), `subpool setup --profile admin` (another).");
+    return;
+  }
+  await printTable(["profile", "url", ""], rows.map((r) => [r.name, r.url ?? "-", r.current ? "(in use)" : ""]));
+  say(`Saved in ${path}. Pick one with --profile NAME or SUBPOOL_PROFILE=NAME.`);
 }

@@ -1,13 +1,12 @@
 /** `subpool users add | list | rm | rotate`: the team, for admins. Keys are shown once, here only. */
-import type { Command } from "commander";
-import { saveConfig } from "../config.js";
+import { profileFlag, saveConfig } from "../config.js";
 import { context, type Ctx } from "../context.js";
 import { confirm } from "../prompts.js";
 import { findUser } from "../resolve.js";
 import type { Me, User, UserWithKey } from "../types.js";
 import { out, paint, printJson, printTable, say } from "../ui.js";
 
-async function listUsers(ctx: Ctx): Promise<User[]> {
+async function fetchUsers(ctx: Ctx): Promise<User[]> {
   return (await ctx.api.get<{ users: User[] }>("/admin/users")).users;
 }
 
@@ -22,89 +21,61 @@ function showKey(u: UserWithKey, url: string, what: string): void {
   out(`${u.name} runs:  npx subpool setup --url ${url}   (and pastes the key when asked)`);
 }
 
-export function registerUsers(program: Command): void {
-  const users = program
-    .command("users")
-    .description("manage the team (admins): add, list, rm, rotate")
-    .addHelpText("after", "\nA user is named by name or id. Keys are shown once, when made; the gateway keeps only a hash.");
+export async function listUsers(opts: { json?: boolean }): Promise<void> {
+  const ctx = context();
+  const data = await ctx.api.get<{ users: User[] }>("/admin/users");
+  if (opts.json) {
+    printJson(data);
+    return;
+  }
+  if (data.users.length === 0) {
+    out("No users yet.");
+    say(`Add one: \`subpool${profileFlag()} users add <name>\` (add --admin for another admin).`);
+    return;
+  }
+  await printTable(
+    ["name", "role", "created", "id"],
+    data.users.map((u) => [u.name, u.role, day(u.createdAt), u.id]),
+  );
+}
 
-  users
-    .command("list", { isDefault: true })
-    .alias("ls")
-    .description("everyone who has a gateway key")
-    .option("--json", "print the gateway's JSON answer")
-    .action(async (opts: { json?: boolean }) => {
-      const ctx = context();
-      const data = await ctx.api.get<{ users: User[] }>("/admin/users");
-      if (opts.json) {
-        printJson(data);
-        return;
-      }
-      if (data.users.length === 0) {
-        out("No users yet.");
-        say("Add one: `subpool users add <name>` (add --admin for another admin).");
-        return;
-      }
-      printTable(
-        ["name", "role", "created", "id"],
-        data.users.map((u) => [u.name, u.role, day(u.createdAt), u.id]),
-      );
-    });
+export async function addUser(name: string, opts: { admin?: boolean; json?: boolean }): Promise<void> {
+  const ctx = context();
+  const u = await ctx.api.post<UserWithKey>("/admin/users", { name, role: opts.admin ? "admin" : "member" });
+  if (opts.json) printJson(u);
+  else showKey(u, ctx.cfg.url, "Created");
+}
 
-  users
-    .command("add <name>")
-    .description("create a user and show their gateway key (once)")
-    .option("--admin", "make them an admin (can manage users)")
-    .option("--json", "print the answer as JSON (it holds the key)")
-    .action(async (name: string, opts: { admin?: boolean; json?: boolean }) => {
-      const ctx = context();
-      const u = await ctx.api.post<UserWithKey>("/admin/users", { name, role: opts.admin ? "admin" : "member" });
-      if (opts.json) printJson(u);
-      else showKey(u, ctx.cfg.url, "Created");
-    });
+export async function removeUser(ref: string, opts: { yes?: boolean; json?: boolean }): Promise<void> {
+  const ctx = context();
+  const [all, me] = await Promise.all([fetchUsers(ctx), ctx.api.get<Me>("/api/me")]);
+  const u = findUser(all, ref);
+  const self = me.id === u.id ? " That is you: this machine's key stops working too." : "";
+  if (!(await confirm(`Delete ${u.name} (${u.id})? Their key stops working and every account they stored is destroyed.${self}`, { yes: opts.yes === true, action: `deleting user ${u.name}` }))) {
+    say("Nothing deleted.");
+    return;
+  }
+  await ctx.api.del(`/admin/users/${encodeURIComponent(u.id)}`);
+  if (opts.json) printJson({ removed: u });
+  else out(`Deleted ${u.name} (${u.id}).`);
+}
 
-  users
-    .command("rm <user>")
-    .alias("remove")
-    .description("delete a user, their key and every account they stored")
-    .option("-y, --yes", "do not ask for confirmation")
-    .option("--json", "print the removed user as JSON")
-    .action(async (ref: string, opts: { yes?: boolean; json?: boolean }) => {
-      const ctx = context();
-      const [all, me] = await Promise.all([listUsers(ctx), ctx.api.get<Me>("/api/me")]);
-      const u = findUser(all, ref);
-      const self = me.id === u.id ? " That is you: this machine's key stops working too." : "";
-      if (!(await confirm(`Delete ${u.name} (${u.id})? Their key stops working and every account they stored is destroyed.${self}`, { yes: opts.yes === true, action: `deleting user ${u.name}` }))) {
-        say("Nothing deleted.");
-        return;
-      }
-      await ctx.api.del(`/admin/users/${encodeURIComponent(u.id)}`);
-      if (opts.json) printJson({ removed: u });
-      else out(`Deleted ${u.name} (${u.id}).`);
-    });
-
-  users
-    .command("rotate <user>")
-    .description("issue a new key for a user; the old one stops working at once")
-    .option("-y, --yes", "do not ask for confirmation")
-    .option("--json", "print the answer as JSON (it holds the key)")
-    .action(async (ref: string, opts: { yes?: boolean; json?: boolean }) => {
-      const ctx = context();
-      const [all, me] = await Promise.all([listUsers(ctx), ctx.api.get<Me>("/api/me")]);
-      const u = findUser(all, ref);
-      const self = me.id === u.id;
-      const warning = self ? " It is your own key: the new one is saved for this machine." : "";
-      if (!(await confirm(`Issue a new key for ${u.name}? Their current key stops working at once.${warning}`, { yes: opts.yes === true, action: `rotating the key of ${u.name}` }))) {
-        say("Nothing changed.");
-        return;
-      }
-      const rotated = await ctx.api.post<UserWithKey>(`/admin/users/${encodeURIComponent(u.id)}/key`);
-      if (self && ctx.cfg.keyFrom === "file") saveConfig({ url: ctx.cfg.url, key: rotated.key }, ctx.cfg.path);
-      if (opts.json) {
-        printJson(rotated);
-        return;
-      }
-      showKey(rotated, ctx.cfg.url, "New key for");
-      if (self) say(ctx.cfg.keyFrom === "file" ? `Saved the new key to ${ctx.cfg.path}.` : "Your key comes from SUBPOOL_KEY: put the new key there.");
-    });
+export async function rotateUser(ref: string, opts: { yes?: boolean; json?: boolean }): Promise<void> {
+  const ctx = context();
+  const [all, me] = await Promise.all([fetchUsers(ctx), ctx.api.get<Me>("/api/me")]);
+  const u = findUser(all, ref);
+  const self = me.id === u.id;
+  const warning = self ? " It is your own key: the new one is saved for this machine." : "";
+  if (!(await confirm(`Issue a new key for ${u.name}? Their current key stops working at once.${warning}`, { yes: opts.yes === true, action: `rotating the key of ${u.name}` }))) {
+    say("Nothing changed.");
+    return;
+  }
+  const rotated = await ctx.api.post<UserWithKey>(`/admin/users/${encodeURIComponent(u.id)}/key`);
+  if (self && ctx.cfg.keyFrom === "file") saveConfig({ url: ctx.cfg.url, key: rotated.key }, ctx.cfg.path, ctx.cfg.profile);
+  if (opts.json) {
+    printJson(rotated);
+    return;
+  }
+  showKey(rotated, ctx.cfg.url, "New key for");
+  if (self) say(ctx.cfg.keyFrom === "file" ? `Saved the new key to ${ctx.cfg.path}${ctx.cfg.profile ? ` (profile ${ctx.cfg.profile})` : ""}.` : "Your key comes from SUBPOOL_KEY: put the new key there.");
 }

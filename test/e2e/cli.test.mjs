@@ -6,7 +6,7 @@
 // on PATH for wrangler. Offline only: nothing leaves 127.0.0.1.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -59,6 +59,7 @@ const jwt = (claims) => `${b64url({ alg: "none", typ: "JWT" })}.${b64url(claims)
 const FAKE = {
   anthropicLimitedKey: `sk-ant-api03-cli-limited-${tag}`,
   anthropicGoodKey: `sk-ant-api03-cli-good-${tag}`,
+  anthropicFlakyKey: `sk-ant-api03-cli-flaky-${tag}`,
   anthropicCode: `ac-code-${tag}`,
   anthropicRefresh: `sk-ant-ort01-cli-${tag}`,
   anthropicAccess: `sk-ant-oat01-cli-${tag}`,
@@ -71,6 +72,9 @@ const FAKE = {
   githubToken: `gho_cli${tag}`,
   copilotToken: `tid=cli-${tag};exp=9`,
 };
+
+/** How many more requests with FAKE.anthropicFlakyKey answer 500 (then it works). */
+let flakyFailures = 0;
 
 /** How many polls the device flow answers "authorization_pending" to before granting. */
 let devicePendingPolls = 1;
@@ -94,7 +98,10 @@ function startFake() {
         if (req.headers["x-api-key"] === FAKE.anthropicLimitedKey) {
           return sendJson(res, 429, { type: "error", error: { type: "rate_limit_error", message: "rate limited" } }, { "retry-after": "7200" });
         }
-        if (req.headers["x-api-key"] !== FAKE.anthropicGoodKey) return sendJson(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
+        if (req.headers["x-api-key"] === FAKE.anthropicFlakyKey && flakyFailures-- > 0) {
+          return sendJson(res, 500, { type: "error", error: { type: "api_error", message: "internal server error" } });
+        }
+        if (req.headers["x-api-key"] !== FAKE.anthropicGoodKey && req.headers["x-api-key"] !== FAKE.anthropicFlakyKey) return sendJson(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
         return sendJson(res, 200, { id: "msg_cli", type: "message", role: "assistant", model: "claude-e2e", content: [{ type: "text", text: "hi" }], stop_reason: "end_turn", usage: { input_tokens: 1, output_tokens: 1 } });
       }
       // Anthropic sign-in: the token endpoint takes JSON.
@@ -299,7 +306,8 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
       assert.equal(statSync(dirname(env.SUBPOOL_CONFIG)).mode & 0o777, 0o700);
     }
     const who = ok(await cli(["whoami", "--json"], { env }));
-    assert.deepEqual(JSON.parse(who.stdout).user, { id: null, name: "admin-token", role: "admin" });
+    const { id, name, role } = JSON.parse(who.stdout).user;
+    assert.deepEqual({ id, name, role }, { id: null, name: "admin-token", role: "admin" });
   });
 
   it("setup writes the default config dir ($XDG_CONFIG_HOME/subpool) when SUBPOOL_CONFIG is unset", T, async () => {
@@ -412,11 +420,11 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     const header = r.stdout.split("\n").find((l) => l.startsWith("│"));
     assert.deepEqual(
       header.split("│").slice(1, -1).map((c) => c.trim()),
-      ["#", "provider", "label", "type", "status", "cooldown", "last status", "ok/fail", "id"],
+      ["#", "provider", "label", "type", "status", "cooldown", "last used", "last status", "ok/fail", "id"],
     );
     const rows = tableRows(r.stdout);
     assert.deepEqual(
-      rows.map((c) => [c[0], c[1], c[2], c[3], c[4], c[8]]),
+      rows.map((c) => [c[0], c[1], c[2], c[3], c[4], c[9]]),
       [
         ["1", "anthropic", "limited", "api key", "cooling", limited.id],
         ["2", "anthropic", "good", "api key", "active", good.id],
@@ -424,9 +432,14 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
       ],
     );
     assert.match(rows[0][5], /^(1h 5\dm|2h)$/, `cooldown countdown: ${rows[0][5]}`);
-    assert.match(rows[0][6], /^429\b/);
+    assert.match(rows[0][6], /^(just now|\d+s ago)$/, `last used: ${rows[0][6]}`);
+    assert.match(rows[0][7], /^429\b/);
     assert.equal(rows[1][5], "-");
-    assert.match(rows[0][7], /^0\/1$/);
+    assert.equal(rows[1][7], "200");
+    assert.equal(rows[2][6], "never");
+    assert.match(rows[0][8], /^0\/1$/);
+    // The 429's reason, under the table, as current.
+    assert.match(r.stdout, /^ {2}anthropic:1 "limited": .*429|^ {2}anthropic:1 "limited": .*rate/m);
     assert.ok(!r.stdout.includes(FAKE.anthropicGoodKey) && !r.stdout.includes(state.memberKey));
 
     const json = JSON.parse(ok(await cli(["accounts", "--json"], { env })).stdout);
@@ -483,9 +496,62 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
       const r = await api("POST", "/api/accounts", state.memberKey, { provider, type: "api", key: `sk-twin-${provider}-${tag}`, label: "twin" });
       assert.equal(r.status, 201, r.text);
     }
-    fails(await cli(["accounts", "disable", "twin"], { env }), /"twin" matches 2 accounts/, /use the id/);
+    const r = fails(await cli(["accounts", "disable", "twin"], { env }), /"twin" matches 2 accounts:/, /by its id or <provider>:<position>/);
+    // Every match is listed with its id and provider:position, and nothing was changed.
+    for (const a of (await accountsOf(state.memberKey)).filter((x) => x.label === "twin")) {
+      assert.match(r.stderr, new RegExp(`${a.provider}:${a.position}\\s+"twin"\\s+${a.id}`));
+      assert.equal(a.enabled, true);
+    }
     const twins = (await accountsOf(state.memberKey)).filter((a) => a.label === "twin");
     for (const a of twins) ok(await cli(["accounts", "rm", a.id, "--yes"], { env }));
+  });
+
+  it("accounts: a unique first part of a label names the account (`accounts move work 1` for \"work key\")", T, async () => {
+    const user = (await api("POST", "/admin/users", state.adminToken, { name: `labels-${tag}` })).json;
+    const env = { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: user.key };
+    for (const label of ["personal", "work key"]) assert.equal((await api("POST", "/api/accounts", user.key, { provider: "anthropic", type: "api", key: `sk-ant-api03-${label.replace(" ", "-")}-${tag}`, label })).status, 201);
+    const r = ok(await cli(["accounts", "move", "work", "1"], { env }));
+    assert.match(r.stdout, /Moved anthropic "work key" from #2 to #1/);
+    assert.equal((await api("POST", "/api/accounts", user.key, { provider: "openai", type: "api", key: `sk-proj-workshop-${tag}`, label: "workshop" })).status, 201);
+    const amb = fails(await cli(["accounts", "disable", "work"], { env }), /"work" matches 2 accounts:/);
+    assert.match(amb.stderr, /anthropic:1\s+"work key"/);
+    assert.match(amb.stderr, /openai:1\s+"workshop"/);
+    ok(await cli(["accounts", "disable", "openai:1"], { env }));
+    fails(await cli(["accounts", "disable", "anthropic:7"], { env }), /no anthropic account at position 7/);
+  });
+
+  it("accounts: the table shows an old error as old, a failed refresh's reason, and last use", T, async () => {
+    const user = (await api("POST", "/admin/users", state.adminToken, { name: `errors-${tag}` })).json;
+    const env = { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: user.key };
+    const add = async (body) => (await api("POST", "/api/accounts", user.key, body)).json;
+    const expired = await add({ provider: "anthropic", type: "oauth", refresh: `sk-ant-ort01-dead-${tag}`, access: `sk-ant-oat01-dead-${tag}`, expires: Date.now() - 60_000, label: "expired" });
+    const flaky = await add({ provider: "anthropic", type: "api", key: FAKE.anthropicFlakyKey, label: "flaky" });
+    await add({ provider: "anthropic", type: "api", key: FAKE.anthropicGoodKey, label: "good" });
+    // Two conversations (session affinity would keep one conversation on the account that served it).
+    const send = (n) =>
+      fetch(`${state.url}/anthropic/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": user.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify({ model: "claude-e2e", max_tokens: 8, messages: [{ role: "user", content: `conversation ${n}` }] }),
+      }).then(async (res) => ({ status: res.status, account: res.headers.get("x-subpool-account"), text: await res.text() }));
+    // 1: the expired login's refresh is refused (needs_reauth), "flaky" answers 500, "good" serves.
+    flakyFailures = 1;
+    const first = await send(1);
+    assert.equal(first.status, 200, first.text);
+    // 2: "flaky" works now.
+    const second = await send(2);
+    assert.equal(second.account, flaky.id, second.text);
+
+    const r = ok(await cli(["accounts"], { env }));
+    const rows = Object.fromEntries(tableRows(r.stdout).map((c) => [c[2], c]));
+    assert.equal(rows.expired[4], "needs_reauth");
+    assert.equal(rows.flaky[7], "200", "the last status stands alone: the 500 came before it");
+    assert.match(rows.flaky[6], /^(just now|\d+s ago)$/);
+    assert.equal(rows.good[7], "200");
+    assert.match(r.stdout, /anthropic:1 "expired" needs a new login: .*(refus|invalid_grant).*subpool login anthropic/);
+    assert.match(r.stdout, /anthropic:2 "flaky": earlier error, before its last success.*: .*500/);
+    assert.ok(!r.stdout.includes(FAKE.anthropicFlakyKey));
+    assert.ok(expired.id);
   });
 
   it("accounts add stores an API key read from stdin", T, async () => {
@@ -502,21 +568,41 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
 
   // ---- env -----------------------------------------------------------------------------------
 
-  it("env prints exactly what to set for each tool, with $SUBPOOL_KEY instead of the key", T, async () => {
-    const env = configFor("member");
+  it("env prints exactly what to set for each tool; the key is $SUBPOOL_KEY (guarded) unless --show-key", T, async () => {
+    // The member's shell, with SUBPOOL_KEY exported as `subpool env` asks.
+    const env = { ...configFor("member"), SUBPOOL_KEY: "k-from-shell" };
     const u = state.url;
+    const guarded = '"${SUBPOOL_KEY:?set SUBPOOL_KEY to your gateway key first}"';
     const expected = {
-      "claude-code": `export ANTHROPIC_BASE_URL="${u}/anthropic"\nexport ANTHROPIC_API_KEY="$SUBPOOL_KEY"\n`,
-      "anthropic-sdk": `export ANTHROPIC_BASE_URL="${u}/anthropic"\nexport ANTHROPIC_API_KEY="$SUBPOOL_KEY"\n`,
-      "openai-sdk": `export OPENAI_BASE_URL="${u}/openai/v1"\nexport OPENAI_API_KEY="$SUBPOOL_KEY"\n`,
-      codex: `model_provider = "subpool"\n\n[model_providers.subpool]\nname = "subpool"\nbase_url = "${u}/openai/v1"\nenv_key = "SUBPOOL_KEY"\nwire_api = "responses"\n`,
+      "claude-code": [`export ANTHROPIC_BASE_URL="${u}/anthropic"`, `export ANTHROPIC_API_KEY=${guarded}`],
+      "anthropic-sdk": [`export ANTHROPIC_BASE_URL="${u}/anthropic"`, `export ANTHROPIC_API_KEY=${guarded}`],
+      "openai-sdk": [`export OPENAI_BASE_URL="${u}/openai/v1"`, `export OPENAI_API_KEY=${guarded}`],
+      copilot: [`export OPENAI_BASE_URL="${u}/copilot"`, `export OPENAI_API_KEY=${guarded}`],
     };
-    for (const [tool, stdout] of Object.entries(expected)) {
+    const code = (stdout) => stdout.split("\n").filter((l) => l && !l.startsWith("#"));
+    for (const [tool, lines] of Object.entries(expected)) {
       const r = ok(await cli(["env", tool, "--shell", "sh"], { env }));
-      assert.equal(r.stdout, stdout, `subpool env ${tool}`);
-      assert.match(r.stderr, /export SUBPOOL_KEY=<your gateway key>/, `subpool env ${tool} says how to export the key`);
+      assert.deepEqual(code(r.stdout), lines, `subpool env ${tool}`);
+      assert.match(r.stdout, /^# SUBPOOL_KEY must hold your gateway key: export SUBPOOL_KEY='<your gateway key>'$/m, `subpool env ${tool} says how to export the key`);
       assert.ok(!r.stdout.includes(state.memberKey) && !r.stderr.includes(state.memberKey), `subpool env ${tool} must not print the key`);
+      // bash and zsh read the same lines.
+      for (const shell of ["bash", "zsh"]) assert.equal(ok(await cli(["env", tool, "--shell", shell], { env })).stdout, r.stdout, `--shell ${shell}`);
+      // The lines really set what they say, and refuse to set an empty key.
+      const sh = execFileSync("sh", ["-c", `${r.stdout}\nprintf '%s|%s' "$${lines[0].split("=")[0].split(" ")[1]}" "$${lines[1].split("=")[0].split(" ")[1]}"`], { env: { ...process.env, SUBPOOL_KEY: "k1" } }).toString();
+      assert.equal(sh, `${lines[0].split('"')[1]}|k1`);
+      const noKey = spawnSync("sh", ["-c", `${r.stdout}\necho reached`], { env: { ...process.env, SUBPOOL_KEY: "" } });
+      assert.notEqual(noKey.status, 0);
+      assert.match(noKey.stderr.toString(), /set SUBPOOL_KEY to your gateway key first/);
+      assert.doesNotMatch(noKey.stdout.toString(), /reached/);
     }
+    // Claude Code's first-run question is answered in the output itself (a comment), not only on stderr.
+    const claude = ok(await cli(["env", "claude-code", "--shell", "sh"], { env }));
+    assert.match(claude.stdout, /^# First run: Claude Code asks "Do you want to use this API key\?" and preselects No: choose Yes/m);
+    // Copilot: what the client must send itself.
+    const copilot = ok(await cli(["env", "copilot"], { env }));
+    assert.match(copilot.stdout, /^# .*Editor-Version.*Copilot-Integration-Id/m);
+    assert.match(copilot.stdout, new RegExp(`^# .*${u.replace(/[.]/g, "\\.")}/copilot/chat/completions`, "m"));
+
     const oc = ok(await cli(["env", "opencode"], { env }));
     assert.deepEqual(JSON.parse(oc.stdout).provider, {
       anthropic: { options: { baseURL: `${u}/anthropic/v1`, apiKey: "{env:SUBPOOL_KEY}" } },
@@ -524,18 +610,103 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     });
     assert.match(oc.stderr, /opencode\.json/);
 
-    const shown = ok(await cli(["env", "claude-code", "--show-key", "--shell", "sh"], { env }));
-    assert.equal(shown.stdout, `export ANTHROPIC_BASE_URL="${u}/anthropic"\nexport ANTHROPIC_API_KEY='${state.memberKey}'\n`);
     const fish = ok(await cli(["env", "openai-sdk", "--shell", "fish"], { env }));
-    assert.equal(fish.stdout, `set -gx OPENAI_BASE_URL "${u}/openai/v1"\nset -gx OPENAI_API_KEY $SUBPOOL_KEY\n`);
+    assert.deepEqual(code(fish.stdout), [`set -gx OPENAI_BASE_URL "${u}/openai/v1"`, "set -gx OPENAI_API_KEY $SUBPOOL_KEY"]);
+    const ps = ok(await cli(["env", "claude-code", "--shell", "powershell"], { env }));
+    assert.deepEqual(code(ps.stdout), [`$env:ANTHROPIC_BASE_URL = '${u}/anthropic'`, "$env:ANTHROPIC_API_KEY = $env:SUBPOOL_KEY"]);
 
     const list = JSON.parse(ok(await cli(["env", "list", "--json"], { env })).stdout);
-    assert.deepEqual(list.tools.map((t) => t.tool), ["claude-code", "opencode", "codex", "anthropic-sdk", "openai-sdk"]);
-    fails(await cli(["env", "vim"], { env }), /unknown tool "vim"/, /claude-code, opencode, codex, anthropic-sdk, openai-sdk/);
+    assert.deepEqual(list.tools.map((t) => t.tool), ["claude-code", "opencode", "codex", "anthropic-sdk", "openai-sdk", "copilot"]);
+    fails(await cli(["env", "vim"], { env }), /unknown tool "vim"/, /claude-code, opencode, codex, anthropic-sdk, openai-sdk, copilot/);
+    fails(await cli(["env", "claude-code", "--shell", "tcsh"], { env }), /Allowed choices are sh, bash, zsh, fish, powershell/);
+  });
 
-    // The shell lines really set what they say.
-    const sh = execFileSync("sh", ["-c", `${expected["claude-code"]}printf '%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_API_KEY"`], { env: { ...process.env, SUBPOOL_KEY: "k1" } }).toString();
-    assert.equal(sh, `${u}/anthropic|k1`);
+  it("env without SUBPOOL_KEY exported: refuses to print lines that set an empty key; --show-key fills in the saved key", T, async () => {
+    const env = configFor("member"); // cliEnv() drops SUBPOOL_* from the environment
+    const r = fails(await cli(["env", "claude-code"], { env }), /SUBPOOL_KEY is not set in this shell, so these lines would set an empty ANTHROPIC_API_KEY/, /--show-key/);
+    assert.equal(r.stdout, "", "nothing for eval to run");
+    assert.equal(r.code, 1);
+    const shown = ok(await cli(["env", "claude-code", "--show-key", "--shell", "sh"], { env }));
+    const lines = shown.stdout.split("\n").filter((l) => l && !l.startsWith("#"));
+    assert.deepEqual(lines, [`export ANTHROPIC_BASE_URL="${state.url}/anthropic"`, `export ANTHROPIC_API_KEY='${state.memberKey}'`]);
+    const sh = execFileSync("sh", ["-c", `${shown.stdout}\nprintf '%s' "$ANTHROPIC_API_KEY"`], { env: { ...process.env, SUBPOOL_KEY: "" } }).toString();
+    assert.equal(sh, state.memberKey);
+    // File-based tools read SUBPOOL_KEY when they start: printing their file is fine, with a reminder.
+    const codex = ok(await cli(["env", "codex"], { env }));
+    assert.match(codex.stderr, /SUBPOOL_KEY is not set in this shell yet/);
+  });
+
+  it("env codex: appending to a config.toml that ends in a table keeps it valid (a provider and a profile)", T, async () => {
+    const { parse: parseToml } = await import("smol-toml");
+    const parse = (t) => JSON.parse(JSON.stringify(parseToml(t)));
+    const env = { ...configFor("member"), SUBPOOL_KEY: "k" };
+    const original = 'model = "gpt-5"\n\n[mcp_servers.docs]\ncommand = "npx"\nargs = ["-y", "docs-mcp"]\n';
+    const r = ok(await cli(["env", "codex"], { env }));
+    const conf = parse(original + r.stdout); // what `subpool env codex >> ~/.codex/config.toml` leaves
+    assert.equal(conf.model, "gpt-5");
+    assert.deepEqual(conf.mcp_servers, { docs: { command: "npx", args: ["-y", "docs-mcp"] } }, "nothing lands inside the last table");
+    assert.deepEqual(conf.model_providers, { subpool: { name: "subpool", base_url: `${state.url}/openai/v1`, env_key: "SUBPOOL_KEY", wire_api: "responses" } });
+    assert.deepEqual(conf.profiles, { subpool: { model_provider: "subpool" } });
+    assert.equal(conf.model_provider, undefined, "a top-level key cannot be appended");
+    assert.match(r.stdout, /codex --profile subpool/);
+    assert.match(r.stdout, /subpool env codex --write/);
+  });
+
+  it("env codex --write: model_provider goes above the first table; the provider table is added once; a .bak keeps the old file", T, async () => {
+    const { parse: parseToml } = await import("smol-toml");
+    const parse = (t) => JSON.parse(JSON.stringify(parseToml(t)));
+    const home = join(state.dir, "codex-home");
+    mkdirSync(home, { recursive: true });
+    const file = join(home, "config.toml");
+    const env = { ...configFor("member"), SUBPOOL_KEY: "k", CODEX_HOME: home };
+    const original = [
+      "# my codex settings",
+      'model = "gpt-5"',
+      'model_provider = "openai"',
+      "notify = [",
+      '  "notify-send",',
+      '  "[codex]",',
+      "]",
+      "tags = [",
+      '  ["a", "b"],',
+      "]",
+      "",
+      "# docs server",
+      "[mcp_servers.docs]",
+      'command = "npx"',
+      'args = ["-y", "docs-mcp"]',
+      "",
+    ].join("\n");
+    writeFileSync(file, original);
+    const w = ok(await cli(["env", "codex", "--write"], { env }));
+    assert.match(w.stdout, /model_provider = "subpool" \(was "openai"\)/);
+    assert.match(w.stdout, /\[model_providers\.subpool\] added/);
+    const text = readFileSync(file, "utf8");
+    const conf = parse(text);
+    assert.equal(conf.model_provider, "subpool");
+    assert.equal(conf.model, "gpt-5");
+    assert.deepEqual(conf.notify, ["notify-send", "[codex]"]);
+    assert.deepEqual(conf.tags, [["a", "b"]], "a value line that starts with [ is not a table");
+    assert.deepEqual(conf.mcp_servers, { docs: { command: "npx", args: ["-y", "docs-mcp"] } });
+    assert.deepEqual(conf.model_providers.subpool, { name: "subpool", base_url: `${state.url}/openai/v1`, env_key: "SUBPOOL_KEY", wire_api: "responses" });
+    assert.ok(text.startsWith("# my codex settings\n"), "comments and order stay");
+    assert.equal(readFileSync(`${file}.bak`, "utf8"), original);
+    // Again: nothing to change.
+    const again = ok(await cli(["env", "codex", "--write"], { env }));
+    assert.match(again.stdout, /already uses the gateway/);
+    assert.equal(readFileSync(file, "utf8"), text);
+    // A file that has none of it, ending in a table: the key goes above the first table.
+    writeFileSync(file, '[projects."/work"]\ntrust_level = "trusted"\n');
+    ok(await cli(["env", "codex", "--write", "--url", "http://gw.example:9"], { env }));
+    const fresh = parse(readFileSync(file, "utf8"));
+    assert.equal(fresh.model_provider, "subpool");
+    assert.deepEqual(fresh.projects, { "/work": { trust_level: "trusted" } });
+    assert.equal(fresh.model_providers.subpool.base_url, "http://gw.example:9/openai/v1");
+    // No file yet: it is created.
+    rmSync(file);
+    ok(await cli(["env", "codex", "--write"], { env }));
+    assert.equal(parse(readFileSync(file, "utf8")).model_provider, "subpool");
+    fails(await cli(["env", "claude-code", "--write"], { env }), /--write is for codex only/);
   });
 
   // ---- errors --------------------------------------------------------------------------------
@@ -557,6 +728,72 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     assert.match(r.stderr, /Did you mean accounts\?/);
     const help = ok(await cli(["--help"]));
     assert.match(help.stdout, /subpool setup/);
+  });
+
+  it("an unknown subcommand is named as such; the default list takes no operands", T, async () => {
+    const env = configFor("member");
+    for (const [args, re] of [
+      [["accounts", "frob"], /unknown command 'frob'/],
+      [["users", "frob"], /unknown command 'frob'/],
+      [["accounts", "lst"], /unknown command 'lst'[\s\S]*Did you mean/],
+    ]) {
+      const r = await cli(args, { env });
+      assert.equal(r.code, 2, show(r));
+      assert.match(r.stderr, re, show(r));
+      assert.doesNotMatch(r.stderr, /too many arguments/, show(r));
+    }
+    const r = await cli(["accounts", "list", "frob"], { env });
+    assert.equal(r.code, 2, show(r));
+    assert.match(r.stderr, /too many arguments for 'list'/);
+  });
+
+  it("help: every command that takes an account or a user explains it; piping help into head does not crash", T, async () => {
+    for (const cmd of [["accounts", "rm"], ["accounts", "disable"], ["accounts", "enable"], ["accounts", "rename"], ["accounts", "move"], ["users", "rm"], ["users", "rotate"]]) {
+      const r = ok(await cli([...cmd, "--help"]));
+      assert.match(r.stdout, /^Arguments:\n {2}(account|user) +\S/m, `${cmd.join(" ")} --help:\n${r.stdout}`);
+    }
+    // `subpool help login | head -3`: the reader closes the pipe early.
+    const out = execFileSync("sh", ["-c", `"${NODE}" "${CLI}" help login | head -1; "${NODE}" "${CLI}" --help | head -c 10 >/dev/null; echo "exit=$?"`], { env: cliEnv() }).toString();
+    assert.match(out, /^Usage: subpool login/);
+    const err = spawnSync("sh", ["-c", `"${NODE}" "${CLI}" help accounts | head -1 >/dev/null`], { env: cliEnv() });
+    assert.doesNotMatch(err.stderr.toString(), /EPIPE|Error/, err.stderr.toString());
+    // Many lines into a pipe that closes at once: still no crash report.
+    const big = spawnSync("sh", ["-c", `for i in 1 2 3 4 5 6 7 8; do "${NODE}" "${CLI}" env list --json; done | head -c 1 >/dev/null`], { env: cliEnv() });
+    assert.equal(big.stderr.toString(), "");
+  });
+
+  // ---- profiles ------------------------------------------------------------------------------
+
+  it("profiles: --profile admin keeps the admin token beside the member's own key; SUBPOOL_PROFILE does the same", T, async () => {
+    const env = configFor("profiles");
+    ok(await cli(["setup", "--url", state.url, "--key", "-"], { env, input: `${state.memberKey}\n` }));
+    const saved = ok(await cli(["setup", "--profile", "admin", "--url", state.url, "--key", "-"], { env, input: `${state.adminToken}\n` }));
+    assert.match(saved.stdout, /as the profile "admin"/);
+    const file = JSON.parse(readFileSync(env.SUBPOOL_CONFIG, "utf8"));
+    assert.deepEqual(file, { url: state.url, key: state.memberKey, profiles: { admin: { url: state.url, key: state.adminToken } } });
+    if (process.platform !== "win32") assert.equal(statSync(env.SUBPOOL_CONFIG).mode & 0o777, 0o600);
+
+    assert.equal(JSON.parse(ok(await cli(["whoami", "--json"], { env })).stdout).user.name, state.memberName);
+    for (const args of [["--profile", "admin", "whoami", "--json"], ["whoami", "--json", "--profile", "admin"]]) {
+      const who = JSON.parse(ok(await cli(args, { env })).stdout);
+      assert.equal(who.user.name, "admin-token");
+      assert.equal(who.profile, "admin");
+    }
+    assert.equal(JSON.parse(ok(await cli(["whoami", "--json"], { env: { ...env, SUBPOOL_PROFILE: "admin" } })).stdout).user.name, "admin-token");
+    // A chosen profile is not overridden by a SUBPOOL_KEY exported for the tools.
+    assert.equal(JSON.parse(ok(await cli(["--profile", "admin", "whoami", "--json"], { env: { ...env, SUBPOOL_KEY: state.memberKey } })).stdout).user.name, "admin-token");
+    ok(await cli(["--profile", "admin", "users", "list"], { env }));
+    fails(await cli(["users", "list"], { env }), /admin/);
+
+    const list = JSON.parse(ok(await cli(["profiles", "--json"], { env })).stdout);
+    assert.deepEqual(list.profiles.map((p) => [p.name, p.url]), [["default", state.url], ["admin", state.url]]);
+    const table = ok(await cli(["profiles"], { env }));
+    assert.ok(!table.stdout.includes(state.adminToken) && !table.stdout.includes(state.memberKey), "profiles never shows keys");
+    fails(await cli(["--profile", "nope", "accounts"], { env }), /there is no profile "nope"/, /subpool setup --profile nope/);
+    fails(await cli(["--profile", "a/b", "accounts"], { env }), /not a profile name/);
+    // Setting up the default again keeps the admin profile.
+    ok(await cli(["setup", "--url", state.url, "--key", "-"], { env, input: `${state.memberKey}\n` }));
+    assert.equal(JSON.parse(readFileSync(env.SUBPOOL_CONFIG, "utf8")).profiles.admin.key, state.adminToken);
   });
 
   // ---- login (the gateway's OAuth flows against the fake provider) ---------------------------

@@ -1,0 +1,299 @@
+/**
+ * Every command, argument and option of `subpool`, and nothing else: what --help shows. The work of
+ * each command lives in ./commands/*.ts and is imported only when that command runs, so
+ * `subpool --help` loads commander and this file (the prompts and table libraries stay unloaded).
+ */
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
+import { SHELLS, TOOLS, type Shell } from "../src/connect.js";
+import { usualPlacesHelp } from "./commands/import-places.js";
+import { configPath, normalizeUrl, validProfileName } from "./config.js";
+import { PROVIDER_ALIASES, PROVIDERS, type Provider } from "./types.js";
+import { paint } from "./ui.js";
+
+export function parseProvider(raw: string): Provider {
+  const p = PROVIDER_ALIASES[raw.trim().toLowerCase()];
+  if (!p) throw new InvalidArgumentError(`unknown provider "${raw}": use one of ${PROVIDERS.join(", ")}`);
+  return p;
+}
+
+function parsePosition(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("a position is a whole number from 1 (1 is tried first)");
+  return n;
+}
+
+function parseProfile(raw: string): string {
+  const problem = validProfileName(raw);
+  if (problem) throw new InvalidArgumentError(problem);
+  return raw;
+}
+
+function parseUrl(raw: string): string {
+  try {
+    return normalizeUrl(raw);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function defaultShell(): Shell {
+  if (process.platform === "win32") return "powershell";
+  const sh = /([a-z]+)$/.exec(process.env.SHELL ?? "")?.[1];
+  return (SHELLS as readonly string[]).includes(sh ?? "") ? (sh as Shell) : "sh";
+}
+
+const ACCOUNT_ARG = "id, first characters of the id, label, or <provider>:<position> (e.g. anthropic:2)";
+const USER_ARG = "name or id";
+
+type Module = typeof import("./commands/accounts.js") &
+  typeof import("./commands/env.js") &
+  typeof import("./commands/import.js") &
+  typeof import("./commands/login.js") &
+  typeof import("./commands/setup.js") &
+  typeof import("./commands/users.js");
+
+const loaders: Record<string, () => Promise<Partial<Module>>> = {
+  accounts: () => import("./commands/accounts.js"),
+  env: () => import("./commands/env.js"),
+  import: () => import("./commands/import.js"),
+  login: () => import("./commands/login.js"),
+  setup: () => import("./commands/setup.js"),
+  users: () => import("./commands/users.js"),
+};
+
+/** An action that loads ./commands/<file>.js and calls its export `fn` with commander's arguments. */
+function run(file: keyof typeof loaders, fn: keyof Module) {
+  return async (...args: unknown[]): Promise<void> => {
+    const mod = await loaders[file]!();
+    const f = mod[fn] as ((...a: unknown[]) => Promise<void> | void) | undefined;
+    if (!f) throw new Error(`cli: ./commands/${file}.js has no ${fn}`);
+    await f(...args);
+  };
+}
+
+/**
+ * `subpool accounts` runs `accounts list`, but `subpool accounts frob` is an unknown command (not
+ * "too many arguments for 'list'"): the default subcommand takes no operands of its own.
+ */
+function defaultSubcommand(parent: Command, child: Command): void {
+  child.allowExcessArguments(true).hook("preAction", () => {
+    if (child.args.length === 0) return;
+    const viaName = parent.args[0] === child.name() || child.aliases().includes(parent.args[0] ?? "");
+    if (!viaName) {
+      // commander's own message and "Did you mean …?" (a method its typings leave out).
+      const own = (parent as unknown as { unknownCommand?: () => void }).unknownCommand;
+      if (typeof own === "function") own.call(parent);
+      parent.error(`error: unknown command '${child.args[0]}'`, { code: "commander.unknownCommand" });
+    }
+    else child.error(`error: too many arguments for '${child.name()}'. Expected 0 arguments but got ${child.args.length}.`, { code: "commander.excessArguments" });
+  });
+}
+
+export function buildProgram(version: string): Command {
+  const program = new Command("subpool")
+    .description("subpool: your AI provider accounts behind one gateway. Start with `subpool setup`.")
+    .version(version, "-v, --version")
+    .addOption(new Option("--profile <name>", "use a saved profile (e.g. admin): see `subpool setup --profile`").argParser(parseProfile))
+    .addHelpText(
+      "after",
+      `
+Getting started:
+  subpool setup                    gateway URL and your key (an admin gives you the key)
+  subpool login anthropic          sign in to a subscription (or: openai, github-copilot)
+  subpool import                   or upload the logins opencode, Claude Code, Codex already have
+  subpool accounts                 your pool: status, cooldowns, last use, counts
+  subpool env claude-code          what to set so a tool uses the gateway (see: subpool env list)
+
+Profiles: \`subpool setup --profile admin\` saves a second gateway key beside your own (an admin's
+ADMIN_TOKEN, another gateway); \`subpool --profile admin users list\` uses it; \`subpool profiles\` lists them.
+
+Environment: SUBPOOL_URL, SUBPOOL_KEY (override the saved ones, unless a profile is chosen),
+SUBPOOL_PROFILE (a profile, as --profile), SUBPOOL_CONFIG (another config file),
+SUBPOOL_NO_BROWSER=1 (print addresses instead of opening a browser), NO_COLOR.`,
+    );
+
+  // ---- setup, whoami, profiles ---------------------------------------------------------------
+  program
+    .command("setup")
+    .description("connect to a gateway: asks for its URL and your key, checks them, saves them (mode 0600)")
+    .option("--url <url>", "the gateway's address, e.g. http://localhost:8787")
+    .option("--key <key>", "your gateway key; `-` reads it from stdin (keeps it out of the shell history)")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `\nSaved to ${configPath()}\n(SUBPOOL_CONFIG picks another file; SUBPOOL_URL and SUBPOOL_KEY override it.)\nWith --profile NAME (before or after \`setup\`) it is saved as that profile and the others are kept.`,
+    )
+    .action(run("setup", "setup"));
+
+  program.command("whoami").description("show which gateway and user this machine is set up for").option("--json", "print the result as JSON").action(run("setup", "whoami"));
+
+  program.command("profiles").description("the saved profiles (names and URLs; never keys)").option("--json", "print them as JSON").action(run("setup", "profiles"));
+
+  // ---- login, import ---------------------------------------------------------------------------
+  program
+    .command("login")
+    .description("sign in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot); the account is stored in the gateway")
+    .argument("<provider>", `${PROVIDERS.join(" | ")} (also: claude, chatgpt, copilot)`, parseProvider)
+    .option("--label <label>", "a name for the account (default: the email or login the provider reports)")
+    .option("--no-browser", "do not open a browser; print the address")
+    .option("--no-callback", "openai: do not listen on localhost:1455 for the browser; paste the address instead")
+    .option("--json", "print the resulting account as JSON")
+    .addHelpText(
+      "after",
+      "\nSigning in to an account already in the gateway refreshes it (e.g. after needs_reauth) instead of adding a copy.\nSUBPOOL_NO_BROWSER=1 never opens a browser.",
+    )
+    .action(run("login", "login"));
+
+  program
+    .command("import")
+    .description("upload the logins opencode, Claude Code or Codex keep on this machine (asks first)")
+    .argument("[files...]", "credential files; `-` reads one from stdin. Default: the usual places")
+    .option("-y, --yes", "upload without asking")
+    .option("--json", "print the gateway's answers as JSON")
+    .addHelpText("after", usualPlacesHelp)
+    .action(run("import", "importFiles"));
+
+  // ---- accounts --------------------------------------------------------------------------------
+  const accounts = program
+    .command("accounts")
+    .description("your provider accounts: list (the default), rm, disable, enable, move, rename, add")
+    .addHelpText(
+      "after",
+      `
+An account is named by its id (or the id's first characters), its label (or the label's first
+characters, when only one label starts so), or <provider>:<position> (e.g. anthropic:2). A name
+that fits several accounts is refused with the list of them. Requests try a provider's accounts in
+position order, 1 first.`,
+    );
+
+  const list = accounts
+    .command("list", { isDefault: true })
+    .alias("ls")
+    .description("a table of your accounts: position, provider, label, type, status, cooldown, last use, last status, counts")
+    .option("--json", "print the gateway's JSON answer")
+    .option("-p, --provider <provider>", "only this provider's accounts", parseProvider)
+    .action(run("accounts", "list"));
+  defaultSubcommand(accounts, list);
+
+  accounts
+    .command("rm")
+    .alias("remove")
+    .description("delete an account and its stored credential")
+    .argument("<account>", ACCOUNT_ARG)
+    .option("-y, --yes", "do not ask for confirmation")
+    .option("--json", "print the removed account as JSON")
+    .action(run("accounts", "rm"));
+
+  for (const [name, enabled] of [
+    ["disable", false],
+    ["enable", true],
+  ] as const) {
+    accounts
+      .command(name)
+      .description(enabled ? "use the account again (clears its cooldown)" : "skip the account until it is enabled again")
+      .argument("<account>", ACCOUNT_ARG)
+      .option("--json", "print the updated account as JSON")
+      .action(run("accounts", enabled ? "enable" : "disable"));
+  }
+
+  accounts
+    .command("move")
+    .description("change the order accounts are tried in (1 = first); the others shift")
+    .argument("<account>", ACCOUNT_ARG)
+    .argument("<position>", "the new position, from 1", parsePosition)
+    .option("--json", "print the updated account as JSON")
+    .action(run("accounts", "move"));
+
+  accounts
+    .command("rename")
+    .description("change an account's label")
+    .argument("<account>", ACCOUNT_ARG)
+    .argument("<label>", "the new label")
+    .option("--json", "print the updated account as JSON")
+    .action(run("accounts", "rename"));
+
+  accounts
+    .command("add")
+    .description("add an API key account (subscriptions: `subpool login`)")
+    .argument("<provider>", PROVIDERS.filter((p) => p !== "github-copilot").join(" | "), parseProvider)
+    .option("--key <key>", "the API key; `-` reads it from stdin (keeps it out of the shell history)")
+    .option("--label <label>", "a name for it")
+    .option("--json", "print the new account as JSON")
+    .action(run("accounts", "add"));
+
+  // ---- users -----------------------------------------------------------------------------------
+  const users = program
+    .command("users")
+    .description("manage the team (admins): list (the default), add, rm, rotate")
+    .addHelpText("after", "\nA user is named by name or id. Keys are shown once, when made; the gateway keeps only a hash.");
+
+  const usersList = users
+    .command("list", { isDefault: true })
+    .alias("ls")
+    .description("everyone who has a gateway key")
+    .option("--json", "print the gateway's JSON answer")
+    .action(run("users", "listUsers"));
+  defaultSubcommand(users, usersList);
+
+  users
+    .command("add")
+    .description("create a user and show their gateway key (once)")
+    .argument("<name>", "the user's name (unique)")
+    .option("--admin", "make them an admin (can manage users)")
+    .option("--json", "print the answer as JSON (it holds the key)")
+    .action(run("users", "addUser"));
+
+  users
+    .command("rm")
+    .alias("remove")
+    .description("delete a user, their key and every account they stored")
+    .argument("<user>", USER_ARG)
+    .option("-y, --yes", "do not ask for confirmation")
+    .option("--json", "print the removed user as JSON")
+    .action(run("users", "removeUser"));
+
+  users
+    .command("rotate")
+    .description("issue a new key for a user; the old one stops working at once")
+    .argument("<user>", USER_ARG)
+    .option("-y, --yes", "do not ask for confirmation")
+    .option("--json", "print the answer as JSON (it holds the key)")
+    .action(run("users", "rotateUser"));
+
+  // ---- env -------------------------------------------------------------------------------------
+  program
+    .command("env")
+    .description(`print exactly what to set so a tool uses the gateway: ${TOOLS.map((t) => t.id).join(", ")}`)
+    .addArgument(new Argument("[tool]", `${TOOLS.map((t) => t.id).join(" | ")} | list`).default("list"))
+    .option("--show-key", "put your saved gateway key into the output instead of $SUBPOOL_KEY")
+    .addOption(new Option("--shell <shell>", "syntax for the variables").choices(SHELLS).default(defaultShell(), "from $SHELL / the platform"))
+    .option("--url <url>", "the gateway URL to use (default: the configured one)", parseUrl)
+    .option("--write", "codex: edit ~/.codex/config.toml (or $CODEX_HOME/config.toml) in place, keeping a .bak copy")
+    .option("--json", "print the settings as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  eval "$(subpool env claude-code)"           needs SUBPOOL_KEY exported (or add --show-key)
+  subpool env opencode > opencode.json
+  subpool env codex --write                   sets model_provider = "subpool" in ~/.codex/config.toml
+  subpool env codex >> ~/.codex/config.toml   appends a provider and a profile: codex --profile subpool`,
+    )
+    .action(run("env", "env"));
+
+  // Every command reports usage errors the same way.
+  const configure = (c: Command) => {
+    c.exitOverride()
+      .showSuggestionAfterError(true)
+      .showHelpAfterError("(add --help for usage)")
+      .configureOutput({ outputError: (str, write) => write(paint("red", str, process.stderr)) });
+    c.commands.forEach(configure);
+  };
+  configure(program);
+  // --profile, wherever it was given, reaches the config through SUBPOOL_PROFILE.
+  program.hook("preAction", () => {
+    const p = program.opts<{ profile?: string }>().profile;
+    if (p) process.env.SUBPOOL_PROFILE = p;
+  });
+  return program;
+}
