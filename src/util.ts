@@ -38,8 +38,8 @@ export function humanDuration(seconds: number): string {
 export const MAX_ISOLATE_ENTRIES = 10_000;
 
 /** Sets k in an isolate-level map, first evicting the oldest entry when the map is full. */
-export function bounded<K, V>(m: Map<K, V>, k: K, v: V): void {
-  if (m.size >= MAX_ISOLATE_ENTRIES && !m.has(k)) m.delete(m.keys().next().value as K);
+export function bounded<K, V>(m: Map<K, V>, k: K, v: V, cap = MAX_ISOLATE_ENTRIES): void {
+  if (m.size >= cap && !m.has(k)) m.delete(m.keys().next().value as K);
   m.set(k, v);
 }
 

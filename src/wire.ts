@@ -51,6 +51,8 @@ export interface AccountView {
   successCount: number;
   failureCount: number;
   createdAt: number;
+  /** Quota telemetry from the provider's answers, or null before any answer carried some. */
+  quota: Quota | null;
 }
 
 export type LoginStartAnswer =

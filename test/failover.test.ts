@@ -58,7 +58,7 @@ describe("failover on rate limits", () => {
     });
   }
 
-  it("remembers the cooldown for the next request, and uses the account again once it ends", async () => {
+  it("remembers the cooldown for the next request, and uses the account again for new conversations once it ends", async () => {
     const u = await userWithKeys(2);
     let limited = true;
     serve({ [u.keys[0]!]: () => (limited ? rateLimited({ "retry-after-ms": "700" })() : ok()), [u.keys[1]!]: ok });
@@ -69,8 +69,10 @@ describe("failover on rate limits", () => {
     expect(second.headers.get("x-subpool-attempts")).toBe("1");
     expect(usedKeys()).toEqual([u.keys[0], u.keys[1], u.keys[1]]);
     await sleep(800);
-    const third = await messages(u.key);
+    const third = await messages(u.key, undefined, { "x-subpool-session": "a new conversation" });
     expect(third.headers.get("x-subpool-account")).toBe(u.ids[0]);
+    // The conversation that moved stays where it went (its prompt cache lives there).
+    expect((await messages(u.key)).headers.get("x-subpool-account")).toBe(u.ids[1]);
   });
 
   it("the cooldown is shared: a new isolate (empty caches) still skips the account", async () => {

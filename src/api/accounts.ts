@@ -11,6 +11,7 @@ import { findProvider } from "../providers";
 import { credential } from "../providers/import-fields";
 import { importer } from "./import";
 import { oauth } from "./oauth";
+import { routing } from "./routing";
 import type { Me } from "../wire";
 import { jsonBody, pathId, providerId } from "./validate";
 
@@ -83,4 +84,5 @@ export const accounts = new Hono<AppEnv>()
   })
 
   .route("/oauth", oauth)
-  .route("/", importer);
+  .route("/", importer)
+  .route("/", routing);

@@ -12,6 +12,7 @@ import { forgetDataKey, openRecord } from "./credentials";
 import { type PoolCall, callPool } from "./rpc";
 import { flush, forgetSnapshot, invalidateSnapshot, liveAccount } from "./snapshots";
 import type { AccountState, UserProfile } from "./types";
+import type { Settings } from "../wire";
 
 export type { AccountPatch, NewAccount } from "./user-pool";
 
@@ -50,6 +51,10 @@ export function poolClient(env: Env, userId: string) {
     importAccount: (input: NewAccount & { fingerprint: string }) => write((s) => s.importAccount(input)),
     updateAccount: (id: string, patch: AccountPatch) => write((s) => s.updateAccount(id, patch)),
     deleteAccount: (id: string) => write((s) => s.deleteAccount(id)),
+
+    settings: () => read((s) => s.settings()),
+    updateSettings: (patch: Partial<Settings>) => write((s) => s.updateSettings(patch)),
+    usage: (accountId: string, days: number) => read((s) => s.usage(accountId, days)),
 
     startLogin: (provider: string, label: string | null) => write((s) => s.startLogin(provider, label), false),
     finishLogin: (provider: string, loginId: string, code: string | undefined) => write((s) => s.finishLogin(provider, loginId, code), false),

@@ -57,6 +57,25 @@ ALTER TABLE accounts DROP COLUMN chatgpt_account_id;`,
   by_id TEXT,
   by_name TEXT NOT NULL
 );`,
+  // 4 — routing: quota telemetry per account, usage per account and UTC day, conversation
+  // bindings (session affinity). Settings live in meta.
+  `ALTER TABLE accounts ADD COLUMN quota TEXT;
+CREATE TABLE IF NOT EXISTS usage_daily (
+  account_id TEXT NOT NULL,
+  date TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (account_id, date)
+);
+CREATE TABLE IF NOT EXISTS affinity (
+  key TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS affinity_by_time ON affinity (at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

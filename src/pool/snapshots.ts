@@ -1,25 +1,36 @@
 /**
- * Each user's pool as this isolate knows it, and the outcomes it owes the Durable Object, so that in
- * steady state a proxied request makes no KV or DO round trip before the upstream fetch:
+ * Each user's pool as this isolate knows it, and what it owes the Durable Object, so that in steady
+ * state a proxied request makes no KV or DO round trip before the upstream fetch:
  *   - a snapshot per user, trusted for SNAPSHOT_TTL_MS (1 s): a cooldown recorded anywhere is
  *     honoured everywhere within about a second. Past 80 % of the TTL a request refreshes it in the
  *     background (waitUntil), so under steady traffic no request waits for the Durable Object;
- *   - outcomes, applied to the local snapshot at once (this isolate never retries a benched account)
- *     and batched to the DO off the response path: failures right away, successes at most once a
- *     second, each batch answered with a fresh snapshot (one round trip, single flight per user).
+ *   - outcomes (counters, cooldowns, quota telemetry, usage), applied to the local snapshot at once
+ *     (this isolate never retries a benched account) and batched to the DO off the response path:
+ *     failures right away, the rest at most once a second, each batch answered with a fresh
+ *     snapshot (one round trip, single flight per user);
+ *   - conversation bindings (session affinity): kept here, sent with the batches, and received as
+ *     the changes other isolates made since this one's last round trip.
  */
 import type { Config, Env } from "../config";
 import { bounded } from "../util";
 import { callPool } from "./rpc";
-import type { AccountState, OutcomeReport, Snapshot } from "./types";
+import { AFFINITY_CAP, utcDay } from "./telemetry-store";
+import type { AccountState, AffinityEntry, OutcomeReport, Snapshot, UsageDelta } from "./types";
 
 const SUCCESS_FLUSH_MS = 1_000;
+/** A binding's `at` is refreshed locally on every request, and sent at most this often. */
+const AFFINITY_TOUCH_MS = 60_000;
 
 interface UserEntry {
   snap: Snapshot;
   fetchedAt: number;
   pending: Map<string, OutcomeReport>;
   flushScheduled: boolean;
+  /** conversation key -> binding, as this isolate knows it. */
+  affinity: Map<string, AffinityEntry>;
+  pendingAffinity: Map<string, AffinityEntry>;
+  /** New conversations placed per provider (round-robin's turn). */
+  turns: Map<string, number>;
 }
 
 const users = new Map<string, UserEntry>();
@@ -37,26 +48,47 @@ export async function getSnapshot(env: Env, cfg: Config, userId: string, waitUnt
   return sync(env, userId);
 }
 
-/** One round trip: sends pending outcomes, receives the fresh snapshot. Single flight per user. */
+/** One round trip: sends pending outcomes and bindings, receives the fresh snapshot. Single flight per user. */
 function sync(env: Env, userId: string): Promise<Snapshot> {
   let p = inflight.get(userId);
   if (p) return p;
   const e = users.get(userId);
   const reports = e ? [...e.pending.values()] : [];
+  const bindings = e ? [...e.pendingAffinity.values()] : [];
   e?.pending.clear();
-  p = callPool(env, userId, (s) => s.sync(reports))
+  e?.pendingAffinity.clear();
+  // Bindings another isolate wrote while our last answer was on its way are caught by the overlap.
+  const since = e ? e.snap.at - 5_000 : 0;
+  p = callPool(env, userId, (s) => s.sync(reports, { affinity: bindings, since }))
     .then((snap) => {
       const cur = users.get(userId);
       const pending = cur?.pending ?? new Map<string, OutcomeReport>();
       // Outcomes recorded while this round trip was under way are not in `snap` yet: re-apply.
       for (const r of pending.values()) applyToSnapshot(snap, r);
-      bounded(users, userId, { snap, fetchedAt: Date.now(), pending, flushScheduled: cur?.flushScheduled ?? false });
+      const affinity = cur?.affinity ?? new Map<string, AffinityEntry>();
+      for (const b of snap.affinity) {
+        const mine = affinity.get(b.key);
+        if (!mine || mine.at <= b.at) bounded(affinity, b.key, b, AFFINITY_CAP);
+      }
+      snap.affinity = []; // held in the map from here on
+      bounded(users, userId, {
+        snap,
+        fetchedAt: Date.now(),
+        pending,
+        flushScheduled: cur?.flushScheduled ?? false,
+        affinity,
+        pendingAffinity: cur?.pendingAffinity ?? new Map(),
+        turns: cur?.turns ?? new Map(),
+      });
       return snap;
     })
     .catch((err: unknown) => {
       // Put the reports back so they are not lost with a failed round trip.
       const cur = users.get(userId);
-      for (const r of reports) if (cur) mergeReport(cur.pending, r);
+      if (cur) {
+        for (const r of reports) mergeReport(cur.pending, r);
+        for (const b of bindings) if (!cur.pendingAffinity.has(b.key)) cur.pendingAffinity.set(b.key, b);
+      }
       throw err;
     })
     .finally(() => inflight.delete(userId));
@@ -79,37 +111,94 @@ export function liveAccount(userId: string, accountId: string): AccountState | u
   return users.get(userId)?.snap.accounts.find((a) => a.id === accountId);
 }
 
+// ---- conversations ----------------------------------------------------------------------------
+
+/** The account a conversation is bound to, while its binding is younger than the TTL. */
+export function boundAccount(userId: string, key: string, ttlMs: number, now: number): string | null {
+  const b = users.get(userId)?.affinity.get(key);
+  return b && now - b.at < ttlMs ? b.accountId : null;
+}
+
+/** The next turn of round-robin for this user and provider (counts new conversations). */
+export function nextTurn(userId: string, provider: string): number {
+  const e = users.get(userId);
+  if (!e) return 0;
+  const t = e.turns.get(provider) ?? 0;
+  e.turns.set(provider, t + 1);
+  return t;
+}
+
+/**
+ * Binds (or keeps) a conversation on the account that just served it. A new or moved binding is
+ * sent with the next batch; a binding that only got older is re-sent at most once a minute.
+ */
+export function bindConversation(env: Env, userId: string, key: string, accountId: string, now: number): Promise<unknown> | null {
+  const e = users.get(userId);
+  if (!e) return null;
+  const prev = e.affinity.get(key);
+  const entry = { key, accountId, at: now };
+  bounded(e.affinity, key, entry, AFFINITY_CAP);
+  if (prev && prev.accountId === accountId && now - prev.at < AFFINITY_TOUCH_MS && !e.pendingAffinity.has(key)) {
+    entry.at = prev.at; // not worth a write yet
+    return null;
+  }
+  e.pendingAffinity.set(key, entry);
+  return scheduleFlush(env, userId, e);
+}
+
+// ---- outcomes ---------------------------------------------------------------------------------
+
 function applyToSnapshot(snap: Snapshot, r: OutcomeReport) {
   const a = snap.accounts.find((x) => x.id === r.accountId);
   if (!a) return;
   a.successCount += r.successes;
   a.failureCount += r.failures;
-  a.lastUsedAt = Math.max(a.lastUsedAt ?? 0, r.lastUsedAt);
-  a.lastStatus = r.lastStatus;
+  // A usage-only report (tokens counted after the answer) says nothing about the last status.
+  if (r.successes + r.failures > 0) {
+    a.lastUsedAt = Math.max(a.lastUsedAt ?? 0, r.lastUsedAt);
+    a.lastStatus = r.lastStatus;
+  }
   if (r.cooldownUntil !== undefined) a.cooldownUntil = Math.max(a.cooldownUntil ?? 0, r.cooldownUntil);
   if (r.lastError !== undefined) a.lastError = r.lastError;
+  if (r.quota && (!a.quota || a.quota.updatedAt <= r.quota.updatedAt)) a.quota = r.quota;
+}
+
+function addUsage(into: UsageDelta[], more: UsageDelta[]) {
+  for (const u of more) {
+    const d = into.find((x) => x.date === u.date);
+    if (!d) into.push({ ...u });
+    else {
+      d.requests += u.requests;
+      d.inputTokens += u.inputTokens;
+      d.outputTokens += u.outputTokens;
+      d.cacheReadTokens += u.cacheReadTokens;
+      d.cacheWriteTokens += u.cacheWriteTokens;
+    }
+  }
 }
 
 function mergeReport(pending: Map<string, OutcomeReport>, r: OutcomeReport) {
   const prev = pending.get(r.accountId);
   if (!prev) {
-    pending.set(r.accountId, { ...r });
+    pending.set(r.accountId, { ...r, usage: r.usage ? r.usage.map((u) => ({ ...u })) : undefined });
     return;
   }
   prev.successes += r.successes;
   prev.failures += r.failures;
-  if (r.lastUsedAt >= prev.lastUsedAt) {
+  if (r.successes + r.failures > 0 && r.lastUsedAt >= prev.lastUsedAt) {
     prev.lastUsedAt = r.lastUsedAt;
     prev.lastStatus = r.lastStatus;
   }
   if (r.cooldownUntil !== undefined) prev.cooldownUntil = Math.max(prev.cooldownUntil ?? 0, r.cooldownUntil);
   if (r.lastError !== undefined) prev.lastError = r.lastError;
+  if (r.quota && (!prev.quota || prev.quota.updatedAt <= r.quota.updatedAt)) prev.quota = r.quota;
+  if (r.usage) addUsage((prev.usage ??= []), r.usage);
 }
 
 /**
  * Records an outcome locally at once and returns the promise of its delivery to the DO, for
  * ctx.waitUntil: immediate for failures (other isolates must learn of a cooldown), batched for
- * successes.
+ * the rest.
  */
 export function recordOutcome(env: Env, userId: string, r: OutcomeReport): Promise<unknown> | null {
   const e = users.get(userId);
@@ -117,12 +206,21 @@ export function recordOutcome(env: Env, userId: string, r: OutcomeReport): Promi
   applyToSnapshot(e.snap, r);
   mergeReport(e.pending, r);
   if (r.failures > 0 || r.cooldownUntil !== undefined) return flush(env, userId);
+  return scheduleFlush(env, userId, e);
+}
+
+/** Tokens an answer used, known once it has been read (a stream's usage comes at its end). */
+export function recordUsage(env: Env, userId: string, accountId: string, usage: Omit<UsageDelta, "date" | "requests">, now: number): Promise<unknown> | null {
+  return recordOutcome(env, userId, { accountId, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, usage: [{ date: utcDay(now), requests: 0, ...usage }] });
+}
+
+function scheduleFlush(env: Env, userId: string, e: UserEntry): Promise<unknown> | null {
   if (e.flushScheduled) return null;
   e.flushScheduled = true;
   return scheduler.wait(SUCCESS_FLUSH_MS).then(() => {
     const cur = users.get(userId);
     if (cur) cur.flushScheduled = false;
-    return cur && cur.pending.size > 0 ? flush(env, userId) : null;
+    return cur && (cur.pending.size > 0 || cur.pendingAffinity.size > 0) ? flush(env, userId) : null;
   });
 }
 
@@ -132,7 +230,7 @@ export async function flush(env: Env, userId: string): Promise<void> {
   const running = inflight.get(userId);
   if (running) await running.catch(() => undefined);
   const e = users.get(userId);
-  if (!e || e.pending.size === 0) return;
+  if (!e || (e.pending.size === 0 && e.pendingAffinity.size === 0)) return;
   try {
     await sync(env, userId);
   } catch (err) {

@@ -1,6 +1,6 @@
 /** Shapes shared by the per-user Durable Object and the Worker's pool client. None holds a secret. */
 import type { AccountExtras, AccountType, ProviderId } from "../providers/types";
-import type { AccountStatus, AccountView, UserProfile } from "../wire";
+import type { AccountStatus, AccountView, Quota, Settings, UserProfile } from "../wire";
 
 export type { AccountStatus, AccountView, Role, UserProfile } from "../wire";
 
@@ -24,6 +24,8 @@ export interface AccountState {
   expires: number | null;
   /** Provider-owned, non-secret facts (see providers/types.ts AccountExtras). */
   extras: AccountExtras;
+  /** The latest quota telemetry, or null before the first answer that carried some. */
+  quota: Quota | null;
 }
 
 /** What an isolate caches about one user: enough to authenticate and choose, no secret. */
@@ -31,6 +33,29 @@ export interface Snapshot {
   user: UserProfile | null;
   keyId: string | null;
   accounts: AccountState[];
+  settings: Settings;
+  /** Conversation bindings changed since the isolate's last sync (all of them on its first). */
+  affinity: AffinityEntry[];
+  /** The DO's clock when it made this snapshot: the isolate's next `since`. */
+  at: number;
+}
+
+/** Usage of one account on one day, as batched by an isolate. */
+export interface UsageDelta {
+  /** UTC day, YYYY-MM-DD. */
+  date: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
+/** A conversation bound to an account; `key` is "<provider>|<session>". */
+export interface AffinityEntry {
+  key: string;
+  accountId: string;
+  at: number;
 }
 
 /** Outcomes an isolate batches for the Durable Object (sent off the response path). */
@@ -43,6 +68,10 @@ export interface OutcomeReport {
   /** Absolute deadline; the DO keeps max(existing, new) (cooldowns only grow). */
   cooldownUntil?: number;
   lastError?: string | null;
+  /** The latest quota telemetry heard for the account (the newest `updatedAt` wins). */
+  quota?: Quota;
+  /** Requests and tokens served, per UTC day. */
+  usage?: UsageDelta[];
 }
 
 export function statusOf(a: AccountState, now = Date.now()): AccountStatus {
@@ -69,6 +98,7 @@ export function viewOf(a: AccountState, now = Date.now()): AccountView {
     successCount: a.successCount,
     failureCount: a.failureCount,
     createdAt: a.createdAt,
+    quota: a.quota,
   };
 }
 

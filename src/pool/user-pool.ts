@@ -20,10 +20,11 @@ import type { AccountExtras, AccountType, LoginStart, ProviderId } from "../prov
 import { parseJsonBody } from "../util";
 import { VaultError, decryptField, encryptField, fingerprintSecret, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
-import type { ImportAction, KeyReset } from "../wire";
+import type { ImportAction, KeyReset, Settings, UsageDay } from "../wire";
 import { type PoolResult, guard, refuse } from "./result";
 import { migrate } from "./schema";
-import type { AccountState, AccountView, OutcomeReport, Snapshot, UserProfile } from "./types";
+import { affinitySince, applyAffinity, applyTelemetry, forgetAccount, purgeUsage, readQuota, readSettings, usageDays } from "./telemetry-store";
+import type { AccountState, AccountView, AffinityEntry, OutcomeReport, Snapshot, UserProfile } from "./types";
 import { refreshMarginMs, viewOf } from "./types";
 
 export interface NewAccount {
@@ -82,6 +83,7 @@ type Row = {
   cred: string;
   expires_at: number | null;
   extras: string;
+  quota: string | null;
   fingerprint: string | null;
   identity: string | null;
 };
@@ -99,6 +101,10 @@ type LoginRow = {
 
 /** How many gateway-key resets a user's object remembers. */
 export const KEY_RESETS_KEPT = 50;
+
+/** Quota probes run this often, while the user has been active within ACTIVE_WINDOW_MS. */
+const PROBE_EVERY_MS = 5 * 60_000;
+const ACTIVE_WINDOW_MS = 60 * 60_000;
 
 /** Pending logins live this long (or less, if the provider's device code expires sooner). */
 export const LOGIN_TTL_MS = 10 * 60 * 1000;
@@ -127,6 +133,7 @@ function stateOf(r: Row): AccountState {
     credVersion: r.cred_version,
     expires: r.expires_at,
     extras: extrasOf(r.extras),
+    quota: readQuota(r.quota),
   };
 }
 
@@ -138,6 +145,9 @@ export class UserPool extends DurableObject<Env> {
   /** Single flight per account: every caller during a refresh awaits the same promise. */
   private readonly refreshing = new Map<string, Promise<RefreshOutcome>>();
   private readonly finishing = new Map<string, Promise<FinishResult>>();
+  /** The scheduled probe alarm: undefined until read from storage, null when none. */
+  private alarmAt: number | null | undefined = undefined;
+  private activeAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -230,20 +240,25 @@ export class UserPool extends DurableObject<Env> {
 
   // ---- snapshot and outcomes --------------------------------------------------------------------
 
-  /** Records a batch of outcomes, then answers with the fresh snapshot (one round trip). */
-  sync(reports: OutcomeReport[]): Promise<PoolResult<Snapshot>> {
-    return guard(() => {
+  /**
+   * Records a batch of outcomes (counters, cooldowns, quota, usage) and conversation bindings, then
+   * answers with the fresh snapshot and the bindings changed since `since` (one round trip).
+   */
+  sync(reports: OutcomeReport[], extra: { affinity?: AffinityEntry[]; since?: number } = {}): Promise<PoolResult<Snapshot>> {
+    return guard(async () => {
+      const now = Date.now();
       for (const r of reports) {
         this.sql.exec(
           `UPDATE accounts SET
              success_count = success_count + ?, failure_count = failure_count + ?,
-             last_used_at = MAX(COALESCE(last_used_at, 0), ?), last_status = ?,
+             last_used_at = MAX(COALESCE(last_used_at, 0), ?), last_status = CASE WHEN ? > 0 THEN ? ELSE last_status END,
              cooldown_until = CASE WHEN ? IS NULL THEN cooldown_until ELSE MAX(COALESCE(cooldown_until, 0), ?) END,
              last_error = CASE WHEN ? = 1 THEN ? ELSE last_error END
            WHERE id = ?`,
           r.successes,
           r.failures,
           r.lastUsedAt,
+          r.successes + r.failures,
           r.lastStatus,
           r.cooldownUntil ?? null,
           r.cooldownUntil ?? null,
@@ -252,9 +267,96 @@ export class UserPool extends DurableObject<Env> {
           r.accountId,
         );
       }
+      applyTelemetry(this.sql, reports);
+      const settings = readSettings(this.meta("settings"));
+      applyAffinity(this.sql, extra.affinity ?? [], settings.affinityTtlS, now);
       const p = this.meta("profile");
-      return { user: p ? (JSON.parse(p) as UserProfile) : null, keyId: this.meta("keyId"), accounts: this.rows().map(stateOf) };
+      if (p) await this.markActive(now);
+      return {
+        user: p ? (JSON.parse(p) as UserProfile) : null,
+        keyId: this.meta("keyId"),
+        accounts: this.rows().map(stateOf),
+        settings,
+        affinity: affinitySince(this.sql, extra.since ?? 0),
+        at: now,
+      };
     });
+  }
+
+  // ---- routing: settings, usage, quota probes -----------------------------------------------------
+
+  settings(): Promise<PoolResult<Settings>> {
+    return guard(() => readSettings(this.meta("settings")));
+  }
+
+  updateSettings(patch: Partial<Settings>): Promise<PoolResult<Settings>> {
+    return guard(() => {
+      if (!this.meta("profile")) throw refuse(404, "this user does not exist (deleted?)");
+      const next = { ...readSettings(this.meta("settings")), ...patch };
+      this.setMeta("settings", JSON.stringify(next));
+      return next;
+    });
+  }
+
+  usage(accountId: string, days: number): Promise<PoolResult<UsageDay[]>> {
+    return guard(() => {
+      if (!this.row(accountId)) throw noAccount(accountId);
+      return usageDays(this.sql, accountId, days, Date.now());
+    });
+  }
+
+  /**
+   * Quota probes, off every request path: while the user has been active in the last hour, every
+   * PROBE_EVERY_MS the accounts whose telemetry is stale (they have not served lately) are asked at
+   * no token cost where the provider allows it (Claude OAuth: the usage endpoint).
+   */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    this.alarmAt = null;
+    purgeUsage(this.sql, now);
+    if (now - Number(this.meta("active_at") ?? 0) > ACTIVE_WINDOW_MS) return; // the next request wakes it
+    await this.probeQuotas(now);
+    await this.scheduleProbe(now + PROBE_EVERY_MS);
+  }
+
+  private async probeQuotas(now: number): Promise<void> {
+    const cfg = getConfig(this.env);
+    for (const row of this.rows()) {
+      const provider = providerFor(row.provider);
+      if (!provider.probeQuota || row.type !== "oauth" || row.enabled !== 1 || row.needs_reauth === 1) continue;
+      const known = readQuota(row.quota);
+      if (known && now - known.updatedAt < PROBE_EVERY_MS) continue; // it served lately: its answers said
+      try {
+        let current = row;
+        const record = JSON.parse(row.cred) as CredentialRecord;
+        if (row.expires_at !== null && row.expires_at - now < refreshMarginMs(provider.refreshSkewMs, record)) {
+          const renewed = await this.refreshOnce(row);
+          if (!renewed.ok) continue;
+          current = this.row(row.id) ?? row;
+        }
+        const opened = await this.openOwn(current);
+        if (opened.kind !== "ok") continue;
+        const reading = await provider.probeQuota(cfg, { id: row.id, type: "oauth", extras: extrasOf(current.extras) }, opened.cred);
+        if (reading) applyTelemetry(this.sql, [{ accountId: row.id, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, quota: { ...reading, updatedAt: Date.now() } }]);
+      } catch (e) {
+        console.warn(`subpool: quota probe of account ${row.id} failed: ${(e as Error).name}`);
+      }
+    }
+  }
+
+  /** Remembers that the user is active and makes sure a probe is scheduled (one storage write a minute at most). */
+  private async markActive(now: number): Promise<void> {
+    if (now - this.activeAt < 60_000) return;
+    this.activeAt = now;
+    this.setMeta("active_at", String(now));
+    if (!this.rows().some((r) => r.type === "oauth" && providerFor(r.provider).probeQuota)) return;
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt === null) await this.scheduleProbe(now + PROBE_EVERY_MS);
+  }
+
+  private async scheduleProbe(at: number): Promise<void> {
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   // ---- accounts ---------------------------------------------------------------------------------
@@ -321,6 +423,7 @@ export class UserPool extends DurableObject<Env> {
       const row = this.row(id);
       if (!row) throw noAccount(id);
       this.sql.exec("DELETE FROM accounts WHERE id = ?", id);
+      forgetAccount(this.sql, id);
       this.renumber(row.provider);
       this.refreshing.delete(id);
       await this.env.VAULT.delete(kvKeys.credential(this.userId(), id));
@@ -438,13 +541,18 @@ export class UserPool extends DurableObject<Env> {
       if (fresh && record.fields.access && (row.cred_version > seenVersion || !force)) {
         return { ok: true, record, extras: extrasOf(row.extras) };
       }
-      let flight = this.refreshing.get(id);
-      if (!flight) {
-        flight = this.exchange(row).finally(() => this.refreshing.delete(id));
-        this.refreshing.set(id, flight);
-      }
-      return flight;
+      return this.refreshOnce(row);
     });
+  }
+
+  /** The account's refresh in flight, or a new one: one token call per account at a time. */
+  private refreshOnce(row: Row): Promise<RefreshOutcome> {
+    let flight = this.refreshing.get(row.id);
+    if (!flight) {
+      flight = this.exchange(row).finally(() => this.refreshing.delete(row.id));
+      this.refreshing.set(row.id, flight);
+    }
+    return flight;
   }
 
   private async exchange(row: Row): Promise<RefreshOutcome> {

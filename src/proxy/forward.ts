@@ -14,8 +14,9 @@ import { GatewayError } from "../errors";
 import { candidates, earliestRelease, isCooling } from "../pool/choose";
 import { refreshCredential } from "../pool/client";
 import { credentialFor, needsRefresh } from "../pool/credentials";
-import { getSnapshot, liveAccount, recordOutcome } from "../pool/snapshots";
-import type { AccountState } from "../pool/types";
+import { bindConversation, boundAccount, getSnapshot, liveAccount, nextTurn, recordOutcome, recordUsage } from "../pool/snapshots";
+import { orderCandidates } from "../pool/strategies";
+import type { AccountState, OutcomeReport } from "../pool/types";
 import { type Classification, isEdgeChallenge } from "../providers/classify";
 import type { Provider } from "../providers/types";
 import { concat, humanDuration, isPrintableAscii, parseJsonBody, readHead } from "../util";
@@ -23,8 +24,11 @@ import { VaultError } from "../vault/envelope";
 import type { Credential } from "../vault/records";
 import { stats } from "../stats";
 import { readBody } from "./body";
+import { conversationKey } from "./conversation";
 import { clientResponse, upstreamRequestHeaders } from "./headers";
 import { isEventStream, passThrough, peekFirstEvent } from "./sse";
+import { SseUsage, usageOfJson } from "./usage";
+import { utcDay } from "../pool/telemetry-store";
 
 /** How much of an error body is read to classify it; the rest is passed on unread, if at all. */
 const ERROR_HEAD_BYTES = 64 * 1024;
@@ -39,6 +43,8 @@ export interface ForwardRequest {
   path: string;
   search: string;
   waitUntil(p: Promise<unknown>): void;
+  /** The conversation this request belongs to ("<provider>|<id>"), once known; null without one. */
+  conversation?: string | null;
 }
 
 /** A failed attempt's answer, kept so it can be returned if nothing better comes. */
@@ -87,11 +93,23 @@ function failureBody(f: Failure): BodyInit | null {
 export async function forward(f: ForwardRequest): Promise<Response> {
   const { env, cfg, userId, provider } = f;
   const snap = await getSnapshot(env, cfg, userId);
-  const list = candidates(cfg, provider, snap.accounts, f.path, f.search);
+  const usable = candidates(cfg, provider, snap.accounts, f.path, f.search);
   const body = await readBody(f.request, cfg.MAX_BODY_BYTES);
   const base = upstreamRequestHeaders(f.request.headers);
   const counter = { n: 0 };
   let last: Failure | null = null;
+
+  // Routing (docs/ARCHITECTURE.md, "Routing"): the conversation's own account first while it is
+  // healthy, then the user's strategy. With one candidate there is nothing to choose.
+  let list = usable;
+  if (usable.length > 1) {
+    const now = Date.now();
+    const { settings } = snap;
+    f.conversation = conversationKey(provider, f.request.headers, body);
+    const stickyId = f.conversation ? boundAccount(userId, f.conversation, settings.affinityTtlS * 1000, now) : null;
+    const turn = stickyId === null && settings.strategy === "round-robin" ? nextTurn(userId, provider.id) : 0;
+    list = orderCandidates(usable, settings, { now, turn, stickyId, quotaThreshold: settings.quotaThreshold });
+  }
 
   for (const acc of list) {
     // Concurrent requests in this isolate may have benched it since the list was made.
@@ -112,6 +130,8 @@ export async function forward(f: ForwardRequest): Promise<Response> {
 
 async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body: ArrayBuffer | null, counter: { n: number }): Promise<Attempt> {
   const { env, cfg, userId, provider } = f;
+  /** Quota telemetry of the answer being handled, sent with its outcome. */
+  let quota: OutcomeReport["quota"];
   const report = (status: number, ok: boolean, cooldownS?: number, reason?: string) => {
     const now = Date.now();
     const p = recordOutcome(env, userId, {
@@ -122,8 +142,14 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       lastStatus: status,
       cooldownUntil: cooldownS !== undefined ? now + cooldownS * 1000 : undefined,
       lastError: ok ? undefined : (reason ?? `upstream answered ${status}`),
+      ...(quota ? { quota } : {}),
+      ...(ok ? { usage: [{ date: utcDay(now), requests: 1, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 }] } : {}),
     });
     if (p) f.waitUntil(p.catch(() => undefined));
+    if (ok && f.conversation) {
+      const b = bindConversation(env, userId, f.conversation, acc.id, now);
+      if (b) f.waitUntil(b.catch(() => undefined));
+    }
     // One line per failed attempt (ids, status and our own reason text only: never a secret), so
     // `wrangler tail` shows every rotation. Successes stay silent: they are the hot path.
     if (!ok) {
@@ -189,6 +215,11 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       return { failure: null };
     }
 
+    {
+      const reading = provider.quotaOf(res.headers, Date.now());
+      quota = reading ? { ...reading, updatedAt: Date.now() } : undefined;
+    }
+
     if (isEdgeChallenge(res.status, res.headers)) {
       void res.body?.cancel().catch(() => {});
       const reason = `${provider.name}'s edge answered ${res.status} with a Cloudflare challenge: it blocks the gateway's outbound requests, not this account`;
@@ -220,10 +251,28 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
           };
         }
         report(res.status, true);
-        const stream = passThrough(peeked, (sent) => provider.errorFormat.sseEvent(`the upstream connection was lost after ${sent} bytes; the response is incomplete`));
+        const counted = new SseUsage(provider);
+        const stream = passThrough(peeked, (sent) => provider.errorFormat.sseEvent(`the upstream connection was lost after ${sent} bytes; the response is incomplete`), {
+          observe: (chunk) => counted.observe(chunk),
+          end: () => {
+            const u = counted.end();
+            const p = u ? recordUsage(env, userId, acc.id, u, Date.now()) : null;
+            if (p) f.waitUntil(p.catch(() => undefined));
+          },
+        });
         return { done: clientResponse(stream, res, acc.id, n) };
       }
       report(res.status, true);
+      if (res.body && (res.headers.get("content-type") ?? "").includes("json")) {
+        // Tokens of a JSON answer: read from a copy, off the response path.
+        const [toClient, copy] = res.body.tee();
+        f.waitUntil(
+          usageOfJson(provider, copy)
+            .then((u) => (u ? recordUsage(env, userId, acc.id, u, Date.now()) : null))
+            .catch(() => undefined),
+        );
+        return { done: clientResponse(toClient, res, acc.id, n) };
+      }
       return { done: clientResponse(res.body, res, acc.id, n) };
     }
 

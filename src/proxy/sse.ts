@@ -72,12 +72,25 @@ export async function peekFirstEvent(body: ReadableStream<Uint8Array>, deadlineM
   }
 }
 
+/** Sees every chunk that goes to the client, and the end of the stream (however it ends). */
+export interface StreamObserver {
+  observe(chunk: Uint8Array): void;
+  end(): void;
+}
+
 /** The peeked bytes, then the rest; an upstream error becomes `cutEvent` and a clean end. */
-export function passThrough(peeked: Peeked, cutEvent: (bytesSent: number) => string): ReadableStream<Uint8Array> {
+export function passThrough(peeked: Peeked, cutEvent: (bytesSent: number) => string, watch?: StreamObserver): ReadableStream<Uint8Array> {
   const { chunks, reader } = peeked;
   let i = 0;
   let sent = 0;
   let finished = peeked.done;
+  let ended = false;
+  const end = () => {
+    if (!ended) {
+      ended = true;
+      watch?.end();
+    }
+  };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -85,10 +98,12 @@ export function passThrough(peeked: Peeked, cutEvent: (bytesSent: number) => str
           const c = chunks[i]!;
           chunks[i++] = new Uint8Array(0);
           sent += c.byteLength;
+          watch?.observe(c);
           controller.enqueue(c);
           return;
         }
         if (finished) {
+          end();
           controller.close();
           return;
         }
@@ -96,18 +111,22 @@ export function passThrough(peeked: Peeked, cutEvent: (bytesSent: number) => str
           const { value, done } = await reader.read();
           if (done) {
             finished = true;
+            end();
             controller.close();
             return;
           }
           sent += value.byteLength;
+          watch?.observe(value);
           controller.enqueue(value);
         } catch {
           finished = true;
+          end();
           controller.enqueue(te.encode(cutEvent(sent)));
           controller.close();
         }
       },
       cancel(reason) {
+        end();
         return reader.cancel(reason);
       },
     },

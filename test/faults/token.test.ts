@@ -51,9 +51,10 @@ describe("the token endpoint fails: the API key serves, the refresh token is kep
       expect(a).toMatchObject({ id: oauth.id, status: "active" });
       expect(a!.lastError).toMatch(c.reason);
 
-      // The endpoint recovers: the same account renews with the token it kept, and serves.
+      // The endpoint recovers: the same account renews with the token it kept, and serves (a new
+      // conversation: the first one stays on the key that served it).
       up().override(TOKEN, () => up().anthropicAuth.exchange(g.refresh));
-      const again = await messages(u.key);
+      const again = await messages(u.key, undefined, { "x-subpool-session": "next" });
       expect(again.headers.get("x-subpool-account")).toBe(oauth.id);
       expect(up().anthropicAuth.isLive(g.refresh)).toBe(false);
     });
@@ -72,7 +73,7 @@ describe("the token endpoint fails: the API key serves, the refresh token is kep
 
     // Nothing can recover a grant whose successor was lost: the next try hears "already used".
     up().override(TOKEN, async (req) => up().anthropicAuth.exchange((JSON.parse(await req.text()) as { refresh_token: string }).refresh_token));
-    const next = await messages(u.key);
+    const next = await messages(u.key, undefined, { "x-subpool-session": "next" });
     expect(next.headers.get("x-subpool-account")).toBe(api.id);
     const [a] = await listAccounts(u.key);
     expect(a).toMatchObject({ id: oauth.id, status: "needs_reauth" });
