@@ -49,9 +49,9 @@ export const STRATEGIES: Record<Strategy, (byPosition: AccountState[], ctx: Orde
 
 /** The candidates (usable, by position) in the order this request tries them. */
 export function orderCandidates(byPosition: AccountState[], settings: Settings, ctx: OrderContext): AccountState[] {
-  const sticky = ctx.stickyId ? byPosition.find((a) => a.id === ctx.stickyId) : undefined;
-  if (sticky && !cooling(sticky, ctx.now)) return [sticky, ...byPosition.filter((a) => a !== sticky)];
   if (byPosition.length < 2) return byPosition;
+  const sticky = ctx.stickyId ? byPosition.find((a) => a.id === ctx.stickyId) : undefined;
+  if (sticky && !cooling(sticky, ctx.now)) return [sticky, ...STRATEGIES[settings.strategy](byPosition.filter((a) => a !== sticky), ctx)];
   return STRATEGIES[settings.strategy](byPosition, ctx);
 }
 

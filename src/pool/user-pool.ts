@@ -271,11 +271,12 @@ export class UserPool extends DurableObject<Env> {
       const settings = readSettings(this.meta("settings"));
       applyAffinity(this.sql, extra.affinity ?? [], settings.affinityTtlS, now);
       const p = this.meta("profile");
-      if (p) await this.markActive(now);
+      const rows = this.rows();
+      if (p) await this.markActive(now, rows);
       return {
         user: p ? (JSON.parse(p) as UserProfile) : null,
         keyId: this.meta("keyId"),
-        accounts: this.rows().map(stateOf),
+        accounts: rows.map(stateOf),
         settings,
         affinity: affinitySince(this.sql, extra.since ?? 0),
         at: now,
@@ -344,12 +345,14 @@ export class UserPool extends DurableObject<Env> {
     }
   }
 
-  /** Remembers that the user is active and makes sure a probe is scheduled (one storage write a minute at most). */
-  private async markActive(now: number): Promise<void> {
-    if (now - this.activeAt < 60_000) return;
-    this.activeAt = now;
-    this.setMeta("active_at", String(now));
-    if (!this.rows().some((r) => r.type === "oauth" && providerFor(r.provider).probeQuota)) return;
+  /** Remembers that the user is active (a write a minute at most) and makes sure a probe is scheduled. */
+  private async markActive(now: number, rows: Row[]): Promise<void> {
+    if (now - this.activeAt >= 60_000) {
+      this.activeAt = now;
+      this.setMeta("active_at", String(now));
+    }
+    if (this.alarmAt !== null && this.alarmAt !== undefined) return;
+    if (!rows.some((r) => r.type === "oauth" && providerFor(r.provider).probeQuota)) return;
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     if (this.alarmAt === null) await this.scheduleProbe(now + PROBE_EVERY_MS);
   }
