@@ -7,7 +7,8 @@
 //   each write their own), picks a free port, spawns `npm run dev` detached (its own process group),
 //   and resolves once GET /healthz answers 200 {"ok":true} (at most 60 s). It then reads ADMIN_TOKEN
 //   from .dev.vars ("" when there is no such line: the caller asserts on it).
-//   If the gateway exits or never turns healthy, it is stopped and the error carries its log.
+//   If the gateway exits or never turns healthy, it is stopped and the error carries its log; a start
+//   that lost its port to another process ("Address already in use") is retried on another port.
 // - The handle: url, port, adminToken, persistTo, api(method, path, key, body) (a Bearer-authorised
 //   fetch answering { status, headers, json, text }), log() (the gateway's console so far, with the
 //   admin token, MASTER_KEY and every secret in `secrets` blanked out) and stop().
@@ -29,6 +30,7 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DEV_VARS = join(ROOT, ".dev.vars");
 const STARTUP_MS = 60_000;
 const STOP_GRACE_MS = 5000;
+const PORT_TRIES = 3;
 
 /**
  * @typedef {{ status: number, headers: Headers, json: any, text: string }} ApiAnswer
@@ -78,7 +80,20 @@ function ensureDevVars() {
  *   temporary one, removed by stop()).
  * @returns {Promise<Gateway>}
  */
-export async function startGateway({ vars = {}, secrets = [], persistTo } = {}) {
+export async function startGateway(options = {}) {
+  // freePort() only says nothing listens right now: another suite's gateway on this machine can
+  // take the port before wrangler binds it. That start fails at once; try again on another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (e) {
+      if (attempt >= PORT_TRIES || !/Address already in use/.test(String(/** @type {Error} */ (e)?.message))) throw e;
+    }
+  }
+}
+
+/** @param {Parameters<typeof startGateway>[0]} [options] @returns {Promise<Gateway>} */
+async function startOnce({ vars = {}, secrets = [], persistTo } = {}) {
   ensureDevVars();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;

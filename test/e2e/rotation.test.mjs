@@ -30,23 +30,28 @@ const KEYS = {
 };
 const known = new Set(Object.values(KEYS));
 
-/** The fake provider: Anthropic Messages and OpenAI Chat Completions; records the key each request carried. */
+/**
+ * The fake provider: Anthropic Messages (and its free count_tokens, which a gateway may use to check
+ * a key) and OpenAI Chat Completions. Records the key each completion request carried.
+ */
 function startFake() {
   const seen = [];
   const server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
-      const anthropic = req.url === "/v1/messages";
+      const anthropic = req.url?.startsWith("/v1/messages");
       const key = anthropic ? req.headers["x-api-key"] : /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
-      seen.push({ path: req.url, key });
+      if (req.url === "/v1/messages" || req.url === "/v1/chat/completions") seen.push({ path: req.url, key });
       const ok = known.has(key);
       const body = !ok
         ? anthropic
           ? { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }
           : { error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" } }
-        : anthropic
-          ? { id: "msg_rot", type: "message", role: "assistant", model: "claude-sonnet-4-5", content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", usage: { input_tokens: 1, output_tokens: 1 } }
-          : { id: "chatcmpl-rot", object: "chat.completion", created: 0, model: "gpt-5", choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }] };
+        : req.url === "/v1/messages/count_tokens"
+          ? { input_tokens: 1 }
+          : anthropic
+            ? { id: "msg_rot", type: "message", role: "assistant", model: "claude-sonnet-4-5", content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", usage: { input_tokens: 1, output_tokens: 1 } }
+            : { id: "chatcmpl-rot", object: "chat.completion", created: 0, model: "gpt-5", choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }] };
       const text = JSON.stringify(body);
       res.writeHead(ok ? 200 : 401, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
       res.end(text);
@@ -90,7 +95,8 @@ async function proxied(provider, key) {
   const body = provider === "anthropic" ? { model: "claude-sonnet-4-5", max_tokens: 8, messages: [{ role: "user", content: "hi" }] } : { model: "gpt-5", messages: [{ role: "user", content: "hi" }] };
   const r = await fetch(`${state.gw.url}${path}`, {
     method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+    // Each request its own conversation: session affinity must not keep it on the account before.
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "anthropic-version": "2023-06-01", "x-subpool-session": randomBytes(8).toString("hex") },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(15_000),
   });
