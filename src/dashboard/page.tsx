@@ -206,7 +206,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
               <section class="panel" aria-labelledby="login-form-title">
                 <h2 id="login-form-title">Sign in to a subscription</h2>
                 <p class="muted">{oauth.map((p) => p.name).join(", ")}: sign in with the provider, and the login becomes one more account.</p>
-                <form id="login-form">
+                <form id="login-form" novalidate>
                   <Field id="login-provider" label="Provider">
                     <select id="login-provider">
                       {oauth.map((p) => (
@@ -227,7 +227,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
               <section class="panel" aria-labelledby="add-key-title">
                 <h2 id="add-key-title">Add an API key</h2>
                 <p class="muted">The key is stored encrypted and never shown again, here or anywhere.</p>
-                <form id="add-key-form">
+                <form id="add-key-form" novalidate>
                   <Field id="add-provider" label="Provider">
                     <select id="add-provider">
                       {api.map((p) => (
@@ -255,7 +255,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
                   ChatGPT logins are then shared with that tool: whichever refreshes second is signed out. A sign-in above gives an independent
                   session.
                 </p>
-                <form id="import-form">
+                <form id="import-form" novalidate>
                   <Field id="import-file" label="File">
                     <input id="import-file" type="file" accept=".json,application/json" />
                   </Field>
@@ -274,7 +274,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
             <p id="settings-missing" class="panel muted" hidden>
               This gateway does not offer routing settings yet: it always uses the first healthy account in your order.
             </p>
-            <form id="settings-form" class="panel narrow" hidden>
+            <form id="settings-form" class="panel narrow" hidden novalidate>
               <Field id="strategy" label="Strategy">
                 <select id="strategy" aria-describedby="strategy-help">
                   {STRATEGIES.map((s) => (
@@ -286,7 +286,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
               </Field>
               <p id="strategy-help" class="hint"></p>
               <Field id="quota-threshold" label="Quota threshold, % of a window" hint="Quota-aware: accounts at or above this share of a window are left alone while another account is below it.">
-                <input id="quota-threshold" type="number" min={1} max={100} step="any" inputmode="decimal" aria-describedby="quota-threshold-hint" />
+                <input id="quota-threshold" type="number" min={5} max={100} step="any" inputmode="decimal" aria-describedby="quota-threshold-hint" />
               </Field>
               <Field id="affinity-ttl" label="Keep a conversation on its account for, minutes" hint="A conversation stays on the account that served it while that account is healthy, so its prompt cache is reused. 0 turns this off.">
                 <input id="affinity-ttl" type="number" min={0} step="any" inputmode="decimal" aria-describedby="affinity-ttl-hint" />
@@ -349,8 +349,8 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
             <div id="new-key-slot"></div>
             <section class="panel" aria-labelledby="add-user-title">
               <h2 id="add-user-title">Add a user</h2>
-              <form id="add-user-form" class="row-form">
-                <Field id="user-name" label="Name" hint="Letters, digits, '.', '_' or '-'.">
+              <form id="add-user-form" class="row-form" novalidate>
+                <Field id="user-name" label="Name">
                   <input id="user-name" autocomplete="off" maxlength={63} required aria-describedby="user-name-hint" />
                 </Field>
                 <Field id="user-role" label="Role">
@@ -363,6 +363,9 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
                   Add user
                 </button>
               </form>
+              <p class="hint" id="user-name-hint">
+                A name is 1 to 63 letters, digits, '.', '_' or '-'. The new user's key is shown once, here.
+              </p>
               <p id="add-user-error" class="error" role="alert"></p>
             </section>
             <section class="panel" aria-labelledby="users-title">

@@ -383,10 +383,56 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
       });
     }
     await page.goto(`${gw.url}/#accounts`);
+    await page.reload();
     await card("openai key").waitFor();
     await card("team key").locator(".countdown").waitFor();
     await sleep(500);
     await shot("accounts");
+  });
+
+  it("quota bars with their resets and the 14-day usage chart render from the API's shapes; no data says so", async () => {
+    // The browser sees these shapes from the gateway (docs: GET /api/accounts "quota",
+    // GET /api/accounts/:id/usage); set here in the browser so the rendering is checked on its own.
+    const now = Date.now();
+    const day = (offset) => new Date(now - offset * 86_400_000).toISOString().slice(0, 10);
+    await page.route(/\/api\/accounts$/, async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      body.accounts = body.accounts.map((a) =>
+        a.label === "main key"
+          ? { ...a, quota: { status: "allowed_warning", windows: { "7d": { utilization: 0.91, resetsAt: now + 3 * 86_400_000 }, "5h": { utilization: 0.42, resetsAt: now + 2 * 3_600_000 + 60_000 } }, updatedAt: now - 60_000 } }
+          : { ...a, quota: null },
+      );
+      await route.fulfill({ response: res, json: body });
+    });
+    await page.route(/\/api\/accounts\/[^/]+\/usage\?days=14$/, async (route) => {
+      const main = (await listAccounts()).find((a) => a.label === "main key");
+      const days = route.request().url().includes(main.id)
+        ? [0, 1, 3, 20].map((o, i) => ({ date: day(o), requests: 10 * (i + 1), inputTokens: 1000 * (i + 1), outputTokens: 300, cacheReadTokens: 5000, cacheWriteTokens: 0 }))
+        : [];
+      await route.fulfill({ json: { days } });
+    });
+    try {
+      await page.goto(`${gw.url}/#accounts`);
+      await page.reload(); // a new document: the usage cache starts empty
+      const c = card("main key");
+      await c.locator("meter").first().waitFor();
+      assert.deepEqual(await c.locator(".bars label").allInnerTexts(), ["5-hour window", "Weekly window"]);
+      assert.deepEqual(await c.locator("meter").evaluateAll((ms) => ms.map((m) => m.value)), [0.42, 0.91]);
+      const bars = await c.locator(".bars").innerText();
+      assert.match(bars, /42 % used · resets in 2 h 1 min/);
+      assert.match(bars, /91 % used · resets in 3 days/);
+      assert.match(await c.locator(".quota h4").innerText(), /Near the limit/);
+      // The chart: 14 days, the one 20 days ago left out.
+      await c.locator("svg.chart").waitFor();
+      assert.equal(await c.locator("svg.chart rect").count(), 14);
+      assert.equal(await c.locator("svg.chart rect.bar:not(.zero)").count(), 3);
+      assert.match(await c.locator(".usage").innerText(), /^Usage, last 14 days[\s\S]*60 requests/i);
+      assert.match(await card("team key").locator(".quota").innerText(), /Quota: no data yet/);
+      assert.match(await card("team key").locator(".usage").innerText(), /Usage: no requests in the last 14 days/);
+    } finally {
+      await page.unrouteAll();
+    }
   });
 
   it("settings: saves the strategy, or is hidden on a gateway without settings", async () => {
@@ -402,7 +448,9 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     await link.click();
     await page.getByLabel("Strategy").selectOption("round-robin");
     await page.getByRole("button", { name: "Save settings" }).click();
-    await page.locator("#flash", { hasText: "Settings saved" }).waitFor();
+    await page.locator("#flash:not(:empty), #settings-error:not(:empty)").first().waitFor();
+    assert.equal(await page.locator("#settings-error").innerText(), "");
+    assert.match(await page.locator("#flash").innerText(), /Settings saved/);
     assert.equal((await gw.api("GET", "/api/settings", alice.key)).json.strategy, "round-robin");
     await page.getByLabel("Quota threshold, % of a window").fill("250");
     await page.getByRole("button", { name: "Save settings" }).click();

@@ -12,33 +12,24 @@
  * Data that other parts of the gateway may not serve yet (account quota, usage, checks, settings)
  * is optional: a missing field or a 404 shows "no data yet" or hides that part.
  */
-import type { AccountView, ImportAnswer, LoginDoneAnswer, LoginPendingAnswer, LoginStartAnswer, Me, UserProfile, UserWithKey } from "../../wire";
+import type {
+  AccountView,
+  ImportAnswer,
+  LoginDoneAnswer,
+  LoginPendingAnswer,
+  LoginStartAnswer,
+  Me,
+  Quota,
+  Settings,
+  Strategy,
+  UsageAnswer,
+  UsageDay,
+  UserProfile,
+  UserWithKey,
+} from "../../wire";
 
-// ---- shapes that are optional on older gateways ---------------------------------------------------
-
-interface QuotaWindow {
-  utilization: number;
-  resetsAt: number | null;
-}
-interface Quota {
-  status: string | null;
-  windows: Record<string, QuotaWindow>;
-  updatedAt: number;
-}
+/** `quota` is absent on a gateway that does not read quota telemetry yet; null before the first answer. */
 type Account = AccountView & { quota?: Quota | null };
-interface UsageDay {
-  date: string;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-}
-interface Settings {
-  strategy: string;
-  quotaThreshold: number;
-  affinityTtlS: number;
-}
 interface ProviderInfo {
   id: string;
   name: string;
@@ -162,7 +153,12 @@ function ago(t: number): string {
 }
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const shortTimeFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", hour: "2-digit", minute: "2-digit" });
+const clockFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const dayClockFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", hour: "numeric", minute: "2-digit" });
+const dateFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+/** A reset time: the clock today, the weekday within a week, else the date. */
+const resetFmt = (t: number) => (t - now() < 20 * 3_600_000 ? clockFmt : t - now() < 6 * 86_400_000 ? dayClockFmt : dateFmt).format(t);
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
 
 function timeEl(t: number, text: string): HTMLTimeElement {
@@ -343,6 +339,7 @@ function signOut(message?: string) {
   checks.clear();
   renaming.clear();
   settingsAvailable = null;
+  settingsDirty = false;
   for (const id of ["account-groups", "users", "new-key-slot", "login-panel", "import-result", "alert", "flash", "check-slot"]) {
     const el = document.getElementById(id);
     if (el) el.replaceChildren();
@@ -456,7 +453,7 @@ function renderAccounts() {
       h(
         "section",
         { class: "group", "aria-labelledby": hid, "data-provider": pid },
-        h("h2", { id: hid }, providerName(pid), h("span", { class: "count" }, ` ${list.length} ${list.length === 1 ? "account" : "accounts"}`)),
+        h("h2", { id: hid }, providerName(pid), h("span", { class: "count" }, ` ${plural(list.length, "account")}`)),
         h("ol", { class: "cards" }, ...list.map((a, i) => card(a, i === 0, i === list.length - 1))),
       ),
     );
@@ -489,7 +486,7 @@ function statusNote(a: Account): HTMLElement | null {
   if (a.status === "needs_reauth") return h("p", { class: "note warn" }, "The provider no longer accepts this login. Sign in again to keep using it; until then requests skip it.");
   if (a.status === "disabled") return h("p", { class: "note" }, "Disabled: requests skip this account until you enable it.");
   if (a.status === "cooling" && a.cooldownUntil) {
-    return h("p", { class: "note" }, "Rate limited: requests use your next account until ", timeEl(a.cooldownUntil, new Date(a.cooldownUntil).toLocaleTimeString()), ".");
+    return h("p", { class: "note" }, "Rate limited: requests use your next account until ", timeEl(a.cooldownUntil, resetFmt(a.cooldownUntil)), ".");
   }
   return null;
 }
@@ -512,7 +509,7 @@ function card(a: Account, first: boolean, last: boolean): HTMLElement {
     btn("Move down", () => void move(a, 1), { of: label, key: `${a.id}:down`, disabled: last }),
     btn(a.enabled ? "Disable" : "Enable", () => void setEnabled(a, !a.enabled), { of: label, key: `${a.id}:enable` }),
     btn("Check", () => void check(a), { of: label, key: `${a.id}:check` }),
-    a.type === "oauth" ? btn(a.status === "needs_reauth" ? "Sign in again" : "Re-login", () => void startLogin(a.provider, a.label, a), { of: label, key: `${a.id}:relogin`, cls: a.status === "needs_reauth" ? "primary" : undefined }) : null,
+    a.status === "needs_reauth" ? btn("Sign in again", () => void startLogin(a.provider, a.label, a), { of: label, key: `${a.id}:relogin`, cls: "primary" }) : null,
     btn("Delete", () => void remove(a), { of: label, key: `${a.id}:delete`, cls: "danger" }),
   );
   const c = checks.get(a.id);
@@ -540,7 +537,7 @@ function card(a: Account, first: boolean, last: boolean): HTMLElement {
 function quotaBlock(a: Account): HTMLElement | null {
   if (a.quota === undefined) return null; // a gateway without quota telemetry
   if (a.quota === null || Object.keys(a.quota.windows ?? {}).length === 0) {
-    return h("div", { class: "quota" }, h("h4", {}, "Quota"), h("p", { class: "muted" }, "No quota data yet: it appears after the first request through this account."));
+    return h("div", { class: "quota" }, h("p", { class: "muted small" }, "Quota: no data yet (it comes with the provider's answers)."));
   }
   const q = a.quota;
   const names = Object.keys(q.windows).sort((x, y) => {
@@ -563,7 +560,7 @@ function quotaBlock(a: Account): HTMLElement | null {
         const id = `q-${a.id}-${n.replace(/\W/g, "_")}`;
         const reset =
           w.resetsAt && w.resetsAt > now()
-            ? h("span", { class: "muted" }, " · resets in ", timeEl(w.resetsAt, durationWords(w.resetsAt - now())), ` (${shortTimeFmt.format(w.resetsAt)})`)
+            ? h("span", { class: "muted" }, " · resets in ", timeEl(w.resetsAt, durationWords(w.resetsAt - now())), ` (${resetFmt(w.resetsAt)})`)
             : w.resetsAt
               ? h("span", { class: "muted" }, " · reset due")
               : null;
@@ -590,14 +587,14 @@ function usageBlock(a: Account): HTMLElement | null {
   if (!usageAvailable) return null;
   const u = usage.get(a.id);
   if (!u) return null;
-  if (!u.days) return h("div", { class: "usage" }, h("h4", {}, "Usage, last 14 days"), h("p", { class: "muted" }, "No usage data yet."));
+  if (!u.days) return h("div", { class: "usage" }, h("p", { class: "muted small" }, "Usage: no data yet."));
   const byDate = new Map(u.days.map((d) => [d.date, d]));
   const days = lastDays(USAGE_DAYS).map((date) => byDate.get(date) ?? { date, requests: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 });
   const tokens = (d: UsageDay) => d.inputTokens + d.outputTokens + d.cacheReadTokens + d.cacheWriteTokens;
   const totalReq = days.reduce((s, d) => s + d.requests, 0);
   const totalTok = days.reduce((s, d) => s + tokens(d), 0);
   if (totalReq === 0 && totalTok === 0) {
-    return h("div", { class: "usage" }, h("h4", {}, "Usage, last 14 days"), h("p", { class: "muted" }, "No requests in the last 14 days."));
+    return h("div", { class: "usage" }, h("p", { class: "muted small" }, "Usage: no requests in the last 14 days."));
   }
   const max = Math.max(1, ...days.map(tokens));
   const W = 14 * USAGE_DAYS;
@@ -611,7 +608,7 @@ function usageBlock(a: Account): HTMLElement | null {
       return svg(
         "rect",
         { x: i * 14 + 2, y: H - bh + 1, width: 10, height: bh, rx: 1.5, class: t === 0 ? "bar zero" : "bar" },
-        svg("title", {}, `${d.date}: ${d.requests} requests, ${compact.format(d.inputTokens)} input, ${compact.format(d.outputTokens)} output, ${compact.format(d.cacheReadTokens)} cache read, ${compact.format(d.cacheWriteTokens)} cache write tokens`),
+        svg("title", {}, `${d.date}: ${plural(d.requests, "request")}, ${compact.format(d.inputTokens)} input, ${compact.format(d.outputTokens)} output, ${compact.format(d.cacheReadTokens)} cache read, ${compact.format(d.cacheWriteTokens)} cache write tokens`),
       );
     }),
     svg("line", { x1: 0, x2: W, y1: H + 1, y2: H + 1, class: "axis" }),
@@ -625,7 +622,7 @@ function usageBlock(a: Account): HTMLElement | null {
     h(
       "p",
       { class: "muted small" },
-      `${totalReq} requests · ${sum((d) => d.inputTokens)} input · ${sum((d) => d.outputTokens)} output · ${sum((d) => d.cacheReadTokens)} cache read · ${sum((d) => d.cacheWriteTokens)} cache write tokens`,
+      `${plural(totalReq, "request")} · ${sum((d) => d.inputTokens)} input · ${sum((d) => d.outputTokens)} output · ${sum((d) => d.cacheReadTokens)} cache read · ${sum((d) => d.cacheWriteTokens)} cache write tokens`,
     ),
   );
 }
@@ -638,7 +635,7 @@ async function loadUsage(): Promise<void> {
   await Promise.all(
     stale.map(async (a) => {
       try {
-        const r = await api<{ days: UsageDay[] }>("GET", `/api/accounts/${encodeURIComponent(a.id)}/usage?days=${USAGE_DAYS}`);
+        const r = await api<UsageAnswer>("GET", `/api/accounts/${encodeURIComponent(a.id)}/usage?days=${USAGE_DAYS}`);
         usage.set(a.id, { at: Date.now(), days: Array.isArray(r.data?.days) ? r.data.days : null });
         changed = true;
       } catch (e) {
@@ -686,6 +683,7 @@ function openRename(a: Account) {
     "form",
     {
       class: "inline-form",
+      novalidate: true,
       submit: async (ev: Event) => {
         ev.preventDefault();
         const label = input.value.trim();
@@ -999,6 +997,7 @@ async function startLogin(provider: string, label: string | null, relogin?: Acco
     "form",
     {
       class: "stack",
+      novalidate: true,
       submit: async (ev: Event) => {
         ev.preventDefault();
         const code = input.value.trim();
@@ -1041,6 +1040,8 @@ async function startLogin(provider: string, label: string | null, relogin?: Acco
 // ---- settings --------------------------------------------------------------------------------------
 
 let settings: Settings | null = null;
+/** The form was changed since it was last filled from the gateway. */
+let settingsDirty = false;
 
 async function loadSettings(): Promise<void> {
   if (!me || me.id === null) return;
@@ -1050,6 +1051,8 @@ async function loadSettings(): Promise<void> {
     settingsAvailable = true;
     show($("settings-form"), true);
     show($("settings-missing"), false);
+    // Never overwrite what the person is typing with a load that answered meanwhile.
+    if (settingsDirty) return;
     ($("strategy") as HTMLSelectElement).value = settings.strategy;
     ($("quota-threshold") as HTMLInputElement).value = String(Math.round(settings.quotaThreshold * 1000) / 10);
     ($("affinity-ttl") as HTMLInputElement).value = String(Math.round((settings.affinityTtlS / 60) * 100) / 100);
@@ -1080,8 +1083,8 @@ async function saveSettings(ev: Event) {
   const strategy = ($("strategy") as HTMLSelectElement).value;
   const pct = Number(($("quota-threshold") as HTMLInputElement).value);
   const minutes = Number(($("affinity-ttl") as HTMLInputElement).value);
-  if (!Number.isFinite(pct) || pct <= 0 || pct > 100) {
-    $("settings-error").textContent = "The quota threshold is a percentage from 1 to 100.";
+  if (!Number.isFinite(pct) || pct < 5 || pct > 100) {
+    $("settings-error").textContent = "The quota threshold is a percentage from 5 to 100.";
     $("quota-threshold").focus();
     return;
   }
@@ -1091,7 +1094,7 @@ async function saveSettings(ev: Event) {
     return;
   }
   const patch: Partial<Settings> = {};
-  if (!settings || strategy !== settings.strategy) patch.strategy = strategy;
+  if (!settings || strategy !== settings.strategy) patch.strategy = strategy as Strategy;
   const threshold = Math.round(pct * 10) / 1000;
   if (!settings || Math.abs(threshold - settings.quotaThreshold) > 1e-9) patch.quotaThreshold = threshold;
   const ttl = Math.round(minutes * 60);
@@ -1103,6 +1106,7 @@ async function saveSettings(ev: Event) {
   try {
     const r = await api<Settings>("PATCH", "/api/settings", patch);
     settings = r.data ?? { ...settings!, ...patch };
+    settingsDirty = false;
     flash("Settings saved. New conversations follow them from now on.");
     await loadSettings();
   } catch (e) {
@@ -1296,6 +1300,7 @@ function wire() {
   });
   $("settings-form").addEventListener("submit", (ev) => void saveSettings(ev));
   $("strategy").addEventListener("change", describeStrategy);
+  for (const ev of ["input", "change"]) $("settings-form").addEventListener(ev, () => (settingsDirty = true));
   $("show-key").addEventListener("change", (ev) => applyKeyToConnect((ev.currentTarget as HTMLInputElement).checked));
   $("connect-shell").addEventListener("change", () => applyKeyToConnect(($("show-key") as HTMLInputElement).checked));
   for (const b of document.querySelectorAll<HTMLButtonElement>("button[data-copy]")) {
