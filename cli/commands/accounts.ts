@@ -13,6 +13,9 @@ const STATUS_STYLE: Record<AccountStatus, "green" | "yellow" | "red" | "gray"> =
   disabled: "gray",
 };
 
+/** How much of an error the "last status" cell shows; longer ones are written out under the table. */
+const CELL_ERROR = 30;
+
 const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function sortAccounts(accounts: Account[]): Account[] {
@@ -49,7 +52,7 @@ export function errorIsCurrent(a: Account): boolean {
 export function lastStatusText(a: Account): string {
   const current = errorIsCurrent(a);
   if (a.lastStatus === null) return current ? "error" : "-";
-  return current && a.lastError ? `${a.lastStatus} ${truncate(a.lastError, 30)}` : String(a.lastStatus);
+  return current && a.lastError ? `${a.lastStatus} ${truncate(a.lastError, CELL_ERROR)}` : String(a.lastStatus);
 }
 
 /** One line under the table per account with something to say: why it needs a login, its current error, or an older one. */
@@ -61,7 +64,11 @@ export function accountNotes(accounts: Account[], now = Date.now()): string[] {
     const at = lastErrorAt(a);
     const when = at !== null ? `, ${ago(at, now)}` : "";
     if (a.status === "needs_reauth") notes.push(`${who} needs a new login: ${a.lastError ?? "the provider refused its refresh token"}${when}. Sign in again: subpool login ${a.provider}`);
-    else if (errorIsCurrent(a)) notes.push(`${who}: ${a.lastError}${when}`);
+    else if (errorIsCurrent(a)) {
+      // Already whole in the table's cell: nothing to add.
+      if (a.lastStatus !== null && a.lastError && a.lastError.length <= CELL_ERROR && at === null) continue;
+      notes.push(`${who}: ${a.lastError}${when}`);
+    }
     else notes.push(`${who}: earlier error, before its last success${when}: ${a.lastError}`);
   }
   return notes;
