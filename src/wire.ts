@@ -124,3 +124,13 @@ export interface UsageDay {
 export interface UsageAnswer {
   days: UsageDay[];
 }
+
+/** POST /api/accounts/:id/check: whether the provider accepts the account's credential. */
+export interface CheckAnswer {
+  /** ok: accepted; invalid: refused (a new key or login is needed); unknown: could not tell now. */
+  verdict: "ok" | "invalid" | "unknown";
+  /** The provider's status (0 when unreachable). */
+  status: number;
+  message: string;
+  account: AccountView;
+}

@@ -66,7 +66,23 @@ export const accounts = new Hono<AppEnv>()
     if (!p.types.includes(body.type)) {
       throw badRequest(p.typeHint ?? `${p.name} accounts take type ${p.types.map((t) => `"${t}"`).join(" or ")}`, "type");
     }
-    return c.json(await poolClient(c.env, me.userId).addAccount(body), 201);
+    const pool = poolClient(c.env, me.userId);
+    const account = await pool.addAccount(body);
+    // Adding checks the credential at no token cost (skip with ?check=false, e.g. offline): a key
+    // the provider refuses is not kept; one it could not check is kept, with the reason shown.
+    if (c.req.query("check") === "false") return c.json(account, 201);
+    const check = await pool.checkAccount(account.id);
+    if (check.verdict === "invalid") {
+      await pool.deleteAccount(account.id);
+      throw badRequest(`${p.name} refused this credential (${check.message}); nothing was stored`, body.type === "api" ? "key" : "refresh");
+    }
+    return c.json({ ...check.account, check: { verdict: check.verdict, status: check.status, message: check.message } }, 201);
+  })
+
+  .post("/accounts/:id/check", async (c) => {
+    const me = userOf(c.var.principal);
+    const id = pathId(c, "id", "acc", "account");
+    return c.json(await poolClient(c.env, me.userId).checkAccount(id));
   })
 
   .patch("/accounts/:id", async (c) => {

@@ -52,6 +52,8 @@ export function poolClient(env: Env, userId: string) {
     updateAccount: (id: string, patch: AccountPatch) => write((s) => s.updateAccount(id, patch)),
     deleteAccount: (id: string) => write((s) => s.deleteAccount(id)),
 
+    // A check may renew a session and records its result: a write, but safe to repeat.
+    checkAccount: (id: string) => write((s) => s.checkAccount(id)),
     settings: () => read((s) => s.settings()),
     updateSettings: (patch: Partial<Settings>) => write((s) => s.updateSettings(patch)),
     usage: (accountId: string, days: number) => read((s) => s.usage(accountId, days)),

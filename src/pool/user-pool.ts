@@ -16,11 +16,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Env, getConfig } from "../config";
 import { providerFor } from "../providers";
-import type { AccountExtras, AccountType, LoginStart, ProviderId } from "../providers/types";
+import type { AccountExtras, AccountType, CheckVerdict, LoginStart, ProviderId } from "../providers/types";
 import { parseJsonBody } from "../util";
 import { VaultError, decryptField, encryptField, fingerprintSecret, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
-import type { ImportAction, KeyReset, Settings, UsageDay } from "../wire";
+import type { CheckAnswer, ImportAction, KeyReset, Settings, UsageDay } from "../wire";
 import { type PoolResult, guard, refuse } from "./result";
 import { migrate } from "./schema";
 import { affinitySince, applyAffinity, applyTelemetry, forgetAccount, purgeUsage, readQuota, readSettings, usageDays } from "./telemetry-store";
@@ -303,6 +303,46 @@ export class UserPool extends DurableObject<Env> {
     return guard(() => {
       if (!this.row(accountId)) throw noAccount(accountId);
       return usageDays(this.sql, accountId, days, Date.now());
+    });
+  }
+
+  /**
+   * Checks an account at no token cost where the provider allows it (provider.check), renewing an
+   * OAuth session first when it is due (or when the provider's check is the exchange itself), and
+   * records the result on the account: a pass clears its lastError, anything else sets it.
+   */
+  checkAccount(id: string): Promise<PoolResult<CheckAnswer>> {
+    return guard(async () => {
+      const row = this.row(id);
+      if (!row) throw noAccount(id);
+      const provider = providerFor(row.provider);
+      const now = Date.now();
+      let current = row;
+      let found: CheckVerdict | null = null;
+      if (row.type === "oauth") {
+        const record = JSON.parse(row.cred) as CredentialRecord;
+        const due = !record.fields.access || (row.expires_at !== null && row.expires_at - now < refreshMarginMs(provider.refreshSkewMs, record));
+        if (row.needs_reauth === 1) found = { verdict: "invalid", status: 0, message: row.last_error ?? "needs a new login" };
+        else if (due || provider.checkByRefresh) {
+          const r = await this.refreshOnce(row);
+          if (!r.ok) found = { verdict: r.reason === "needs_reauth" ? "invalid" : "unknown", status: 0, message: `renewing the session: ${r.message}` };
+          current = this.row(id) ?? row;
+        }
+      }
+      if (!found) {
+        const opened = await this.openOwn(current);
+        if (opened.kind === "unreadable") {
+          this.markUnreadableNow(id, UNREADABLE_CREDENTIAL);
+          found = { verdict: "invalid", status: 0, message: UNREADABLE_CREDENTIAL };
+        } else if (opened.kind === "no-data-key") found = { verdict: "unknown", status: 0, message: opened.message };
+        else if (provider.check) found = await provider.check(getConfig(this.env), { id, type: current.type as AccountType, extras: extrasOf(current.extras) }, opened.cred);
+        else found = { verdict: "ok", status: 200, message: provider.checkByRefresh ? "the token exchange succeeded" : "the session is valid" };
+      }
+      if (!this.row(id)) throw noAccount(id);
+      if (found.verdict === "ok") this.sql.exec("UPDATE accounts SET last_error = NULL, last_status = ? WHERE id = ?", found.status, id);
+      else this.sql.exec("UPDATE accounts SET last_error = ?, last_status = CASE WHEN ? > 0 THEN ? ELSE last_status END WHERE id = ?", `check: ${found.message}`, found.status, found.status, id);
+      if (found.quota) applyTelemetry(this.sql, [{ accountId: id, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, quota: { ...found.quota, updatedAt: Date.now() } }]);
+      return { verdict: found.verdict, status: found.status, message: found.message, account: viewOf(stateOf(this.row(id)!)) };
     });
   }
 

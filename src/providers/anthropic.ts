@@ -12,7 +12,7 @@ import { type Classification, classifyStatus, resetToSeconds, retryAfterSeconds 
 import { epochMs, token, why } from "./import-fields";
 import { parsePastedCode, pkcePair, refused } from "./login";
 import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, noUsage, windowOf } from "./telemetry";
-import { callTokenEndpoint } from "./token-endpoint";
+import { callStatus, callTokenEndpoint, verdictOf } from "./token-endpoint";
 import type { CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
 
 export const ANTHROPIC_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
@@ -275,22 +275,50 @@ export const anthropic: Provider = {
    */
   async probeQuota(cfg, account, cred) {
     if (account.type !== "oauth" || !cred.access) return null;
-    const r = await callTokenEndpoint(
-      `${cfg.ANTHROPIC_API_BASE}/api/oauth/usage`,
-      { method: "GET", headers: { authorization: `Bearer ${cred.access}`, "anthropic-beta": ANTHROPIC_OAUTH_BETA, accept: "application/json" } },
+    return (await oauthUsage(cfg.ANTHROPIC_API_BASE, cred.access, cfg.TOKEN_TIMEOUT_MS)).quota;
+  },
+
+  /** API keys: count_tokens (free); Claude OAuth: the usage endpoint (free, and it says the quota). */
+  async check(cfg, account, cred) {
+    if (account.type === "oauth") {
+      if (!cred.access) return { verdict: "unknown", status: 0, message: "no access token to check" };
+      const r = await oauthUsage(cfg.ANTHROPIC_API_BASE, cred.access, cfg.TOKEN_TIMEOUT_MS);
+      return { verdict: verdictOf(r.status), status: r.status, message: r.status === 200 ? "the subscription answered its usage" : `the usage endpoint ${r.reason}`, quota: r.quota };
+    }
+    const r = await callStatus(
+      `${cfg.ANTHROPIC_API_BASE}/v1/messages/count_tokens`,
+      {
+        method: "POST",
+        headers: { "x-api-key": cred.key ?? "", "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify({ model: CHECK_MODEL, messages: [{ role: "user", content: "ping" }] }),
+      },
       cfg.TOKEN_TIMEOUT_MS,
     );
-    if (!r.ok || !r.json) return null;
-    const windows: QuotaReading["windows"] = {};
-    for (const [name, key] of [["5h", "five_hour"], ["7d", "seven_day"]] as const) {
-      const w = r.json[key] as { utilization?: unknown; resets_at?: unknown } | null | undefined;
-      const pct = count(w?.utilization);
-      const at = typeof w?.resets_at === "string" ? Date.parse(w.resets_at) : NaN;
-      const win = windowOf(pct !== undefined ? pct / 100 : undefined, Number.isFinite(at) ? at : null);
-      if (win) windows[name] = win;
-    }
-    return Object.keys(windows).length ? { status: null, windows } : null;
+    const verdict = verdictOf(r.status);
+    return { verdict, status: r.status, message: verdict === "ok" ? "the key counted tokens (free)" : verdict === "invalid" ? `Anthropic refused the key (${r.status})` : `count_tokens ${r.reason}` };
   },
 
   imports: { opencodeKey: "anthropic", files: [claudeCodeFile] },
 };
+
+/** A model id for count_tokens (any current model will do; the call costs nothing). */
+const CHECK_MODEL = "claude-sonnet-4-5";
+
+/** GET /api/oauth/usage: the 5-hour and weekly windows in percent, with ISO resets. */
+async function oauthUsage(base: string, access: string, timeoutMs: number): Promise<{ status: number; reason: string; quota: QuotaReading | null }> {
+  const r = await callTokenEndpoint(
+    `${base}/api/oauth/usage`,
+    { method: "GET", headers: { authorization: `Bearer ${access}`, "anthropic-beta": ANTHROPIC_OAUTH_BETA, accept: "application/json" } },
+    timeoutMs,
+  );
+  if (!r.ok || !r.json) return { status: r.status, reason: r.reason, quota: null };
+  const windows: QuotaReading["windows"] = {};
+  for (const [name, key] of [["5h", "five_hour"], ["7d", "seven_day"]] as const) {
+    const w = r.json[key] as { utilization?: unknown; resets_at?: unknown } | null | undefined;
+    const pct = count(w?.utilization);
+    const at = typeof w?.resets_at === "string" ? Date.parse(w.resets_at) : NaN;
+    const win = windowOf(pct !== undefined ? pct / 100 : undefined, Number.isFinite(at) ? at : null);
+    if (win) windows[name] = win;
+  }
+  return { status: r.status, reason: "", quota: Object.keys(windows).length ? { status: null, windows } : null };
+}

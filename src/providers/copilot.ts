@@ -121,6 +121,8 @@ export const copilot: Provider = {
     },
   },
 
+  // The token exchange is free and says whether the GitHub token still has a Copilot seat.
+  checkByRefresh: true,
   // Copilot's API states no quota in its headers that we know of.
   quotaOf: () => null,
   usage: openaiUsage,

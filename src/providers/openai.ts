@@ -14,7 +14,7 @@ import { type Classification, classifyStatus, durationToSeconds, retryAfterSecon
 import { token, why } from "./import-fields";
 import { jwtClaims, parsePastedCode, pkcePair, refused } from "./login";
 import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, windowOf } from "./telemetry";
-import { callTokenEndpoint } from "./token-endpoint";
+import { callStatus, callTokenEndpoint, verdictOf } from "./token-endpoint";
 import type { AccountExtras, CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
 
 export const OPENAI_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann";
@@ -335,6 +335,14 @@ export const openai: Provider = {
   quotaOf: openaiQuota,
   usage: openaiUsage,
   sessionOf: openaiSession,
+
+  /** API keys: GET /v1/models (free). ChatGPT accounts: the gateway renews the session when due. */
+  async check(cfg, account, cred) {
+    if (account.type === "oauth") return { verdict: "ok", status: 200, message: "the session is valid (it is renewed when due)" };
+    const r = await callStatus(`${cfg.OPENAI_API_BASE}/v1/models`, { method: "GET", headers: { authorization: `Bearer ${cred.key ?? ""}` } }, cfg.TOKEN_TIMEOUT_MS);
+    const verdict = verdictOf(r.status);
+    return { verdict, status: r.status, message: verdict === "ok" ? "the key listed the models (free)" : verdict === "invalid" ? `OpenAI refused the key (${r.status})` : `/v1/models ${r.reason}` };
+  },
 
   imports: { opencodeKey: "openai", oauthEntry: (e) => oauthEntry(e), files: [codexFile] },
 };

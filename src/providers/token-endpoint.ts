@@ -83,3 +83,25 @@ function errorCode(json: Record<string, unknown> | undefined): string | undefine
 
 /** Error codes are identifiers; anything else is not echoed (it could be a token). */
 const safeCode = (s: string) => (/^[a-z0-9_.-]{1,64}$/i.test(s) ? s : "error");
+
+/**
+ * Only the status of a call (the body is let go unread): for checking a credential at no token
+ * cost. Network failures and timeouts come back as status 0 with a reason.
+ */
+export async function callStatus(url: string, init: RequestInit, timeoutMs: number): Promise<{ status: number; reason: string }> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    void res.body?.cancel().catch(() => {});
+    return { status: res.status, reason: `answered ${res.status}` };
+  } catch (e) {
+    const name = (e as Error).name;
+    return { status: 0, reason: name === "TimeoutError" || name === "AbortError" ? `no answer within ${timeoutMs} ms` : `unreachable (${name})` };
+  }
+}
+
+/** What a status says about a credential: 2xx fine, 401/403 refused, anything else unknown. */
+export function verdictOf(status: number): "ok" | "invalid" | "unknown" {
+  if (status >= 200 && status < 300) return "ok";
+  if (status === 401 || status === 403) return "invalid";
+  return "unknown";
+}

@@ -111,6 +111,16 @@ export interface ImportSupport {
   files?: readonly CredentialFileFormat[];
 }
 
+/** What a check found: the provider accepted the credential, refused it, or could not tell. */
+export interface CheckVerdict {
+  verdict: "ok" | "invalid" | "unknown";
+  /** The provider's status (0 when unreachable). */
+  status: number;
+  /** For people, never a secret. */
+  message: string;
+  quota?: QuotaReading | null;
+}
+
 export interface Provider {
   id: ProviderId;
   /** Proxy prefix, e.g. "/anthropic". */
@@ -146,6 +156,14 @@ export interface Provider {
    * `body` is the request body as text (may be empty); read it cheaply: it can be megabytes.
    */
   sessionOf(headers: Headers, body: string): string | null;
+  /**
+   * Verifies a credential at no token cost where the provider allows it (an API key against a free
+   * endpoint, a subscription against its usage endpoint). Absent: the check is a token refresh
+   * (when `checkByRefresh`) or only says whether the session is still valid.
+   */
+  check?(cfg: Config, account: AccountRef, cred: Credential): Promise<CheckVerdict>;
+  /** The check of an OAuth account is a token exchange even when not due (Copilot's is free). */
+  checkByRefresh?: boolean;
   /** Reads quota at no token cost for an account that has not served lately (from a DO alarm). */
   probeQuota?(cfg: Config, account: AccountRef, cred: Credential): Promise<QuotaReading | null>;
   /** Non-secret per-account facts read from a fresh access token; merged over the stored ones. */

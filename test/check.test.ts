@@ -1,0 +1,100 @@
+/**
+ * Checking an account at no token cost: what each provider is asked, what is recorded, and that
+ * adding an account checks it (a refused key is not kept; one that could not be checked is).
+ */
+import { describe, expect, it } from "vitest";
+import { addAccount, call, createUser, listAccounts, postJson, useGateway } from "./helpers/gateway";
+import { secrets } from "./helpers/secrets";
+import { chatgptJwt, json } from "./helpers/upstream";
+
+const { up } = useGateway();
+let n = 0;
+const check = (key: string, id: string) => postJson(`/api/accounts/${id}/check`, key, {});
+type Checked = { verdict: string; status: number; message: string; account: { id: string; lastError: string | null; quota: unknown } };
+
+describe("POST /api/accounts/:id/check", () => {
+  it("an Anthropic API key: count_tokens, nothing spent; the result is recorded", async () => {
+    const u = await createUser(`chk${++n}`);
+    const key = secrets.add(`sk-ant-api03-${crypto.randomUUID()}`);
+    const a = await addAccount(u.key, { provider: "anthropic", type: "api", key });
+    up().on("anthropic.fake/v1/messages/count_tokens", (req, cred) => (cred === key ? json({ input_tokens: 3 }) : json({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }, 401)));
+    const r = await check(u.key, a.id);
+    expect(r.status).toBe(200);
+    expect(r.json<Checked>()).toMatchObject({ verdict: "ok", status: 200, account: { id: a.id, lastError: null } });
+    expect(up().calls("anthropic.fake/v1/messages")).toHaveLength(1); // only count_tokens
+  });
+
+  it("a Claude subscription: the usage endpoint, which also fills in its quota", async () => {
+    const u = await createUser(`chk${++n}`);
+    const g = up().anthropicAuth.grant();
+    const a = await addAccount(u.key, { provider: "anthropic", type: "oauth", refresh: g.refresh, access: g.access, expires: Date.now() + 3_600_000 });
+    up().on("anthropic.fake/api/oauth/usage", (_r, cred) => (up().anthropicAuth.validAccess.has(cred) ? json({ five_hour: { utilization: 40, resets_at: null }, seven_day: { utilization: 10, resets_at: null } }) : json({}, 401)));
+    const r = (await check(u.key, a.id)).json<Checked>();
+    expect(r.verdict).toBe("ok");
+    expect(r.account.quota).toMatchObject({ windows: { "5h": { utilization: 0.4 }, "7d": { utilization: 0.1 } } });
+    expect(up().anthropicAuth.calls).toBe(0); // the token was not due: no refresh
+  });
+
+  it("an OpenAI API key: GET /v1/models; a refused key is reported and recorded", async () => {
+    const u = await createUser(`chk${++n}`);
+    const a = await addAccount(u.key, { provider: "openai", type: "api", key: secrets.add(`sk-proj-${crypto.randomUUID()}`) });
+    up().on("openai.fake/v1/models", () => json({ error: { message: "Incorrect API key provided", code: "invalid_api_key" } }, 401));
+    const r = (await check(u.key, a.id)).json<Checked>();
+    expect(r).toMatchObject({ verdict: "invalid", status: 401 });
+    expect((await listAccounts(u.key))[0]!.lastError).toMatch(/^check: OpenAI refused the key \(401\)/);
+  });
+
+  it("a Copilot account: the free token exchange; a ChatGPT account: a refresh only when due", async () => {
+    const u = await createUser(`chk${++n}`);
+    const gh = up().githubToken();
+    const cp = await addAccount(u.key, { provider: "github-copilot", type: "oauth", refresh: gh });
+    expect((await check(u.key, cp.id)).json<Checked>().verdict).toBe("ok");
+    expect(up().copilotExchangeCalls).toBe(1);
+
+    const g = up().openaiAuth.grant();
+    const fresh = await addAccount(u.key, { provider: "openai", type: "oauth", refresh: g.refresh, access: chatgptJwt("acct-1", "x"), expires: Date.now() + 3_600_000 });
+    expect((await check(u.key, fresh.id)).json<Checked>().verdict).toBe("ok");
+    expect(up().openaiAuth.calls).toBe(0);
+    const g2 = up().openaiAuth.grant();
+    const due = await addAccount(u.key, { provider: "openai", type: "oauth", refresh: g2.refresh, access: chatgptJwt("acct-2", "y", 1), expires: Date.now() - 1 });
+    expect((await check(u.key, due.id)).json<Checked>().verdict).toBe("ok");
+    expect(up().openaiAuth.calls).toBe(1);
+  });
+
+  it("another user's account is a 404", async () => {
+    const u = await createUser(`chk${++n}`);
+    const other = await createUser(`chk${++n}`);
+    const a = await addAccount(other.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) });
+    expect((await check(u.key, a.id)).status).toBe(404);
+  });
+});
+
+describe("adding an account checks it", () => {
+  it("a placeholder key the provider refuses is not stored: 400 naming the key", async () => {
+    const u = await createUser(`chk${++n}`);
+    up().on("anthropic.fake/v1/messages/count_tokens", () => json({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }, 401));
+    const r = await postJson("/api/accounts", u.key, { provider: "anthropic", type: "api", key: "sk-ant-..." });
+    expect(r.status).toBe(400);
+    expect(r.json().error).toMatchObject({ field: "key" });
+    expect(r.json().error.message).toMatch(/refused this credential.*nothing was stored/);
+    expect(await listAccounts(u.key)).toEqual([]);
+  });
+
+  it("a key that cannot be checked now is kept, with the reason", async () => {
+    const u = await createUser(`chk${++n}`);
+    up().on("anthropic.fake/v1/messages/count_tokens", () => json({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, 529));
+    const r = await postJson("/api/accounts", u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) });
+    expect(r.status).toBe(201);
+    expect(r.json<{ check: { verdict: string; message: string } }>().check).toMatchObject({ verdict: "unknown", message: "count_tokens answered 529" });
+    expect((await listAccounts(u.key))[0]!.lastError).toBe("check: count_tokens answered 529");
+  });
+
+  it("a good key is stored with its check", async () => {
+    const u = await createUser(`chk${++n}`);
+    up().on("anthropic.fake/v1/messages/count_tokens", () => json({ input_tokens: 1 }));
+    const r = await postJson("/api/accounts", u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) });
+    expect(r.status).toBe(201);
+    expect(r.json<{ check: { verdict: string }; status: string }>()).toMatchObject({ status: "active", check: { verdict: "ok" } });
+    expect((await call("/api/accounts", { key: u.key })).json().accounts).toHaveLength(1);
+  });
+});
