@@ -49,7 +49,17 @@ export function unreachable(url: string, e: unknown): CliError {
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return new CliError(`cannot reach the gateway at ${url}: the host name does not resolve (${code})`, "check the URL: run `subpool setup`");
   if (code?.startsWith("ERR_TLS") || code?.includes("CERT")) return new CliError(`cannot reach the gateway at ${url}: TLS failed (${code})`, "check the URL: run `subpool setup`");
   const how = code && code !== "ECONNREFUSED" ? ` (${code})` : "";
-  return new CliError(`cannot reach the gateway at ${url}${how}: is it running? (npm run dev)`);
+  if (isLocal(url)) return new CliError(`cannot reach the gateway at ${url}${how}: is it running? (npm run dev)`);
+  return new CliError(`cannot reach the gateway at ${url}${how}`, "check the URL (`subpool setup`) and your network");
+}
+
+/** A gateway on this machine (`npm run dev`), as opposed to a deployed one. */
+export function isLocal(url: string): boolean {
+  try {
+    return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i.test(new URL(url).hostname);
+  } catch {
+    return false;
+  }
 }
 
 export class Api {
@@ -150,7 +160,11 @@ export class Api {
     if (status === 403) return "this needs an admin's key";
     if (status === 404 && e.message.startsWith("no route")) return "update the gateway (git pull && npx wrangler deploy)";
     if (status === 429) return "the gateway is rate limiting: wait a moment and try again";
-    if (status >= 500) return "the gateway failed: try again; if it persists, look at its logs (npx wrangler tail)";
+    if (status >= 500) {
+      return isLocal(this.url)
+        ? "the gateway failed: its terminal (npm run dev) shows why; try again"
+        : "the gateway failed: try again; if it persists, its logs say why (npx wrangler tail, in the gateway's checkout)";
+    }
     return undefined;
   }
 }

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// `npm run build:cli-bundle`: the CLI as ONE file for machines without this checkout, and as a
+// package that npx can run:
+//
+//   dist/subpool-cli.mjs   every dependency inside, ESM, Node 20+, `#!/usr/bin/env node`:
+//                          `node subpool-cli.mjs --help`
+//   dist/subpool-cli.tgz   an npm package (name subpool-cli, bin subpool) holding that file:
+//                          `npx ./subpool-cli.tgz --help`, `npx https://<gateway>/<path>.tgz setup`,
+//                          `npm install -g ./subpool-cli.tgz`
+//
+// Both are versioned with the gateway (package.json's version) and reproducible: the same sources
+// give the same bytes (esbuild's output is deterministic; npm pack fixes file times).
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist");
+const out = join(dist, "subpool-cli.mjs");
+const tgz = join(dist, "subpool-cli.tgz");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+mkdirSync(dist, { recursive: true });
+await build({
+  entryPoints: [join(root, "cli", "index.ts")],
+  outfile: out,
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  minify: true,
+  legalComments: "eof",
+  define: { SUBPOOL_VERSION: JSON.stringify(pkg.version) },
+  // CommonJS dependencies (cli-table3 and its helpers) call require(); give the ESM file one. (The
+  // #!/usr/bin/env node line comes from cli/index.ts: esbuild keeps an entry point's hashbang.)
+  banner: { js: `// subpool CLI ${pkg.version}, one file (npm run build:cli-bundle). Node 20 or later.\nimport { createRequire as __subpoolRequire } from "node:module";\nconst require = __subpoolRequire(import.meta.url);` },
+  logLevel: "warning",
+});
+execFileSync("chmod", ["755", out]);
+
+// The package: a directory with package.json and the file, packed by npm itself.
+const stage = join(dist, "subpool-cli-package");
+rmSync(stage, { recursive: true, force: true });
+mkdirSync(stage, { recursive: true });
+copyFileSync(out, join(stage, "subpool-cli.mjs"));
+writeFileSync(
+  join(stage, "package.json"),
+  `${JSON.stringify(
+    {
+      name: "subpool-cli",
+      version: pkg.version,
+      description: "The subpool gateway's command-line tool, in one file.",
+      type: "module",
+      bin: { subpool: "subpool-cli.mjs" },
+      files: ["subpool-cli.mjs"],
+      engines: { node: ">=20" },
+      license: pkg.license ?? "UNLICENSED",
+    },
+    null,
+    2,
+  )}\n`,
+);
+const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", dist], { cwd: stage, encoding: "utf8" }).trim().split("\n").pop();
+renameSync(join(dist, packed), tgz);
+rmSync(stage, { recursive: true, force: true });
+
+const sha = (p) => createHash("sha256").update(readFileSync(p)).digest("hex");
+const size = (p) => `${(readFileSync(p).length / 1024).toFixed(0)} KiB`;
+console.log(`dist/subpool-cli.mjs  ${size(out)}  sha256 ${sha(out)}`);
+console.log(`dist/subpool-cli.tgz  ${size(tgz)}  sha256 ${sha(tgz)}`);
