@@ -115,3 +115,24 @@ describe("accounts API", () => {
     expect(r.json().error.type).toBe("not_found_error");
   });
 });
+
+describe("labels name one account each", () => {
+  it("a taken label gets a number when adding; renaming onto a taken label is a 409 naming label", async () => {
+    const u = await createUser(`labels-${crypto.randomUUID().slice(0, 8)}`);
+    const file = {
+      anthropic: { type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) },
+      openai: { type: "api", key: secrets.add(`sk-proj-${crypto.randomUUID()}`) },
+    };
+    const imported = await postJson("/api/import", u.key, file);
+    expect(imported.status).toBe(200);
+    const labels = (await listAccounts(u.key)).map((a) => a.label).sort();
+    expect(labels).toEqual(["opencode API key", "opencode API key 2"]);
+    const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`), label: "work" });
+    const b = await addAccount(u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`), label: "Work" });
+    expect(b.label).toBe("Work 2");
+    const r = await postJson(`/api/accounts/${b.id}`, u.key, { label: "WORK" }, "PATCH");
+    expect(r.status).toBe(409);
+    expect(r.json().error.field).toBe("label");
+    expect((await postJson(`/api/accounts/${a.id}`, u.key, { label: "work" }, "PATCH")).status).toBe(200); // its own label
+  });
+});

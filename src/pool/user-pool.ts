@@ -446,7 +446,11 @@ export class UserPool extends DurableObject<Env> {
     return guard(() => {
       const row = this.row(id);
       if (!row) throw noAccount(id);
-      if (patch.label !== undefined) this.sql.exec("UPDATE accounts SET label = ? WHERE id = ?", patch.label.trim(), id);
+      if (patch.label !== undefined) {
+        const label = patch.label.trim();
+        if (this.labelTaken(label, id)) throw refuse(409, `another of your accounts is already labelled "${label}": labels name one account each`, "label");
+        this.sql.exec("UPDATE accounts SET label = ? WHERE id = ?", label, id);
+      }
       if (patch.enabled !== undefined) {
         // Re-enabling is also how a person says "try it again": clear the bench.
         this.sql.exec(
@@ -740,7 +744,7 @@ export class UserPool extends DurableObject<Env> {
     const position =
       (this.sql.exec<{ p: number | null }>("SELECT MAX(position) AS p FROM accounts WHERE provider = ?", input.provider).one().p ?? 0) + 1;
     const extras = providerFor(input.provider).extrasOf?.(input.access) ?? {};
-    const label = input.label?.trim() || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`;
+    const label = this.uniqueLabel(input.label?.trim() || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`);
     // An access token handed in from elsewhere has an unknown age: no `issued`, the full margin applies.
     const cred: Credential = { version: 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
     const record = await sealCredential(await this.dataKey(), userId, id, cred);
@@ -832,6 +836,17 @@ export class UserPool extends DurableObject<Env> {
       }
     }
     return changed;
+  }
+
+  /** Labels name one account each (the CLI and the dashboard find accounts by label). */
+  private labelTaken(label: string, exceptId: string | null): boolean {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM accounts WHERE lower(label) = lower(?) AND id IS NOT ?", label, exceptId).one().n > 0;
+  }
+
+  /** The label, or "label 2", "label 3" ... when it is taken (three imported "opencode" entries). */
+  private uniqueLabel(label: string): string {
+    if (!this.labelTaken(label, null)) return label;
+    for (let i = 2; ; i++) if (!this.labelTaken(`${label} ${i}`, null)) return `${label} ${i}`;
   }
 
   private byIdentity(provider: string, identity: string): Row | undefined {
