@@ -226,7 +226,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
 
               <section class="panel" aria-labelledby="add-key-title">
                 <h2 id="add-key-title">Add an API key</h2>
-                <p class="muted">The key is stored encrypted and never shown again, here or anywhere.</p>
+                <p class="muted">The gateway checks the key with the provider (at no cost), then stores it encrypted. It is never shown again, here or anywhere.</p>
                 <form id="add-key-form" novalidate>
                   <Field id="add-provider" label="Provider">
                     <select id="add-provider">
@@ -244,6 +244,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
                   <button type="submit" class="primary">
                     Add API key
                   </button>
+                  <p id="add-key-status" class="muted small" role="status"></p>
                   <p id="add-key-error" class="error" role="alert"></p>
                 </form>
               </section>

@@ -53,6 +53,12 @@ function send(res, status, body, headers = {}) {
 function fakeProvider(req, res, body) {
   const url = new URL(req.url ?? "/", "http://fake");
   const now = Date.now();
+  // Credential checks (free): Anthropic's count_tokens, OpenAI's model list. A key with "bad" in it is refused.
+  if (url.pathname === "/v1/messages/count_tokens" || url.pathname === "/v1/models") {
+    const key = String(req.headers["x-api-key"] ?? req.headers.authorization ?? "");
+    if (key.includes("bad")) return send(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
+    return send(res, 200, url.pathname === "/v1/models" ? { object: "list", data: [{ id: "gpt-fake", object: "model" }] } : { input_tokens: 12 });
+  }
   if (url.pathname === "/v1/messages") {
     const key = String(req.headers["x-api-key"] ?? "");
     if (key.includes("limited")) {
@@ -144,10 +150,10 @@ async function newContext() {
   return c;
 }
 
-async function shot(name, p = page) {
+async function shot(name, p = page, fullPage = true) {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
-  await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
 const card = (label, p = page) => p.locator(`li.card[data-label="${label}"]`);
@@ -187,7 +193,7 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     const fakeUrl = `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (fake.address()).port}`;
     const started = Date.now();
     [gw, browser] = await Promise.all([
-      startGateway({ vars: { ANTHROPIC_API_BASE: fakeUrl, GITHUB_BASE: fakeUrl, GITHUB_API_BASE: fakeUrl }, secrets: () => secrets }),
+      startGateway({ vars: { ANTHROPIC_API_BASE: fakeUrl, OPENAI_API_BASE: fakeUrl, GITHUB_BASE: fakeUrl, GITHUB_API_BASE: fakeUrl }, secrets: () => secrets }),
       chromium.launch({ executablePath: CHROMIUM, args: ARGS }),
     ]);
     const u = await gw.api("POST", "/admin/users", gw.adminToken, { name: "alice", role: "member" });
@@ -266,6 +272,32 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     await assertNoSecretsInPage();
   });
 
+  it("says in words what is wrong with a key it cannot add", async () => {
+    await page.locator("#add-key").fill("");
+    await page.getByRole("button", { name: "Add API key" }).click();
+    await page.locator("#add-key-error", { hasText: "Paste the API key first." }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "add-key");
+
+    const bad = `sk-ant-api03-dash-bad-${tag}`;
+    secrets.push(bad);
+    await page.locator("#add-key").fill(bad);
+    await page.locator("#add-label").fill("bad key");
+    await page.getByRole("button", { name: "Add API key" }).click();
+    // A gateway that checks keys on adding refuses it in words; an older one keeps it (removed here).
+    const refused = page.locator("#add-key-error", { hasText: /^Could not add the key: Anthropic refused this credential/ });
+    await Promise.race([refused.waitFor(), card("bad key").waitFor()]);
+    if (await card("bad key").count()) {
+      const id = (await listAccounts()).find((a) => a.label === "bad key").id;
+      assert.equal((await gw.api("DELETE", `/api/accounts/${id}`, alice.key)).status, 204);
+      await page.reload();
+      await card("work key").waitFor();
+    } else {
+      assert.ok(!(await listAccounts()).some((a) => a.label === "bad key"), "nothing was stored");
+      await page.locator("#add-key").fill("");
+    }
+    await page.locator("#add-label").fill("");
+  });
+
   it("a 429 makes a cooldown appear by itself (the page refreshes) and its m:ss countdown runs", async () => {
     // A second key, moved to the front, so that the next request meets the 429 first.
     await page.locator("#add-key").fill(KEYS.limited);
@@ -327,7 +359,12 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     await card("main key").getByRole("button", { name: /^Check/ }).click();
     const note = card("main key").locator(".note.check");
     await note.filter({ hasNotText: "Checking…" }).waitFor();
-    assert.match(await note.innerText(), /^(Check (passed|failed|done)|Check is not available on this gateway)/);
+    const text = await note.innerText();
+    // Gateways with POST /api/accounts/:id/check answer with the provider's verdict (the fake accepts
+    // the key: count_tokens answers 200); older ones do not have the route.
+    const checked = (await gw.api("POST", `/api/accounts/${(await listAccounts()).find((a) => a.label === "main key").id}/check`, alice.key)).status !== 404;
+    if (checked) assert.match(text, /^Check passed: the key counted tokens/);
+    else assert.equal(text, "Check is not available on this gateway.");
   });
 
   it("deletes only after a confirmation (Cancel keeps the account)", async () => {
@@ -468,7 +505,7 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
       assert.ok((await page.locator(`#connect-${id}`).innerText()).includes(origin), id);
     }
     await assertNoSecretsInPage();
-    await shot("connect");
+    await shot("connect", page, false);
 
     await page.getByLabel("Show with my key").check();
     assert.ok((await claude.innerText()).includes(`ANTHROPIC_API_KEY='${alice.key}'`));
@@ -490,6 +527,7 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
       await sleep(300);
       const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
       assert.ok(scroll <= inner, `${view}: ${scroll} px wide in a ${inner} px window`);
+      if (view === "accounts") await shot("accounts-phone", page, false);
     }
     await page.setViewportSize(LAPTOP);
   });

@@ -737,25 +737,15 @@ async function setEnabled(a: Account, enabled: boolean) {
   await loadAccounts();
 }
 
-/** What POST /api/accounts/:id/check answered, in a sentence (its shape is the server's to choose). */
-function describeCheck(status: number, data: unknown): { ok: boolean | null; text: string } {
-  const d = (data ?? {}) as Record<string, unknown>;
-  const ok = typeof d.ok === "boolean" ? d.ok : status >= 200 && status < 300 ? null : false;
+/** What POST /api/accounts/:id/check answered ({verdict, status, message, account}), in a sentence. */
+function describeCheck(data: unknown): { ok: boolean | null; text: string } {
+  const d = (data ?? {}) as { verdict?: unknown; status?: unknown; message?: unknown };
+  const ok = d.verdict === "ok" ? true : d.verdict === "invalid" ? false : null;
+  const head = ok === true ? "Check passed" : ok === false ? "Check failed: the provider refused this account" : "Could not check";
   const parts: string[] = [];
-  for (const k of ["message", "reason", "detail", "error"]) {
-    const v = d[k];
-    if (typeof v === "string" && v) parts.push(v);
-    else if (v && typeof v === "object" && typeof (v as { message?: unknown }).message === "string") parts.push((v as { message: string }).message);
-  }
-  const upstream = typeof d.status === "number" ? d.status : typeof d.upstreamStatus === "number" ? d.upstreamStatus : null;
-  if (upstream !== null) parts.push(`the provider answered ${httpWords(upstream)}`);
-  if (typeof d.latencyMs === "number") parts.push(`in ${Math.round(d.latencyMs)} ms`);
-  if (parts.length === 0) {
-    const text = JSON.stringify(data);
-    if (text && text !== "{}" && text !== "null") parts.push(text.length > 300 ? `${text.slice(0, 300)}…` : text);
-  }
-  const head = ok === true ? "Check passed" : ok === false ? "Check failed" : "Check done";
-  return { ok, text: parts.length ? `${head}: ${parts.join(", ")}.` : `${head}.` };
+  if (typeof d.message === "string" && d.message) parts.push(d.message);
+  if (typeof d.status === "number" && d.status > 0 && !(ok === true && d.status === 200)) parts.push(`the provider answered ${httpWords(d.status)}`);
+  return { ok, text: parts.length ? `${head}: ${parts.join("; ")}.` : `${head}.` };
 }
 
 async function check(a: Account) {
@@ -763,7 +753,7 @@ async function check(a: Account) {
   renderAccounts();
   try {
     const r = await api<unknown>("POST", `/api/accounts/${encodeURIComponent(a.id)}/check`);
-    checks.set(a.id, describeCheck(r.status, r.data));
+    checks.set(a.id, describeCheck(r.data));
   } catch (e) {
     if (e instanceof ApiError && e.routeMissing) checks.set(a.id, { ok: null, text: "Check is not available on this gateway." });
     else checks.set(a.id, { ok: false, text: `Check failed: ${errText(e)}` });
@@ -837,16 +827,21 @@ async function addApiKey(ev: Event) {
   }
   const button = form.querySelector<HTMLButtonElement>("button[type=submit]")!;
   button.disabled = true;
+  const status = $("add-key-status");
+  status.textContent = `Adding the key and asking ${providerName(provider)} whether it works…`;
   try {
-    const r = await api<Account>("POST", "/api/accounts", { provider, type: "api", key: keyInput.value.trim(), ...(label ? { label } : {}) });
+    const r = await api<Account & { check?: { verdict: string; message: string } }>("POST", "/api/accounts", { provider, type: "api", key: keyInput.value.trim(), ...(label ? { label } : {}) });
     keyInput.value = "";
     ($("add-label") as HTMLInputElement).value = "";
-    flash(`Added “${r.data.label}” to ${providerName(provider)}, at position ${r.data.position}.`);
+    const c = r.data.check;
+    const checked = !c ? "" : c.verdict === "ok" ? ` ${providerName(provider)} accepts it.` : ` It could not be checked just now (${c.message}); it is kept.`;
+    flash(`Added “${r.data.label}” to ${providerName(provider)}, at position ${r.data.position}.${checked}`);
     await loadAccounts();
   } catch (e) {
     $("add-key-error").textContent = `Could not add the key: ${errText(e)}`;
   } finally {
     button.disabled = false;
+    status.textContent = "";
   }
 }
 
@@ -1287,6 +1282,7 @@ function wire() {
   window.addEventListener("hashchange", () => {
     if (!me) return;
     alertMsg("");
+    $("flash").textContent = "";
     route();
     const v = currentView();
     document.querySelector<HTMLElement>(`[data-view-panel="${v}"] h1`)?.focus();
