@@ -27,6 +27,8 @@ export default defineConfig({
           // Likewise for the first SSE event and a whole token-endpoint call (defaults 60 s, 15 s).
           FIRST_EVENT_TIMEOUT_MS: "800",
           TOKEN_TIMEOUT_MS: "800",
+          // A failed renewal is retried after this (default 30 s): short, so recovery tests are quick.
+          REFRESH_RETRY_MS: "300",
         },
       },
     }),

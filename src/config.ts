@@ -36,6 +36,8 @@ const ConfigSchema = z.object({
   FIRST_EVENT_TIMEOUT_MS: int(60_000, 1),
   /** Time allowed for a whole token-endpoint call (headers and body). */
   TOKEN_TIMEOUT_MS: int(15_000, 1),
+  /** After a failed renewal, the first wait before the token endpoint is tried again (doubles, 5 min at most). */
+  REFRESH_RETRY_MS: int(30_000, 0),
   /** How long an isolate trusts its copy of a user's pool before asking the Durable Object. */
   SNAPSHOT_TTL_MS: int(1000, 0),
 });

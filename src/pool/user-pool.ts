@@ -145,6 +145,8 @@ export class UserPool extends DurableObject<Env> {
   /** Single flight per account: every caller during a refresh awaits the same promise. */
   private readonly refreshing = new Map<string, Promise<RefreshOutcome>>();
   private readonly finishing = new Map<string, Promise<FinishResult>>();
+  /** After a failed renewal: when to try the token endpoint again (per account, this instance only). */
+  private readonly retryAfter = new Map<string, { at: number; step: number; version: number; reason: string }>();
   /** The scheduled probe alarm: undefined until read from storage, null when none. */
   private alarmAt: number | null | undefined = undefined;
   private activeAt = 0;
@@ -588,6 +590,11 @@ export class UserPool extends DurableObject<Env> {
       if (fresh && record.fields.access && (row.cred_version > seenVersion || !force)) {
         return { ok: true, record, extras: extrasOf(row.extras) };
       }
+      // The token endpoint failed lately: do not make every request wait for it again.
+      const wait = this.retryAfter.get(id);
+      if (wait && wait.at > Date.now() && wait.version === row.cred_version) {
+        return { ok: false, reason: "transient", message: `${wait.reason} (next try in ${Math.ceil((wait.at - Date.now()) / 1000)} s)` };
+      }
       return this.refreshOnce(row);
     });
   }
@@ -634,10 +641,15 @@ export class UserPool extends DurableObject<Env> {
       return { ok: false, reason: "needs_reauth", message: result.reason };
     }
     if (result.kind === "transient") {
-      console.warn(`subpool: ${row.provider} account ${row.id}: renewing its session failed, will retry: ${result.reason}`);
+      // Back off (doubling up to 5 minutes) so a hanging endpoint costs one wait, not one per request.
+      const prev = this.retryAfter.get(row.id);
+      const step = Math.min(prev && prev.version === startVersion ? prev.step * 2 : getConfig(this.env).REFRESH_RETRY_MS, 5 * 60_000);
+      this.retryAfter.set(row.id, { at: Date.now() + step, step, version: startVersion, reason: result.reason });
+      console.warn(`subpool: ${row.provider} account ${row.id}: renewing its session failed, will retry in ${Math.ceil(step / 1000)} s: ${result.reason}`);
       this.sql.exec("UPDATE accounts SET last_error = ? WHERE id = ?", `refresh failed: ${result.reason}`, row.id);
       return { ok: false, reason: "transient", message: result.reason };
     }
+    this.retryAfter.delete(row.id);
 
     const next: Credential = {
       version: startVersion + 1,

@@ -6,7 +6,7 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { addAccount, createUser, listAccounts, messages, useGateway } from "../helpers/gateway";
+import { addAccount, createUser, listAccounts, messages, sleep, useGateway } from "../helpers/gateway";
 import { JSON_HEADERS, garbage, hang, resetBeforeHeaders, scripted } from "../helpers/faults";
 import { secrets } from "../helpers/secrets";
 import { anthropicMessage, json } from "../helpers/upstream";
@@ -51,9 +51,15 @@ describe("the token endpoint fails: the API key serves, the refresh token is kep
       expect(a).toMatchObject({ id: oauth.id, status: "active" });
       expect(a!.lastError).toMatch(c.reason);
 
-      // The endpoint recovers: the same account renews with the token it kept, and serves (a new
-      // conversation: the first one stays on the key that served it).
+      // Right after, the endpoint is not asked again (it would make every request wait): the key serves.
+      const calls = up().calls(TOKEN).length;
+      expect((await messages(u.key, undefined, { "x-subpool-session": "soon" })).headers.get("x-subpool-account")).toBe(api.id);
+      expect(up().calls(TOKEN)).toHaveLength(calls);
+
+      // The endpoint recovers: after REFRESH_RETRY_MS the same account renews with the token it
+      // kept, and serves (a new conversation: the first one stays on the key that served it).
       up().override(TOKEN, () => up().anthropicAuth.exchange(g.refresh));
+      await sleep(350);
       const again = await messages(u.key, undefined, { "x-subpool-session": "next" });
       expect(again.headers.get("x-subpool-account")).toBe(oauth.id);
       expect(up().anthropicAuth.isLive(g.refresh)).toBe(false);
@@ -72,6 +78,7 @@ describe("the token endpoint fails: the API key serves, the refresh token is kep
     expect((await listAccounts(u.key))[0]).toMatchObject({ status: "active", lastError: expect.stringMatching(/cut off/) });
 
     // Nothing can recover a grant whose successor was lost: the next try hears "already used".
+    await sleep(350);
     up().override(TOKEN, async (req) => up().anthropicAuth.exchange((JSON.parse(await req.text()) as { refresh_token: string }).refresh_token));
     const next = await messages(u.key, undefined, { "x-subpool-session": "next" });
     expect(next.headers.get("x-subpool-account")).toBe(api.id);
