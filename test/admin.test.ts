@@ -122,3 +122,19 @@ describe("users and gateway keys", () => {
     expect((await call("/healthz")).json()).toEqual({ ok: true });
   });
 });
+
+describe("gateway keys in isolate memory", () => {
+  it("the map of verified keys holds SHA-256 digests, never a key itself", async () => {
+    const { verifiedKeyIds } = await import("../src/auth/key-cache");
+    const u = await createUser(`mem-${crypto.randomUUID().slice(0, 8)}`);
+    expect((await call("/api/accounts", { key: u.key })).status).toBe(200);
+    expect((await call("/api/accounts", { key: u.key })).status).toBe(200); // the fast path
+    const ids = verifiedKeyIds();
+    expect(ids.length).toBeGreaterThan(0);
+    for (const id of ids) {
+      expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(id.startsWith("sp_")).toBe(false);
+    }
+    expect(ids).not.toContain(u.key);
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * What an isolate remembers about gateway keys, so a steady request computes no HMAC and reads no KV:
- *   - keys it verified (key -> {userId, keyId}); the user's snapshot still decides on every request
- *     (a rotated key's keyId no longer matches), so a hit never outlives a rotation;
+ *   - keys it verified (SHA-256 of the key -> {userId, keyId}: digests, never the keys themselves,
+ *     sit in memory); the user's snapshot still decides on every request (a rotated key's keyId no
+ *     longer matches), so a hit never outlives a rotation;
  *   - KV index entries (key hash -> {userId, keyId}), 60 s; misses 5 s.
  */
 import type { Env } from "../config";
@@ -27,9 +28,13 @@ export function forgetKey(hash: string): void {
   keyIndex.delete(hash);
 }
 
-export const verifiedKey = (key: string): KeyIndexEntry | undefined => verifiedKeys.get(key);
-export const rememberVerifiedKey = (key: string, entry: KeyIndexEntry): void => bounded(verifiedKeys, key, entry);
-export const forgetVerifiedKey = (key: string): void => void verifiedKeys.delete(key);
+/** `digest` is keyDigest(key) (vault/envelope.ts). */
+export const verifiedKey = (digest: string): KeyIndexEntry | undefined => verifiedKeys.get(digest);
+export const rememberVerifiedKey = (digest: string, entry: KeyIndexEntry): void => bounded(verifiedKeys, digest, entry);
+export const forgetVerifiedKey = (digest: string): void => void verifiedKeys.delete(digest);
+
+/** For tests: what the verified-key map is keyed by. */
+export const verifiedKeyIds = (): string[] => [...verifiedKeys.keys()];
 
 /** For tests: forget every key. */
 export function resetKeyCache(): void {

@@ -7,7 +7,7 @@ import { type Config, type Env, getConfig } from "../config";
 import { GatewayError } from "../errors";
 import { getSnapshot } from "../pool/snapshots";
 import type { Role } from "../pool/types";
-import { timingSafeEqual } from "../vault/envelope";
+import { keyDigest, timingSafeEqual } from "../vault/envelope";
 import { forgetKey, forgetVerifiedKey, rememberVerifiedKey, verifiedKey } from "./key-cache";
 import { hashKey, isAdminToken, presentedKey, resolveKey } from "./keys";
 
@@ -24,13 +24,14 @@ export async function authenticate(env: Env, cfg: Config, headers: Headers, wait
   const key = presentedKey(headers);
   if (!key) throw unauthorized("send your subpool key as `Authorization: Bearer <key>` or `x-api-key: <key>`");
   // Fast path: a key this isolate verified before; the user's snapshot still decides.
-  const known = verifiedKey(key);
+  const digest = await keyDigest(key);
+  const known = verifiedKey(digest);
   if (known) {
     const snap = await getSnapshot(env, cfg, known.userId, waitUntil);
     if (snap.user && snap.keyId !== null && timingSafeEqual(snap.keyId, known.keyId)) {
       return { kind: "user", userId: snap.user.id, name: snap.user.name, role: snap.user.role };
     }
-    forgetVerifiedKey(key);
+    forgetVerifiedKey(digest);
   }
   const hash = await hashKey(cfg, key);
   if (await isAdminToken(cfg, hash)) return { kind: "root" };
@@ -41,7 +42,7 @@ export async function authenticate(env: Env, cfg: Config, headers: Headers, wait
     forgetKey(hash);
     throw unauthorized("this subpool key is not valid (it may have been rotated or its user deleted)");
   }
-  rememberVerifiedKey(key, entry);
+  rememberVerifiedKey(digest, entry);
   return { kind: "user", userId: snap.user.id, name: snap.user.name, role: snap.user.role };
 }
 

@@ -237,6 +237,15 @@ export async function decryptField(dek: CryptoKey, place: FieldPlace, envelope: 
 
 // ---- PKCE (RFC 7636) ------------------------------------------------------------------------------
 
+/**
+ * An unkeyed SHA-256 of a gateway key, for the isolate's map of keys it already verified: the map
+ * then holds digests, not the keys themselves (a heap snapshot or a bug that dumps the map shows
+ * no usable key). Not a stored hash: what is stored is the keyed HMAC above.
+ */
+export async function keyDigest(key: string): Promise<string> {
+  return b64urlEncode(await crypto.subtle.digest("SHA-256", te.encode(key)));
+}
+
 export async function pkceChallenge(verifier: string): Promise<string> {
   return b64urlEncode(await crypto.subtle.digest("SHA-256", te.encode(verifier)));
 }
