@@ -64,6 +64,24 @@ function fakeProvider(req, res, body) {
     if (key.includes("limited")) {
       return send(res, 429, { type: "error", error: { type: "rate_limit_error", message: "This request would exceed your rate limit (fake)." } }, { "retry-after": String(COOLDOWN_S) });
     }
+    // A subscription (OAuth) answer carries the unified 5-hour and weekly windows; an API key's its budgets.
+    const subscription = String(req.headers.authorization ?? "").startsWith("Bearer sk-ant-oat01-");
+    const limits = subscription
+      ? {
+          "anthropic-ratelimit-unified-status": "allowed",
+          "anthropic-ratelimit-unified-5h-utilization": "0.34",
+          "anthropic-ratelimit-unified-5h-reset": String(Math.floor((now + 3 * 3_600_000 + 12 * 60_000) / 1000)),
+          "anthropic-ratelimit-unified-7d-utilization": "0.71",
+          "anthropic-ratelimit-unified-7d-reset": String(Math.floor((now + 4 * 86_400_000) / 1000)),
+        }
+      : {
+          "anthropic-ratelimit-requests-limit": "50",
+          "anthropic-ratelimit-requests-remaining": "31",
+          "anthropic-ratelimit-requests-reset": new Date(now + 40_000).toISOString(),
+          "anthropic-ratelimit-tokens-limit": "100000",
+          "anthropic-ratelimit-tokens-remaining": "42000",
+          "anthropic-ratelimit-tokens-reset": new Date(now + 25_000).toISOString(),
+        };
     return send(
       res,
       200,
@@ -77,16 +95,24 @@ function fakeProvider(req, res, body) {
         stop_sequence: null,
         usage: { input_tokens: 1200, output_tokens: 350, cache_read_input_tokens: 5000, cache_creation_input_tokens: 800 },
       },
-      {
-        // API-key budgets, as Anthropic sends them (quota telemetry, where the gateway reads it).
-        "anthropic-ratelimit-requests-limit": "50",
-        "anthropic-ratelimit-requests-remaining": "31",
-        "anthropic-ratelimit-requests-reset": new Date(now + 40_000).toISOString(),
-        "anthropic-ratelimit-tokens-limit": "100000",
-        "anthropic-ratelimit-tokens-remaining": "42000",
-        "anthropic-ratelimit-tokens-reset": new Date(now + 25_000).toISOString(),
-      },
+      limits,
     );
+  }
+  // Claude's login: the token endpoint redeems a pasted code (any code but "used") and the usage
+  // endpoint tells the subscription's 5-hour and weekly windows.
+  if (url.pathname === "/v1/oauth/token" && req.method === "POST") {
+    const j = JSON.parse(body || "{}");
+    if (j.grant_type !== "authorization_code" || j.code === "used" || !j.code_verifier) return send(res, 400, { error: "invalid_grant", error_description: "code already used" });
+    const access = `sk-ant-oat01-${randomBytes(16).toString("hex")}`;
+    const refresh = `sk-ant-ort01-${randomBytes(16).toString("hex")}`;
+    secrets.push(access, refresh);
+    return send(res, 200, { token_type: "Bearer", access_token: access, refresh_token: refresh, expires_in: 28_800, account: { uuid: "uuid-e2e", email_address: "claude-e2e@example.com" }, organization: { uuid: "org-e2e" } });
+  }
+  if (url.pathname === "/api/oauth/usage") {
+    return send(res, 200, {
+      five_hour: { utilization: 34, resets_at: new Date(now + 3 * 3_600_000 + 12 * 60_000).toISOString() },
+      seven_day: { utilization: 71, resets_at: new Date(now + 4 * 86_400_000).toISOString() },
+    });
   }
   if (url.pathname === "/login/device/code" && req.method === "POST") {
     const deviceCode = `dc_${randomBytes(12).toString("hex")}`;
@@ -193,7 +219,17 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     const fakeUrl = `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (fake.address()).port}`;
     const started = Date.now();
     [gw, browser] = await Promise.all([
-      startGateway({ vars: { ANTHROPIC_API_BASE: fakeUrl, OPENAI_API_BASE: fakeUrl, GITHUB_BASE: fakeUrl, GITHUB_API_BASE: fakeUrl }, secrets: () => secrets }),
+      startGateway({
+        vars: {
+          ANTHROPIC_API_BASE: fakeUrl,
+          ANTHROPIC_AUTHORIZE_URL: `${fakeUrl}/oauth/authorize`,
+          ANTHROPIC_TOKEN_URL: `${fakeUrl}/v1/oauth/token`,
+          OPENAI_API_BASE: fakeUrl,
+          GITHUB_BASE: fakeUrl,
+          GITHUB_API_BASE: fakeUrl,
+        },
+        secrets: () => secrets,
+      }),
       chromium.launch({ executablePath: CHROMIUM, args: ARGS }),
     ]);
     const u = await gw.api("POST", "/admin/users", gw.adminToken, { name: "alice", role: "member" });
@@ -409,10 +445,47 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     await assertNoSecretsInPage();
   });
 
+  it("signs in to Claude by pasting the code: wrong pastes explained, then the account is added", async () => {
+    await page.locator("#login-provider").selectOption({ label: "Anthropic" });
+    await page.locator("#login-label").fill("claude max");
+    await page.getByRole("button", { name: "Start sign-in" }).click();
+    const open = page.getByRole("link", { name: "Open the sign-in page" });
+    await open.waitFor();
+    const href = new URL(await open.getAttribute("href"));
+    assert.equal(href.pathname, "/oauth/authorize");
+    assert.equal(await open.getAttribute("target"), "_blank");
+    const state = href.searchParams.get("state");
+    assert.ok(state);
+
+    const field = page.getByLabel("Code from the sign-in page");
+    await page.getByRole("button", { name: "Finish sign-in" }).click();
+    await page.locator("#login-panel .error", { hasText: "Paste the code the sign-in page showed." }).waitFor();
+    await field.fill("just-the-code");
+    await page.getByRole("button", { name: "Finish sign-in" }).click();
+    await page.locator("#login-panel .error", { hasText: /including the part after "#"/ }).waitFor();
+    await field.fill(`used#${state}`);
+    await page.getByRole("button", { name: "Finish sign-in" }).click();
+    await page.locator("#login-panel .error", { hasText: /Anthropic refused the code/ }).waitFor();
+
+    await field.fill(`fresh-code#${state}`);
+    await page.getByRole("button", { name: "Finish sign-in" }).click();
+    const done = page.locator("#login-panel .good", { hasText: /^Signed in: “[^”]+” was added/ });
+    await done.waitFor();
+    const label = /“([^”]+)”/.exec(await done.innerText())[1];
+    await group("Anthropic").locator(`li.card[data-label="${label}"]`).waitFor();
+    assert.match(await card(label).locator(".type").innerText(), /Subscription login/);
+    await page.locator("#login-panel").getByRole("button", { name: "Close" }).click();
+    await assertNoSecretsInPage();
+  });
+
   it("accounts at laptop width: a screenshot with a cooling account", async () => {
-    // One more provider and a few requests, so the page has something in every part.
+    // One more provider and a few requests, so the page has something in every part: the Claude
+    // login first for one request (its answer tells the 5-hour and weekly windows), then back last.
     await gw.api("POST", "/api/accounts", alice.key, { provider: "openai", type: "api", key: KEYS.openai, label: "openai key" });
-    for (let i = 0; i < 3; i++) {
+    const claude = (await listAccounts()).find((a) => a.type === "oauth" && a.provider === "anthropic");
+    assert.equal((await gw.api("PATCH", `/api/accounts/${claude.id}`, alice.key, { position: 1 })).status, 200);
+    for (let i = 0; i < 4; i++) {
+      if (i === 1) assert.equal((await gw.api("PATCH", `/api/accounts/${claude.id}`, alice.key, { position: 3 })).status, 200);
       await fetch(`${gw.url}/anthropic/v1/messages`, {
         method: "POST",
         headers: { "x-api-key": alice.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
