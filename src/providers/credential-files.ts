@@ -49,7 +49,9 @@ function parseOpencode(data: Record<string, unknown>): { entries: ImportEntry[];
         entries.push(provider.imports.oauthEntry?.(e) ?? e);
       }
     } else {
-      refused.push({ entry: name, reason: `entries of type "${clean(String(type), 20)}" cannot be imported (only "api" and "oauth")` });
+      // Never String() an untrusted value: a deeply nested array overflows the stack when joined.
+      const shown = typeof type === "string" ? `"${clean(type, 20)}"` : Array.isArray(type) ? "an array" : typeof type;
+      refused.push({ entry: name, reason: `entries of type ${shown} cannot be imported (only "api" and "oauth")` });
     }
   }
   return { entries, refused };
