@@ -12,7 +12,7 @@
 import type { Config, Env } from "../config";
 import { GatewayError } from "../errors";
 import { candidates, earliestRelease, isCooling } from "../pool/choose";
-import { refreshCredential } from "../pool/client";
+import { checkUnreadable, refreshCredential } from "../pool/client";
 import { credentialFor, needsRefresh } from "../pool/credentials";
 import { bindConversation, boundAccount, getSnapshot, liveAccount, nextTurn, recordOutcome, recordUsage } from "../pool/snapshots";
 import { orderCandidates } from "../pool/strategies";
@@ -166,10 +166,19 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
   try {
     cred = await credentialFor(env, cfg, userId, acc);
   } catch (e) {
-    // A record that does not authenticate (moved, tampered, wrong MASTER_KEY) is never used; a KV
-    // or Durable Object hiccup skips this account for this request only.
-    report(0, false, undefined, e instanceof VaultError ? "stored credential does not decrypt: add the account again" : `could not load the credential (${(e as Error).name})`);
-    return { failure: null };
+    // A KV or Durable Object hiccup skips this account for this request only.
+    if (!(e instanceof VaultError)) {
+      report(0, false, undefined, `could not load the credential (${(e as Error).name})`);
+      return { failure: null };
+    }
+    // A record that does not authenticate (moved, tampered) is never used: the DO confirms against
+    // its own copy and either restores the edge copy or marks the account for a new credential.
+    const checked = await checkUnreadable(env, cfg, userId, acc).catch((x: Error) => ({ ok: false as const, reason: `could not check the credential (${x.name})` }));
+    if (!checked.ok) {
+      report(0, false, undefined, checked.reason);
+      return { failure: null };
+    }
+    cred = checked.cred;
   }
   if (!cred) return { failure: null };
   if (acc.type === "api" && !cred.key) {

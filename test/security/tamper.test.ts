@@ -86,11 +86,9 @@ describe("a tampered credential fails closed", () => {
     });
   }
 
-  // Tripwire: today src/proxy/forward.ts only records a lastError when a credential does not
-  // decrypt, so the account stays "active" (and is tried, and fails, on every request). The change
-  // asked for (call checkUnreadable from src/pool/client.ts in forward.ts's VaultError branch)
-  // makes this pass: then turn `it.fails` into `it`.
-  it.fails("after one request the tampered account is needs_reauth (needs the forward.ts change)", async () => {
+  // The proxy asks the DO to confirm (checkUnreadable) when a credential does not decrypt, so the
+  // account does not stay "active" and get tried, and fail, on every request.
+  it("after one request the tampered account is needs_reauth", async () => {
     const { u, accs } = await pool();
     const bad = tamper(await doCred(u.id, accs[0]!.id), "key", "ciphertext");
     await setDoCred(u.id, accs[0]!.id, bad);
