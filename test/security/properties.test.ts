@@ -165,11 +165,10 @@ describe("what the properties found", () => {
     expect(await listAccounts(u.key)).toHaveLength(1);
   }, 60_000);
 
-  // BUG: POST /api/import with an opencode entry whose "type" is a deeply nested array answers 500
-  // (RangeError: Maximum call stack size exceeded). The refusal reason quotes String(type)
-  // (src/providers/credential-files.ts), and Array.prototype.toString recurses once per level; the
-  // body is well under the 1 MiB limit.
-  // Minimal input: {"anthropic":{"type":[[[[…]]]]}} nested 5,000 deep (about 10 KB; 3,000 passes here).
+  // Was a 500 (RangeError: Maximum call stack size exceeded): the refusal reason quoted String(type),
+  // and Array.prototype.toString recurses once per level; the body is well under the 1 MiB limit.
+  // Fixed (ebb0349); kept as a guard.
+  // Input: {"anthropic":{"type":[[[[…]]]]}} nested 5,000 deep (about 10 KB; 3,000 passed).
   it("an opencode entry whose type is an array nested 10,000 deep is refused per entry, not a 500", async () => {
     const u = await createUser(`deep-${crypto.randomUUID().slice(0, 8)}`);
     const depth = 10_000;
