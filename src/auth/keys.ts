@@ -6,6 +6,7 @@
  * SNAPSHOT_TTL_MS elsewhere) even while KV still serves the old index entry.
  */
 import type { Config, Env } from "../config";
+import { poolClient } from "../pool/client";
 import { lookupKey } from "./key-cache";
 import { getKeyring, hashGatewayKey, newGatewayKey, newId, timingSafeEqual } from "../vault/envelope";
 import { type KeyIndexEntry, kvKeys } from "../vault/records";
@@ -53,6 +54,8 @@ export async function resolveKey(env: Env, cfg: Config, key: string, hash: strin
     const old = await lookupKey(env, oldHash);
     if (old) {
       await env.VAULT.put(kvKeys.gatewayKey(hash), JSON.stringify(old));
+      // The user's object learns the new hash; the old entry can then go.
+      if (await poolClient(env, old.userId).rehashKey(oldHash, hash).catch(() => false)) await env.VAULT.delete(kvKeys.gatewayKey(oldHash));
       return old;
     }
   }

@@ -32,6 +32,7 @@ export function poolClient(env: Env, userId: string) {
     setKey: (keyId: string, keyHash: string, by: KeyReset["by"]) => write((s) => s.setKey(keyId, keyHash, by), false),
     keyResets: () => read((s) => s.keyResets()),
     profile: () => read((s) => s.profile()),
+    rehashKey: (oldHash: string, newHash: string) => write((s) => s.rehashKey(oldHash, newHash)),
     rewrap: () => read((s) => s.rewrap()),
     async destroy() {
       const r = await write((s) => s.destroy());

@@ -204,6 +204,18 @@ export class UserPool extends DurableObject<Env> {
     );
   }
 
+  /**
+   * After a MASTER_KEY rotation a key is re-indexed under the new version's hash: the object then
+   * remembers that hash, so a later reset or deletion removes the live index entry, not a stale one.
+   */
+  rehashKey(oldHash: string, newHash: string): Promise<PoolResult<boolean>> {
+    return guard(() => {
+      if (this.meta("keyHash") !== oldHash) return false;
+      this.setMeta("keyHash", newHash);
+      return true;
+    });
+  }
+
   profile(): Promise<PoolResult<{ profile: UserProfile; keyHash: string | null } | null>> {
     return guard(() => {
       const p = this.meta("profile");

@@ -275,17 +275,17 @@ describe("subpool end to end with the official SDKs", { timeout: 110_000 }, () =
       assert.ok(!r.text.includes(key), "the account answer must not echo the API key");
       return r.json;
     };
-    state.accounts.anthropic.push(await add("anthropic", KEYS.anthropicLimited, "first"));
-    state.accounts.anthropic.push(await add("anthropic", KEYS.anthropicGood, "second"));
-    state.accounts.openai.push(await add("openai", KEYS.openaiBroken, "first"));
-    state.accounts.openai.push(await add("openai", KEYS.openaiGood, "second"));
+    state.accounts.anthropic.push(await add("anthropic", KEYS.anthropicLimited, "anthropic first"));
+    state.accounts.anthropic.push(await add("anthropic", KEYS.anthropicGood, "anthropic second"));
+    state.accounts.openai.push(await add("openai", KEYS.openaiBroken, "openai first"));
+    state.accounts.openai.push(await add("openai", KEYS.openaiGood, "openai second"));
 
     const listed = await listAccounts();
     for (const provider of ["anthropic", "openai"]) {
       const mine = listed.filter((a) => a.provider === provider).sort((a, b) => a.position - b.position);
       assert.deepEqual(
         mine.map((a) => [a.id, a.label, a.position, a.type, a.enabled, a.status]),
-        state.accounts[provider].map((a, i) => [a.id, i === 0 ? "first" : "second", i + 1, "api", true, "active"]),
+        state.accounts[provider].map((a, i) => [a.id, `${provider} ${i === 0 ? "first" : "second"}`, i + 1, "api", true, "active"]),
       );
     }
     assert.ok(!JSON.stringify(listed).includes(tag), "GET /api/accounts must not show any API key");
@@ -470,6 +470,8 @@ describe("subpool end to end with the official SDKs", { timeout: 110_000 }, () =
         assert.equal(s.headers.authorization, undefined, "an Anthropic API key account sends no Authorization header");
       } else if (s.path === "/v1/chat/completions") {
         assert.equal(s.headers["x-api-key"], undefined, "an OpenAI account sends no x-api-key header");
+      } else if (s.path === "/v1/messages/count_tokens" || s.path === "/v1/models") {
+        // Adding an account checks its key at no token cost.
       } else {
         assert.fail(`unexpected upstream request ${s.method} ${s.path}`);
       }
