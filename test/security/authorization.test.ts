@@ -183,6 +183,17 @@ const FOREIGN: ForeignCell[] = [
     status: [404],
   },
   {
+    route: "GET /api/accounts/:accountId/usage",
+    what: "another user's account id",
+    build: async (fx) => ({
+      attempt: { params: { accountId: fx.victim.accountIds[0]! } },
+      neverExisted: { params: { accountId: unknownAccountId } },
+      foreignId: fx.victim.accountIds[0]!,
+      unknownId: unknownAccountId,
+    }),
+    status: [404],
+  },
+  {
     route: "POST /api/oauth/:provider/finish",
     what: "another user's pending Claude login, with the code the provider gave that user",
     build: async (fx) => {

@@ -220,18 +220,36 @@ export const ROUTES: RouteRow[] = [
     params: provider,
     sample: (fx) => ({ params: { provider: "anthropic" }, body: { loginId: fx.member.loginIds.anthropic, code: "some-code#some-state" } }),
   },
-  // A new route is one row. The routing settings (DESIGN §9), when they land:
-  // { method: "GET", path: "/api/settings", scope: "user", body: "none", sample: () => ({}) },
-  // {
-  //   method: "PATCH", path: "/api/settings", scope: "user", body: "json",
-  //   valid: () => fc.record({ strategy: fc.constantFrom("failover", "round-robin", "quota-aware"), quotaThreshold: fc.double({ min: 0, max: 1, noNaN: true }), affinityTtlS: fc.nat() }, { requiredKeys: [] }),
-  //   sample: () => ({ body: { strategy: "round-robin" } }),
-  // },
-  // {
-  //   method: "GET", path: "/api/accounts/:accountId/usage", scope: "user", body: "none",
-  //   params: (fx) => ({ accountId: pathIdArb("acc", [...fx.member.accountIds, ...fx.victim.accountIds], 10) }),
-  //   sample: (fx) => ({ params: { accountId: fx.member.accountIds[0]! } }),
-  // },  // (an :accountId route also needs its FOREIGN cell in authorization.test.ts; a test says so)
+  // ---- routing settings and usage (DESIGN §9)
+  {
+    method: "GET",
+    path: "/api/settings",
+    scope: "user",
+    body: "none",
+    sample: () => ({}),
+  },
+  {
+    method: "PATCH",
+    path: "/api/settings",
+    scope: "user",
+    body: "json",
+    valid: () =>
+      fc.record(
+        { strategy: fc.constantFrom("failover", "round-robin", "quota-aware"), quotaThreshold: fc.double({ min: 0, max: 1, noNaN: true }), affinityTtlS: fc.integer({ min: 0, max: 700_000 }) },
+        { requiredKeys: [] },
+      ),
+    sample: () => ({ body: { strategy: "round-robin", quotaThreshold: 0.5, affinityTtlS: 60 } }),
+  },
+  {
+    method: "GET",
+    path: "/api/accounts/:accountId/usage",
+    scope: "user",
+    body: "none",
+    params: (fx) => ({ accountId: pathIdArb("acc", [...fx.member.accountIds, ...fx.victim.accountIds], 10) }),
+    sample: (fx) => ({ params: { accountId: fx.member.accountIds[0]! } }),
+  },
+  // A new route is one row here (an :accountId route also needs its FOREIGN cell in
+  // authorization.test.ts; a test there says so).
 ];
 
 /** The proxy prefixes (DESIGN §4): no key, a wrong key or a revoked key never reaches an upstream. */
@@ -322,8 +340,8 @@ export function importableFile(up: Upstream): Record<string, unknown> {
 /**
  * What a refused request must leave as it was: the user list, the accounts of every fixture user
  * (reading them with each key also shows that no key was rotated or deleted), the member's
- * /api/me (its key resets), the names of all KV entries, and the values of the fixture users'
- * entries (data keys, profiles, credentials).
+ * /api/me (its key resets) and routing settings, the names of all KV entries, and the values of
+ * the fixture users' entries (data keys, profiles, credentials).
  */
 export async function snapshot(fx: Fixture): Promise<string> {
   const ids = [fx.member.id, fx.admin.id, fx.victim.id, fx.spare.id];
@@ -334,6 +352,7 @@ export async function snapshot(fx: Fixture): Promise<string> {
         ...[fx.member, fx.admin, fx.victim].map((u) => [u, "/api/accounts"] as const),
         // The admin key resets recorded for the member (the target of the key route's sample).
         [fx.member, "/api/me"] as const,
+        [fx.member, "/api/settings"] as const,
       ].map(async ([u, path]) => {
         const r = await call(path, { key: u.key });
         return { user: u.name, path, status: r.status, body: r.body };
