@@ -367,9 +367,13 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     assert.match(await card("work key").innerText(), /1 succeeded/);
   });
 
-  it("reorders with Move down / Move up (PATCH position)", async () => {
-    await card("team key").getByRole("button", { name: /^Move down/ }).click();
+  it("reorders with Move down / Move up (PATCH position), by keyboard; the focus stays on the card", async () => {
+    await card("team key").getByRole("button", { name: /^Move down/ }).focus();
+    await page.keyboard.press("Enter");
     await page.waitForFunction(() => document.querySelector("li.card")?.getAttribute("data-label") === "work key");
+    // "Move down" is disabled at the end: the focus moves to the card's first usable button.
+    await page.waitForFunction(() => document.activeElement?.closest("li.card")?.getAttribute("data-label") === "team key");
+    assert.equal(await page.evaluate(() => document.activeElement?.tagName), "BUTTON");
     const list = (await listAccounts()).sort((a, b) => a.position - b.position);
     assert.deepEqual(list.map((a) => [a.label, a.position]), [["work key", 1], ["team key", 2]]);
     assert.ok(await card("work key").getByRole("button", { name: /^Move up/ }).isDisabled());

@@ -340,6 +340,7 @@ function signOut(message?: string) {
   renaming.clear();
   settingsAvailable = null;
   settingsDirty = false;
+  shownView = null;
   for (const id of ["account-groups", "users", "new-key-slot", "login-panel", "import-result", "alert", "flash", "check-slot"]) {
     const el = document.getElementById(id);
     if (el) el.replaceChildren();
@@ -396,15 +397,20 @@ function allowed(v: View): boolean {
   return true;
 }
 
+/** The view on screen; a hash that names no view (the skip link's #main) keeps it. */
+let shownView: View | null = null;
+
 function currentView(): View {
   const h = location.hash.slice(1) as View;
   if (VIEWS.includes(h) && allowed(h)) return h;
+  if (shownView && allowed(shownView) && !VIEWS.includes(h)) return shownView;
   return me?.id === null ? "admin" : "accounts";
 }
 
 function route() {
   if (!me) return;
   const v = currentView();
+  shownView = v;
   for (const p of document.querySelectorAll<HTMLElement>("[data-view-panel]")) show(p, p.dataset.viewPanel === v);
   for (const a of document.querySelectorAll<HTMLAnchorElement>("#nav [data-view]")) {
     if (a.dataset.view === v) a.setAttribute("aria-current", "page");
@@ -418,12 +424,33 @@ function route() {
 
 // ---- accounts ----------------------------------------------------------------------------------------
 
-let loadingAccounts = false;
-async function loadAccounts(): Promise<void> {
-  if (!me || me.id === null || loadingAccounts) return;
-  loadingAccounts = true;
+let accountsLoad: Promise<void> | null = null;
+let accountsStale = false;
+
+/**
+ * Fetches and shows the accounts. A call while a load is in flight (an action right after the
+ * periodic refresh started) waits for it and then loads again, so the list never shows an answer
+ * older than the action.
+ */
+function loadAccounts(): Promise<void> {
+  if (!me || me.id === null) return Promise.resolve();
+  if (accountsLoad) {
+    accountsStale = true;
+    return accountsLoad;
+  }
+  accountsLoad = (async () => {
+    do {
+      accountsStale = false;
+      await fetchAccounts();
+    } while (accountsStale && key);
+  })().finally(() => (accountsLoad = null));
+  return accountsLoad;
+}
+
+async function fetchAccounts(): Promise<void> {
   try {
     const r = await api<{ accounts: Account[] }>("GET", "/api/accounts");
+    if (!key) return;
     accounts = r.data.accounts;
     setError("accounts-error", null);
     $("accounts-updated").textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`;
@@ -431,8 +458,6 @@ async function loadAccounts(): Promise<void> {
     void loadUsage();
   } catch (e) {
     if (key) setError("accounts-error", e);
-  } finally {
-    loadingAccounts = false;
   }
 }
 
@@ -469,8 +494,19 @@ function renderAccounts() {
     );
   }
   root.replaceChildren(...groups);
-  if (focused) root.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
+  if (focused) refocus(root, focused);
   tick();
+}
+
+/**
+ * After a re-render, the focus goes back to the same control ("<account id>:<action>"); when that one
+ * is now disabled (an account moved to the end), to the first usable control of the same card.
+ */
+function refocus(root: HTMLElement, focusKey: string) {
+  const same = root.querySelector<HTMLButtonElement>(`[data-focus-key="${CSS.escape(focusKey)}"]`);
+  if (same && !same.disabled) return same.focus();
+  const id = focusKey.split(":")[0] ?? "";
+  root.querySelector<HTMLElement>(`[data-account="${CSS.escape(id)}"] button:not(:disabled)`)?.focus();
 }
 
 function badge(a: Account): HTMLElement {
@@ -1280,7 +1316,7 @@ function wire() {
   });
   $("sign-out").addEventListener("click", () => signOut("Signed out. The key was removed from this tab."));
   window.addEventListener("hashchange", () => {
-    if (!me) return;
+    if (!me || !VIEWS.includes(location.hash.slice(1) as View)) return;
     alertMsg("");
     $("flash").textContent = "";
     route();
