@@ -31,6 +31,8 @@ interface UserEntry {
   pendingAffinity: Map<string, AffinityEntry>;
   /** New conversations placed per provider (round-robin's turn). */
   turns: Map<string, number>;
+  /** Live bindings per provider, counted on demand (see hasBindings). */
+  bound: Map<string, { n: number; at: number }>;
 }
 
 const users = new Map<string, UserEntry>();
@@ -79,6 +81,7 @@ function sync(env: Env, userId: string): Promise<Snapshot> {
         affinity,
         pendingAffinity: cur?.pendingAffinity ?? new Map(),
         turns: cur?.turns ?? new Map(),
+        bound: new Map(),
       });
       return snap;
     })
@@ -119,6 +122,24 @@ export function boundAccount(userId: string, key: string, ttlMs: number, now: nu
   return b && now - b.at < ttlMs ? b.accountId : null;
 }
 
+/**
+ * Whether any live binding of this user's conversations with this provider exists (keys start with
+ * "<provider>|"). Counted at most every 10 s, forgetting expired bindings on the way.
+ */
+export function hasBindings(userId: string, provider: string, ttlMs: number, now: number): boolean {
+  const e = users.get(userId);
+  if (!e || e.affinity.size === 0) return false;
+  const counted = e.bound.get(provider);
+  if (counted && now - counted.at < 10_000) return counted.n > 0;
+  let n = 0;
+  for (const [k, b] of e.affinity) {
+    if (now - b.at >= ttlMs) e.affinity.delete(k);
+    else if (k.startsWith(`${provider}|`)) n++;
+  }
+  e.bound.set(provider, { n, at: now });
+  return n > 0;
+}
+
 /** The next turn of round-robin for this user and provider (counts new conversations). */
 export function nextTurn(userId: string, provider: string): number {
   const e = users.get(userId);
@@ -137,6 +158,7 @@ export function bindConversation(env: Env, userId: string, key: string, accountI
   if (!e) return null;
   const prev = e.affinity.get(key);
   const entry = { key, accountId, at: now };
+  if (!prev) e.bound.clear();
   bounded(e.affinity, key, entry, AFFINITY_CAP);
   if (prev && prev.accountId === accountId && now - prev.at < AFFINITY_TOUCH_MS && !e.pendingAffinity.has(key)) {
     entry.at = prev.at; // not worth a write yet

@@ -27,6 +27,9 @@ const UNIFIED_STATUS = new Set(["allowed", "allowed_warning", "rejected"]);
 
 /** Subscription windows (unified headers, utilization 0..1, reset in epoch seconds) and API-key budgets. */
 function quotaOf(headers: Headers, now: number): QuotaReading | null {
+  // One look first: most answers of an API key without budgets, and every fake, carry none.
+  const raw = headers.get("anthropic-ratelimit-unified-status");
+  if (raw === null && !headers.has("anthropic-ratelimit-unified-5h-utilization") && !headers.has("anthropic-ratelimit-requests-limit") && !headers.has("anthropic-ratelimit-tokens-limit")) return null;
   const windows: QuotaReading["windows"] = {};
   for (const w of UNIFIED_WINDOWS) {
     const reset = count(headers.get(`anthropic-ratelimit-unified-${w}-reset`));
@@ -40,7 +43,6 @@ function quotaOf(headers: Headers, now: number): QuotaReading | null {
       tokens: { limit: "anthropic-ratelimit-tokens-limit", remaining: "anthropic-ratelimit-tokens-remaining", reset: "anthropic-ratelimit-tokens-reset" },
     }),
   );
-  const raw = headers.get("anthropic-ratelimit-unified-status");
   const status = raw !== null && UNIFIED_STATUS.has(raw) ? (raw as QuotaReading["status"]) : null;
   return status === null && Object.keys(windows).length === 0 ? null : { status, windows };
 }

@@ -159,6 +159,7 @@ function oauthEntry(e: ImportEntry, idToken?: string): ImportEntry {
 
 /** Codex windows (percent used, seconds to reset) and API-key budgets (x-ratelimit-*). */
 export function openaiQuota(headers: Headers, now: number): QuotaReading | null {
+  if (!headers.has("x-codex-primary-used-percent") && !headers.has("x-codex-secondary-used-percent") && !headers.has("x-ratelimit-limit-requests") && !headers.has("x-ratelimit-limit-tokens")) return null;
   const windows: QuotaReading["windows"] = {};
   for (const w of ["primary", "secondary"] as const) {
     const pct = count(headers.get(`x-codex-${w}-used-percent`));

@@ -14,10 +14,11 @@ import { GatewayError } from "../errors";
 import { candidates, earliestRelease, isCooling } from "../pool/choose";
 import { checkUnreadable, refreshCredential } from "../pool/client";
 import { credentialFor, needsRefresh } from "../pool/credentials";
-import { bindConversation, boundAccount, getSnapshot, liveAccount, nextTurn, recordOutcome, recordUsage } from "../pool/snapshots";
+import { bindConversation, boundAccount, getSnapshot, hasBindings, liveAccount, nextTurn, recordOutcome, recordUsage } from "../pool/snapshots";
 import { orderCandidates } from "../pool/strategies";
 import type { AccountState, OutcomeReport } from "../pool/types";
 import { type Classification, isEdgeChallenge } from "../providers/classify";
+import type { Usage } from "../providers/telemetry";
 import type { Provider } from "../providers/types";
 import { concat, humanDuration, isPrintableAscii, parseJsonBody, readHead } from "../util";
 import { VaultError } from "../vault/envelope";
@@ -27,11 +28,13 @@ import { readBody } from "./body";
 import { conversationKey } from "./conversation";
 import { clientResponse, upstreamRequestHeaders } from "./headers";
 import { isEventStream, passThrough, peekFirstEvent } from "./sse";
-import { SseUsage, usageOfJson } from "./usage";
+import { SseUsage, usageOf, usageOfJson } from "./usage";
 import { utcDay } from "../pool/telemetry-store";
 
 /** How much of an error body is read to classify it; the rest is passed on unread, if at all. */
 const ERROR_HEAD_BYTES = 64 * 1024;
+/** JSON answers up to this size (declared) are read whole before they are returned. */
+const SMALL_JSON_BYTES = 256 * 1024;
 
 export interface ForwardRequest {
   env: Env;
@@ -43,8 +46,12 @@ export interface ForwardRequest {
   path: string;
   search: string;
   waitUntil(p: Promise<unknown>): void;
-  /** The conversation this request belongs to ("<provider>|<id>"), once known; null without one. */
-  conversation?: string | null;
+  /**
+   * The conversation to bind to the account that served (`"<provider>|<id>"`), or null: set by the
+   * routing step when binding matters (another account than the strategy's first served it, or the
+   * user's pool already binds conversations).
+   */
+  conversation?: (servedBy: string) => string | null;
 }
 
 /** A failed attempt's answer, kept so it can be returned if nothing better comes. */
@@ -105,10 +112,17 @@ export async function forward(f: ForwardRequest): Promise<Response> {
   if (usable.length > 1) {
     const now = Date.now();
     const { settings } = snap;
-    f.conversation = conversationKey(provider, f.request.headers, body);
-    const stickyId = f.conversation ? boundAccount(userId, f.conversation, settings.affinityTtlS * 1000, now) : null;
+    // Naming the conversation reads the body: under failover it is needed only once some
+    // conversation of this user has moved off the first account (then it is bound), so a pool that
+    // never failed over pays nothing for affinity.
+    let key: string | null | undefined;
+    const conversation = () => (key === undefined ? (key = conversationKey(provider, f.request.headers, body)) : key);
+    const needed = settings.strategy !== "failover" || hasBindings(userId, provider.id, settings.affinityTtlS * 1000, now);
+    const stickyId = needed && conversation() ? boundAccount(userId, conversation()!, settings.affinityTtlS * 1000, now) : null;
     const turn = stickyId === null && settings.strategy === "round-robin" ? nextTurn(userId, provider.id) : 0;
     list = orderCandidates(usable, settings, { now, turn, stickyId, quotaThreshold: settings.quotaThreshold });
+    const first = list[0]!.id;
+    f.conversation = (servedBy) => (servedBy === first && !needed ? null : conversation());
   }
 
   for (const acc of list) {
@@ -130,8 +144,9 @@ export async function forward(f: ForwardRequest): Promise<Response> {
 
 async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body: ArrayBuffer | null, counter: { n: number }): Promise<Attempt> {
   const { env, cfg, userId, provider } = f;
-  /** Quota telemetry of the answer being handled, sent with its outcome. */
+  /** Quota telemetry and tokens of the answer being handled, sent with its outcome. */
   let quota: OutcomeReport["quota"];
+  let usage: Usage | null = null;
   const report = (status: number, ok: boolean, cooldownS?: number, reason?: string) => {
     const now = Date.now();
     const p = recordOutcome(env, userId, {
@@ -143,11 +158,12 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       cooldownUntil: cooldownS !== undefined ? now + cooldownS * 1000 : undefined,
       lastError: ok ? undefined : (reason ?? `upstream answered ${status}`),
       ...(quota ? { quota } : {}),
-      ...(ok ? { usage: [{ date: utcDay(now), requests: 1, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 }] } : {}),
+      ...(ok ? { usage: [{ date: utcDay(now), requests: 1, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, ...usage }] } : {}),
     });
     if (p) f.waitUntil(p.catch(() => undefined));
-    if (ok && f.conversation) {
-      const b = bindConversation(env, userId, f.conversation, acc.id, now);
+    const conversation = ok ? f.conversation?.(acc.id) : null;
+    if (conversation) {
+      const b = bindConversation(env, userId, conversation, acc.id, now);
       if (b) f.waitUntil(b.catch(() => undefined));
     }
     // One line per failed attempt (ids, status and our own reason text only: never a secret), so
@@ -271,17 +287,34 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
         });
         return { done: clientResponse(stream, res, acc.id, n) };
       }
-      report(res.status, true);
       if (res.body && (res.headers.get("content-type") ?? "").includes("json")) {
-        // Tokens of a JSON answer: read from a copy, off the response path.
+        const declared = res.headers.get("content-length");
+        if (declared !== null && Number(declared) <= SMALL_JSON_BYTES) {
+          // A small whole JSON answer (not a stream: the client needs all of it anyway) is read by
+          // the runtime in one go; its tokens ride with this outcome. A cut body is still ours to
+          // fail over from: nothing has reached the client.
+          let whole: ArrayBuffer;
+          try {
+            whole = await res.arrayBuffer();
+          } catch (e) {
+            report(res.status, false, undefined, `the answer was cut off (${(e as Error).name})`);
+            return { failure: null };
+          }
+          usage = usageOf(provider, whole);
+          report(res.status, true);
+          return { done: clientResponse(whole, res, acc.id, n) };
+        }
+        // Larger or of unknown length: passed on as it comes; tokens read from a copy, off the path.
+        report(res.status, true);
         const [toClient, copy] = res.body.tee();
         f.waitUntil(
-          usageOfJson(provider, copy)
+          usageOfJson(provider, copy, declared)
             .then((u) => (u ? recordUsage(env, userId, acc.id, u, Date.now()) : null))
             .catch(() => undefined),
         );
         return { done: clientResponse(toClient, res, acc.id, n) };
       }
+      report(res.status, true);
       return { done: clientResponse(res.body, res, acc.id, n) };
     }
 

@@ -6,19 +6,47 @@
  */
 import type { Usage } from "../providers/telemetry";
 import type { Provider } from "../providers/types";
-import { concat, parseJsonBody, readHead } from "../util";
+import { concat, parseJsonBody } from "../util";
 
 /** JSON answers larger than this are not parsed for usage (an LLM answer is far smaller). */
 const JSON_USAGE_LIMIT = 4 * 1024 * 1024;
 
-export async function usageOfJson(provider: Provider, copy: ReadableStream<Uint8Array>): Promise<Usage | null> {
-  const head = await readHead(copy, JSON_USAGE_LIMIT, 120_000);
-  if (head === "timeout") return null;
-  if (head.more) {
-    void head.reader.cancel().catch(() => {});
-    return null;
+/**
+ * Usage of a JSON answer, from a copy of its body (a tee branch). With a declared length within the
+ * limit the runtime reads it in one go (a JS read loop costs far more per request); without one,
+ * a plain loop reads at most the limit and lets the rest go.
+ */
+export async function usageOfJson(provider: Provider, copy: ReadableStream<Uint8Array>, declaredLength: string | null): Promise<Usage | null> {
+  let text: string;
+  if (declaredLength !== null) {
+    if (!(Number(declaredLength) <= JSON_USAGE_LIMIT)) {
+      await copy.cancel();
+      return null;
+    }
+    text = await new Response(copy).text();
+  } else {
+    const reader = copy.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      size += r.value.byteLength;
+      if (size > JSON_USAGE_LIMIT) {
+        await reader.cancel();
+        return null;
+      }
+      chunks.push(r.value);
+    }
+    text = new TextDecoder().decode(concat(chunks));
   }
-  return provider.usage.fromJson(parseJsonBody(new TextDecoder().decode(concat(head.chunks))));
+  return text.includes('"usage"') ? provider.usage.fromJson(parseJsonBody(text)) : null;
+}
+
+/** Usage of a whole JSON answer already in memory (parsed only when it mentions usage). */
+export function usageOf(provider: Provider, body: ArrayBuffer): Usage | null {
+  const text = new TextDecoder().decode(body);
+  return text.includes('"usage"') ? provider.usage.fromJson(parseJsonBody(text)) : null;
 }
 
 /** Watches SSE bytes go by; `end()` gives the usage seen (null when the stream stated none). */
