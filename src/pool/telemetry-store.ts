@@ -14,8 +14,17 @@ export const AFFINITY_CAP = 5000;
 /** Days of usage kept. */
 export const USAGE_DAYS_KEPT = 366;
 
+let dayStart = 0;
+let dayEnd = 0;
+let dayName = "";
+
+/** The UTC day of an instant, "YYYY-MM-DD" (remembered for the current day: it is asked per request). */
 export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  if (ms >= dayStart && ms < dayEnd) return dayName;
+  const name = new Date(ms).toISOString().slice(0, 10);
+  const start = Date.parse(`${name}T00:00:00Z`);
+  if (ms >= Date.now() - 86_400_000) [dayStart, dayEnd, dayName] = [start, start + 86_400_000, name];
+  return name;
 }
 
 export function readQuota(json: string | null): Quota | null {
