@@ -1,6 +1,6 @@
 /** Shapes shared by the per-user Durable Object and the Worker's pool client. None holds a secret. */
 import type { AccountExtras, AccountType, ProviderId } from "../providers/types";
-import type { AccountStatus, AccountView, Quota, Settings, UserProfile } from "../wire";
+import type { AccountStatus, AccountView, Quota, Settings, UsageDay, UserProfile } from "../wire";
 
 export type { AccountStatus, AccountView, Role, UserProfile } from "../wire";
 
@@ -40,16 +40,8 @@ export interface Snapshot {
   at: number;
 }
 
-/** Usage of one account on one day, as batched by an isolate. */
-export interface UsageDelta {
-  /** UTC day, YYYY-MM-DD. */
-  date: string;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-}
+/** Usage of one account on one day, as batched by an isolate (the same shape the API shows). */
+export type UsageDelta = UsageDay;
 
 /** A conversation bound to an account; `key` is "<provider>|<session>". */
 export interface AffinityEntry {
