@@ -156,7 +156,7 @@ SUBPOOL_NO_BROWSER=1 (print addresses instead of opening a browser), NO_COLOR.`,
   // ---- accounts --------------------------------------------------------------------------------
   const accounts = program
     .command("accounts")
-    .description("your provider accounts: list (the default), rm, disable, enable, move, rename, add")
+    .description("your provider accounts: list (the default), rm, disable, enable, move, rename, add, check")
     .addHelpText(
       "after",
       `
@@ -211,6 +211,14 @@ position order, 1 first.`,
     .argument("<label>", "the new label")
     .option("--json", "print the updated account as JSON")
     .action(run("accounts", "rename"));
+
+  accounts
+    .command("check")
+    .description("ask the provider whether it accepts the account's credential (every account when none is named); costs no tokens")
+    .argument("[account]", ACCOUNT_ARG)
+    .option("--json", "print the verdicts as JSON")
+    .addHelpText("after", "\nExit code 1 when the provider refused a credential (verdict: refused).")
+    .action(run("accounts", "check"));
 
   accounts
     .command("add")

@@ -173,7 +173,46 @@ export async function add(provider: Provider, opts: { key?: string; label?: stri
   else if (isInteractive()) key = await ask({ message: `${provider === "anthropic" ? "Anthropic" : "OpenAI"} API key`, secret: true, validate: (v) => (v ? undefined : "paste the key") });
   else throw new CliError("no API key given", "pass --key - and pipe the key in");
   if (!key) throw new CliError("the API key is empty");
-  const a = await ctx.api.post<Account>("/api/accounts", { provider, type: "api", key, ...(opts.label ? { label: opts.label } : {}) });
-  if (opts.json) printJson(a);
-  else out(`Added ${describeAccount(a)}.`);
+  const a = await ctx.api.post<Account & { check?: CheckResult }>("/api/accounts", { provider, type: "api", key, ...(opts.label ? { label: opts.label } : {}) });
+  if (opts.json) {
+    printJson(a);
+    return;
+  }
+  out(`Added ${describeAccount(a)}.`);
+  if (a.check) say(a.check.verdict === "ok" ? "The provider accepted the key." : `The provider could not be asked about the key now (${a.check.message}); it is kept. \`subpool accounts check ${a.id}\` asks again.`);
+}
+
+interface CheckResult {
+  verdict: "ok" | "invalid" | "unknown";
+  status: number;
+  message: string;
+}
+
+const VERDICT: Record<CheckResult["verdict"], string> = { ok: "ok", invalid: "refused", unknown: "could not tell" };
+
+/** `subpool accounts check [account]`: asks the provider whether it accepts each credential, at no token cost. */
+export async function check(ref: string | undefined, opts: { json?: boolean }): Promise<void> {
+  const ctx = context();
+  const all = await fetchAccounts(ctx);
+  const targets = ref ? [findAccount(all, ref)] : sortAccounts(all);
+  if (targets.length === 0) {
+    out("No accounts yet.");
+    return;
+  }
+  const results: { account: Account; result: CheckResult }[] = [];
+  for (const a of targets) {
+    const r = await ctx.api.post<CheckResult & { account: Account }>(`/api/accounts/${encodeURIComponent(a.id)}/check`);
+    results.push({ account: r.account ?? a, result: { verdict: r.verdict, status: r.status, message: r.message } });
+  }
+  if (opts.json) printJson({ checks: results.map((r) => ({ id: r.account.id, provider: r.account.provider, label: r.account.label, ...r.result })) });
+  else {
+    await printTable(
+      ["account", "type", "verdict", "provider said", "status now"],
+      results.map(({ account: a, result: c }) => [`${slotOf(a)} "${truncate(a.label, 28)}"`, a.type === "api" ? "api key" : "oauth", paint(c.verdict === "ok" ? "green" : c.verdict === "invalid" ? "red" : "yellow", VERDICT[c.verdict] ?? c.verdict), truncate(c.message || String(c.status), 48), a.status]),
+    );
+    for (const { account: a, result: c } of results) {
+      if (c.verdict === "invalid") say(`${slotOf(a)} "${a.label}": ${a.type === "api" ? "a new key is needed (subpool accounts rm, then add)" : `sign in again: subpool login ${a.provider}`}`);
+    }
+  }
+  if (results.some((r) => r.result.verdict === "invalid")) process.exitCode = 1;
 }

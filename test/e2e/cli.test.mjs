@@ -104,6 +104,12 @@ function startFake() {
         if (req.headers["x-api-key"] !== FAKE.anthropicGoodKey && req.headers["x-api-key"] !== FAKE.anthropicFlakyKey) return sendJson(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
         return sendJson(res, 200, { id: "msg_cli", type: "message", role: "assistant", model: "claude-e2e", content: [{ type: "text", text: "hi" }], stop_reason: "end_turn", usage: { input_tokens: 1, output_tokens: 1 } });
       }
+      // Checking a key costs nothing: count_tokens answers for the keys this fake knows, 401 otherwise.
+      case "POST /anthropic-api/v1/messages/count_tokens": {
+        const k = req.headers["x-api-key"];
+        if ([FAKE.anthropicGoodKey, FAKE.anthropicLimitedKey, FAKE.anthropicFlakyKey].includes(k)) return sendJson(res, 200, { input_tokens: 3 });
+        return sendJson(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
+      }
       // Anthropic sign-in: the token endpoint takes JSON.
       case "POST /anthropic-oauth/token": {
         const b = json();
@@ -490,29 +496,32 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     assert.equal(await byLabel("spare"), undefined);
   });
 
-  it("an ambiguous label is refused with the candidates", T, async () => {
+  it("a label or prefix that fits several accounts is refused with every match and its id", T, async () => {
     const env = configFor("member");
+    const twins = [];
     for (const provider of ["anthropic", "openai"]) {
-      const r = await api("POST", "/api/accounts", state.memberKey, { provider, type: "api", key: `sk-twin-${provider}-${tag}`, label: "twin" });
+      const r = await api("POST", "/api/accounts?check=false", state.memberKey, { provider, type: "api", key: `sk-twin-${provider}-${tag}`, label: "twin" });
       assert.equal(r.status, 201, r.text);
+      twins.push(r.json);
     }
-    const r = fails(await cli(["accounts", "disable", "twin"], { env }), /"twin" matches 2 accounts:/, /by its id or <provider>:<position>/);
-    // Every match is listed with its id and provider:position, and nothing was changed.
-    for (const a of (await accountsOf(state.memberKey)).filter((x) => x.label === "twin")) {
-      assert.match(r.stderr, new RegExp(`${a.provider}:${a.position}\\s+"twin"\\s+${a.id}`));
-      assert.equal(a.enabled, true);
-    }
-    const twins = (await accountsOf(state.memberKey)).filter((a) => a.label === "twin");
+    // The gateway keeps labels unique ("twin", "twin 2"): the exact label names one account.
+    const exact = twins.find((a) => a.label === "twin");
+    assert.match(ok(await cli(["accounts", "disable", "twin"], { env })).stdout, new RegExp(`Disabled ${exact.provider} #${exact.position} "twin"`));
+    ok(await cli(["accounts", "enable", exact.id], { env }));
+    // A first part of both is refused, listing each match with provider:position and id; nothing changes.
+    const r = fails(await cli(["accounts", "disable", "tw"], { env }), /"tw" matches 2 accounts:/, /by its id or <provider>:<position>/);
+    for (const a of twins) assert.match(r.stderr, new RegExp(`${a.provider}:${a.position}\\s+"${a.label}"\\s+${a.id}`));
+    for (const a of (await accountsOf(state.memberKey)).filter((x) => x.label.startsWith("twin"))) assert.equal(a.enabled, true);
     for (const a of twins) ok(await cli(["accounts", "rm", a.id, "--yes"], { env }));
   });
 
   it("accounts: a unique first part of a label names the account (`accounts move work 1` for \"work key\")", T, async () => {
     const user = (await api("POST", "/admin/users", state.adminToken, { name: `labels-${tag}` })).json;
     const env = { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: user.key };
-    for (const label of ["personal", "work key"]) assert.equal((await api("POST", "/api/accounts", user.key, { provider: "anthropic", type: "api", key: `sk-ant-api03-${label.replace(" ", "-")}-${tag}`, label })).status, 201);
+    for (const label of ["personal", "work key"]) assert.equal((await api("POST", "/api/accounts?check=false", user.key, { provider: "anthropic", type: "api", key: `sk-ant-api03-${label.replace(" ", "-")}-${tag}`, label })).status, 201);
     const r = ok(await cli(["accounts", "move", "work", "1"], { env }));
     assert.match(r.stdout, /Moved anthropic "work key" from #2 to #1/);
-    assert.equal((await api("POST", "/api/accounts", user.key, { provider: "openai", type: "api", key: `sk-proj-workshop-${tag}`, label: "workshop" })).status, 201);
+    assert.equal((await api("POST", "/api/accounts?check=false", user.key, { provider: "openai", type: "api", key: `sk-proj-workshop-${tag}`, label: "workshop" })).status, 201);
     const amb = fails(await cli(["accounts", "disable", "work"], { env }), /"work" matches 2 accounts:/);
     assert.match(amb.stderr, /anthropic:1\s+"work key"/);
     assert.match(amb.stderr, /openai:1\s+"workshop"/);
@@ -523,8 +532,13 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
   it("accounts: the table shows an old error as old, a failed refresh's reason, and last use", T, async () => {
     const user = (await api("POST", "/admin/users", state.adminToken, { name: `errors-${tag}` })).json;
     const env = { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: user.key };
-    const add = async (body) => (await api("POST", "/api/accounts", user.key, body)).json;
-    const expired = await add({ provider: "anthropic", type: "oauth", refresh: `sk-ant-ort01-dead-${tag}`, access: `sk-ant-oat01-dead-${tag}`, expires: Date.now() - 60_000, label: "expired" });
+    const add = async (body) => {
+      const r = await api("POST", "/api/accounts?check=false", user.key, body);
+      assert.equal(r.status, 201, r.text);
+      return r.json;
+    };
+    // A login whose access token the provider refuses and whose refresh token is dead (invalid_grant).
+    const expired = await add({ provider: "anthropic", type: "oauth", refresh: `sk-ant-ort01-dead-${tag}`, access: `sk-ant-oat01-dead-${tag}`, expires: Date.now() + 3_600_000, label: "dead login" });
     const flaky = await add({ provider: "anthropic", type: "api", key: FAKE.anthropicFlakyKey, label: "flaky" });
     await add({ provider: "anthropic", type: "api", key: FAKE.anthropicGoodKey, label: "good" });
     // Two conversations (session affinity would keep one conversation on the account that served it).
@@ -533,8 +547,9 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
         method: "POST",
         headers: { "x-api-key": user.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
         body: JSON.stringify({ model: "claude-e2e", max_tokens: 8, messages: [{ role: "user", content: `conversation ${n}` }] }),
+        signal: AbortSignal.timeout(20_000),
       }).then(async (res) => ({ status: res.status, account: res.headers.get("x-subpool-account"), text: await res.text() }));
-    // 1: the expired login's refresh is refused (needs_reauth), "flaky" answers 500, "good" serves.
+    // 1: the dead login's token is refused and so is its refresh (needs_reauth), "flaky" answers 500, "good" serves.
     flakyFailures = 1;
     const first = await send(1);
     assert.equal(first.status, 200, first.text);
@@ -544,25 +559,52 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
 
     const r = ok(await cli(["accounts"], { env }));
     const rows = Object.fromEntries(tableRows(r.stdout).map((c) => [c[2], c]));
-    assert.equal(rows.expired[4], "needs_reauth");
+    assert.equal(rows["dead login"][4], "needs_reauth");
     assert.equal(rows.flaky[7], "200", "the last status stands alone: the 500 came before it");
     assert.match(rows.flaky[6], /^(just now|\d+s ago)$/);
     assert.equal(rows.good[7], "200");
-    assert.match(r.stdout, /anthropic:1 "expired" needs a new login: .*(refus|invalid_grant).*subpool login anthropic/);
+    assert.match(r.stdout, /anthropic:1 "dead login" needs a new login: .*(refus|invalid_grant).*subpool login anthropic/);
     assert.match(r.stdout, /anthropic:2 "flaky": earlier error, before its last success.*: .*500/);
     assert.ok(!r.stdout.includes(FAKE.anthropicFlakyKey));
     assert.ok(expired.id);
   });
 
+  it("accounts check: the provider's verdict for each account; a refused key exits 1 and says what to do", T, async () => {
+    const user = (await api("POST", "/admin/users", state.adminToken, { name: `checks-${tag}` })).json;
+    const env = { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: user.key };
+    for (const [label, key] of [["fine", FAKE.anthropicGoodKey], ["revoked", `sk-ant-api03-revoked-${tag}`]]) {
+      const r = await api("POST", "/api/accounts?check=false", user.key, { provider: "anthropic", type: "api", key, label });
+      assert.equal(r.status, 201, r.text);
+    }
+    const all = await cli(["accounts", "check"], { env });
+    assert.equal(all.code, 1, show(all));
+    const rows = Object.fromEntries(tableRows(all.stdout).map((c) => [c[0], c]));
+    assert.equal(rows['anthropic:1 "fine"']?.[2], "ok", all.stdout);
+    assert.equal(rows['anthropic:2 "revoked"']?.[2], "refused", all.stdout);
+    assert.match(all.stderr, /anthropic:2 "revoked": a new key is needed/);
+    const one = JSON.parse(ok(await cli(["accounts", "check", "fine", "--json"], { env })).stdout);
+    assert.deepEqual(one.checks.map((c) => [c.label, c.verdict]), [["fine", "ok"]]);
+    assert.ok(!all.stdout.includes(FAKE.anthropicGoodKey));
+  });
+
   it("accounts add stores an API key read from stdin", T, async () => {
     const env = configFor("member");
-    const key = `sk-ant-api03-added-${tag}`;
+    const key = FAKE.anthropicGoodKey;
     const r = ok(await cli(["accounts", "add", "claude", "--key", "-", "--label", "from cli", "--json"], { env, input: `${key}\n` }));
     const a = JSON.parse(r.stdout);
     assert.equal(a.provider, "anthropic");
     assert.equal(a.label, "from cli");
+    assert.equal(a.check?.verdict, "ok");
     assert.ok(!r.stdout.includes(key));
     ok(await cli(["accounts", "rm", a.id, "--yes"], { env }));
+    const plain = ok(await cli(["accounts", "add", "claude", "--key", "-", "--label", "again"], { env, input: `${key}\n` }));
+    assert.match(plain.stdout, /Added anthropic #\d "again"/);
+    assert.match(plain.stderr, /The provider accepted the key/);
+    ok(await cli(["accounts", "rm", "again", "--yes"], { env }));
+    // A key the provider refuses is not kept (the gateway checks it first).
+    const before = (await accountsOf(state.memberKey)).length;
+    fails(await cli(["accounts", "add", "claude", "--key", "-"], { env, input: `sk-ant-api03-wrong-${tag}\n` }), /refused this credential/, /nothing was stored/);
+    assert.equal((await accountsOf(state.memberKey)).length, before);
     fails(await cli(["accounts", "add", "copilot", "--key", "-"], { env, input: "x\n" }), /subpool login github-copilot/);
   });
 
@@ -976,7 +1018,8 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     ok(await cli(["import", file, "--yes"], { env }));
 
     const listed = JSON.parse(ok(await cli(["accounts", "--json"], { env })).stdout).accounts;
-    const kinds = listed.map((a) => `${a.provider}/${a.type}/${a.label}`).sort();
+    // Labels are unique per user: the second "opencode API key" gets a number.
+    const kinds = listed.map((a) => `${a.provider}/${a.type}/${a.label.replace(/ \d+$/, "")}`).sort();
     assert.deepEqual(kinds, [
       `anthropic/api/opencode API key`,
       `anthropic/oauth/claude-${tag}@example.com`,
