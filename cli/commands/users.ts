@@ -19,6 +19,7 @@ function showKey(u: UserWithKey, url: string, what: string): void {
   out(`  ${u.key}`);
   out();
   out(`${u.name} runs:  npx subpool setup --url ${url}   (and pastes the key when asked)`);
+  out(`  (npx subpool works in a checkout of subpool; elsewhere, the one-file CLI does the same: node subpool-cli.mjs setup --url ${url})`);
 }
 
 export async function listUsers(opts: { json?: boolean }): Promise<void> {
