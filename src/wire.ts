@@ -134,3 +134,6 @@ export interface CheckAnswer {
   message: string;
   account: AccountView;
 }
+
+/** POST /api/accounts answers the account and, unless ?check=false, what the check found. */
+export type AddAccountAnswer = AccountView & { check?: Omit<CheckAnswer, "account"> };

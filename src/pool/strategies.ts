@@ -6,9 +6,10 @@
  *        failover     by position (the first healthy account takes everything);
  *        round-robin  the healthy accounts in turn;
  *        quota-aware  most headroom first (the lowest utilization of an account's most-used
- *                     window; no telemetry counts as 0); accounts at or above quotaThreshold go
- *                     last while any other is below it, so an account is set aside before it hits
- *                     its limit and comes back when its window resets.
+ *                     window; no telemetry counts as 0); an account at or above quotaThreshold is
+ *                     left alone — even by the conversations bound to it — while another is below
+ *                     it, so it is set aside before it hits its limit and comes back when its
+ *                     window resets.
  * Cooling accounts stay in the list (the loop skips them, and they decide the all-cooling
  * Retry-After). A strategy is one entry in STRATEGIES.
  */
@@ -51,8 +52,20 @@ export const STRATEGIES: Record<Strategy, (byPosition: AccountState[], ctx: Orde
 export function orderCandidates(byPosition: AccountState[], settings: Settings, ctx: OrderContext): AccountState[] {
   if (byPosition.length < 2) return byPosition;
   const sticky = ctx.stickyId ? byPosition.find((a) => a.id === ctx.stickyId) : undefined;
-  if (sticky && !cooling(sticky, ctx.now)) return [sticky, ...STRATEGIES[settings.strategy](byPosition.filter((a) => a !== sticky), ctx)];
+  if (sticky && !cooling(sticky, ctx.now) && !setAside(sticky, byPosition, settings, ctx)) {
+    return [sticky, ...STRATEGIES[settings.strategy](byPosition.filter((a) => a !== sticky), ctx)];
+  }
   return STRATEGIES[settings.strategy](byPosition, ctx);
+}
+
+/**
+ * quota-aware: an account at or above the threshold is left alone while another healthy one is
+ * below it — conversations bound to it included, or long conversations alone would drive it into
+ * its limit (the very thing the threshold is for). The conversation moves once, and stays.
+ */
+function setAside(a: AccountState, list: AccountState[], settings: Settings, ctx: OrderContext): boolean {
+  if (settings.strategy !== "quota-aware" || mostUsed(a.quota, ctx.now) < ctx.quotaThreshold) return false;
+  return list.some((b) => b !== a && !cooling(b, ctx.now) && mostUsed(b.quota, ctx.now) < ctx.quotaThreshold);
 }
 
 export const DEFAULT_SETTINGS: Settings = { strategy: "failover", quotaThreshold: 0.95, affinityTtlS: 3600 };

@@ -4,9 +4,9 @@
  * conversation bindings (session affinity: bounded by TTL and by a cap per user) and the user's
  * settings. Plain functions over the object's SQLite storage, called from UserPool's thin methods.
  */
-import type { Quota, Settings, UsageDay } from "../wire";
+import type { Quota, Settings, Strategy, UsageDay } from "../wire";
 import { parseJsonBody } from "../util";
-import { DEFAULT_SETTINGS } from "./strategies";
+import { DEFAULT_SETTINGS, STRATEGIES } from "./strategies";
 import type { AffinityEntry, OutcomeReport } from "./types";
 
 /** Conversations remembered per user at most (the oldest go first). */
@@ -117,7 +117,12 @@ export function purgeUsage(sql: SqlStorage, now: number): void {
   sql.exec("DELETE FROM usage_daily WHERE date < ?", utcDay(now - USAGE_DAYS_KEPT * 86_400_000));
 }
 
+/** The stored settings, each field checked: a strategy this code does not know (a rollback) falls back to the default. */
 export function readSettings(json: string | null): Settings {
-  const s = parseJsonBody(json) as Partial<Settings> | undefined;
-  return { ...DEFAULT_SETTINGS, ...(s && typeof s === "object" ? s : {}) };
+  const s = (parseJsonBody(json) ?? {}) as Partial<Record<keyof Settings, unknown>>;
+  const out = { ...DEFAULT_SETTINGS };
+  if (typeof s.strategy === "string" && Object.hasOwn(STRATEGIES, s.strategy)) out.strategy = s.strategy as Strategy;
+  if (typeof s.quotaThreshold === "number" && s.quotaThreshold > 0 && s.quotaThreshold <= 1) out.quotaThreshold = s.quotaThreshold;
+  if (typeof s.affinityTtlS === "number" && s.affinityTtlS >= 0) out.affinityTtlS = s.affinityTtlS;
+  return out;
 }

@@ -23,7 +23,7 @@ import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCre
 import type { CheckAnswer, ImportAction, KeyReset, Settings, UsageDay } from "../wire";
 import { type PoolResult, guard, refuse } from "./result";
 import { migrate } from "./schema";
-import { affinitySince, applyAffinity, applyTelemetry, forgetAccount, purgeUsage, readQuota, readSettings, usageDays } from "./telemetry-store";
+import { affinitySince, applyAffinity, applyTelemetry, forgetAccount, purgeUsage, readQuota, readSettings, usageDays, utcDay } from "./telemetry-store";
 import type { AccountState, AccountView, AffinityEntry, OutcomeReport, Snapshot, UserProfile } from "./types";
 import { refreshMarginMs, viewOf } from "./types";
 
@@ -150,6 +150,7 @@ export class UserPool extends DurableObject<Env> {
   /** The scheduled probe alarm: undefined until read from storage, null when none. */
   private alarmAt: number | null | undefined = undefined;
   private activeAt = 0;
+  private purgedOn = "";
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -265,12 +266,14 @@ export class UserPool extends DurableObject<Env> {
         this.sql.exec(
           `UPDATE accounts SET
              success_count = success_count + ?, failure_count = failure_count + ?,
-             last_used_at = MAX(COALESCE(last_used_at, 0), ?), last_status = CASE WHEN ? > 0 THEN ? ELSE last_status END,
+             last_used_at = CASE WHEN ? > 0 THEN MAX(COALESCE(last_used_at, 0), ?) ELSE last_used_at END,
+             last_status = CASE WHEN ? > 0 THEN ? ELSE last_status END,
              cooldown_until = CASE WHEN ? IS NULL THEN cooldown_until ELSE MAX(COALESCE(cooldown_until, 0), ?) END,
              last_error = CASE WHEN ? = 1 THEN ? ELSE last_error END
            WHERE id = ?`,
           r.successes,
           r.failures,
+          r.successes + r.failures,
           r.lastUsedAt,
           r.successes + r.failures,
           r.lastStatus,
@@ -282,6 +285,11 @@ export class UserPool extends DurableObject<Env> {
         );
       }
       applyTelemetry(this.sql, reports);
+      if (utcDay(now) !== this.purgedOn) {
+        // Usage older than a year goes, once a day, for every user (not only those with an alarm).
+        purgeUsage(this.sql, now);
+        this.purgedOn = utcDay(now);
+      }
       const settings = readSettings(this.meta("settings"));
       applyAffinity(this.sql, extra.affinity ?? [], settings.affinityTtlS, now);
       const p = this.meta("profile");

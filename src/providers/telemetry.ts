@@ -40,7 +40,8 @@ export function count(v: unknown): number | undefined {
   return typeof n === "number" && Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
-const clamp01 = (x: number) => Math.max(0, Math.min(x, 10));
+/** Utilization as stated (it can pass 1: "1.01" is seen on an exhausted window), within sane bounds. */
+const sane = (x: number) => Math.max(0, Math.min(x, 10));
 
 /**
  * API-key budgets (`1 - remaining / limit` per budget) from `<limit>`, `<remaining>`, `<reset>`
@@ -54,14 +55,14 @@ export function budgetWindows(headers: Headers, now: number, names: Record<strin
     if (limit === undefined || remaining === undefined || limit === 0) continue;
     const raw = headers.get(h.reset);
     const secs = durationToSeconds(raw) ?? resetToSeconds(raw, now);
-    out[window] = { utilization: clamp01(1 - remaining / limit), resetsAt: secs !== undefined ? Math.round(now + secs * 1000) : null };
+    out[window] = { utilization: sane(1 - remaining / limit), resetsAt: secs !== undefined ? Math.round(now + secs * 1000) : null };
   }
   return out;
 }
 
 /** A window from a utilization (0..1) and an absolute reset, when the utilization is there. */
 export function windowOf(utilization: number | undefined, resetsAt: number | null): QuotaWindow | undefined {
-  return utilization === undefined ? undefined : { utilization: clamp01(utilization), resetsAt };
+  return utilization === undefined ? undefined : { utilization: sane(utilization), resetsAt };
 }
 
 /** The utilization of the account's most-used window; 0 when it has no telemetry. */

@@ -119,7 +119,7 @@ export async function forward(f: ForwardRequest): Promise<Response> {
     const conversation = () => (key === undefined ? (key = conversationKey(provider, f.request.headers, body)) : key);
     const needed = settings.strategy !== "failover" || hasBindings(userId, provider.id, settings.affinityTtlS * 1000, now);
     const stickyId = needed && conversation() ? boundAccount(userId, conversation()!, settings.affinityTtlS * 1000, now) : null;
-    const turn = stickyId === null && settings.strategy === "round-robin" ? nextTurn(userId, provider.id) : 0;
+    const turn = stickyId === null ? nextTurn(userId, provider.id) : 0;
     list = orderCandidates(usable, settings, { now, turn, stickyId, quotaThreshold: settings.quotaThreshold });
     const first = list[0]!.id;
     f.conversation = (servedBy) => (servedBy === first && !needed ? null : conversation());
@@ -350,12 +350,13 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
         if (acc.type === "oauth" && !refreshed) {
           refreshed = true;
           const r = await refresh(true);
-          if (r?.ok) {
+          if (r === null) return { failure: failure("could not renew the session") }; // reported by refresh()
+          if (r.ok) {
             void rest?.cancel().catch(() => {});
             cred = r.cred;
             continue; // the same account, once, with the new token
           }
-          if (r?.reason === "needs_reauth") {
+          if (r.reason === "needs_reauth") {
             report(res.status, false, undefined, `needs a new login: ${r.message}`);
             return { failure: failure(`needs a new login: ${r.message}`) };
           }

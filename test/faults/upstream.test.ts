@@ -68,6 +68,13 @@ describe("the upstream fails untidily before the client has anything: the next a
     });
   }
 
+  it("a small JSON answer cut halfway (its length declared) fails over: nothing had reached the client", async () => {
+    const { u, r, first } = await faultOnFirst(() => scripted(['{"id":"msg_1","type":"mess'], "reset", { headers: { ...JSON_HEADERS, "content-length": "300" } }));
+    expect(r.status).toBe(200);
+    expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
+    expect(first).toMatchObject({ status: "active", lastError: expect.stringMatching(/cut off/) });
+  });
+
   it("a 200 MB error body is not read whole: 64 KiB to classify, then the connection is let go", async () => {
     const t = tap();
     const { u, r } = await faultOnFirst(() => huge(200 * 1024 * 1024, { status: 429, headers: { ...JSON_HEADERS, "retry-after": "10" } }, t));

@@ -107,6 +107,28 @@ describe("strategies", () => {
     expect(accounts[1]!.quota).toMatchObject({ status: "allowed", windows: { "5h": { utilization: 0.93 } } });
   });
 
+  it("quota-aware: a conversation bound to an account that crosses the threshold moves to one below it, and stays", async () => {
+    const u = await userWithKeys(2);
+    await setStrategy(u.key, { strategy: "quota-aware", quotaThreshold: 0.9 });
+    const utilization = new Map([[u.keys[0]!, 0.1], [u.keys[1]!, 0.5]]);
+    up().on("anthropic.fake/v1/messages", (_r, cred) => json(anthropicMessage(), 200, used(utilization.get(cred)!)));
+    expect(await servedBy(u.key, conv("long"))).toBe(u.ids[0]);
+    expect(await servedBy(u.key, conv("long"))).toBe(u.ids[0]);
+    utilization.set(u.keys[0]!, 0.92); // this answer tells the gateway the first account is at 92 %
+    expect(await servedBy(u.key, conv("long"))).toBe(u.ids[0]);
+    for (let i = 0; i < 3; i++) expect(await servedBy(u.key, conv("long"))).toBe(u.ids[1]);
+    utilization.set(u.keys[0]!, 0.1); // its window reset: the conversation does not move back
+    expect(await servedBy(u.key, conv("long"))).toBe(u.ids[1]);
+  });
+
+  it("a stored strategy this code does not know (a rollback) reads as the default, and requests still work", async () => {
+    const u = await userWithKeys(2);
+    await runInDurableObject(stubOf(u.id), (_o, s) => s.storage.sql.exec("INSERT INTO meta (k, v) VALUES ('settings', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", JSON.stringify({ strategy: "weighted-random", quotaThreshold: 7 })));
+    up().on("anthropic.fake/v1/messages", () => json(anthropicMessage()));
+    expect((await call("/api/settings", { key: u.key })).json<Record<string, unknown>>()).toEqual({ strategy: "failover", quotaThreshold: 0.95, affinityTtlS: 3600 });
+    expect(await servedBy(u.key, conv("x"))).toBe(u.ids[0]);
+  });
+
   it("orders by headroom; no telemetry counts as 0; over the threshold goes last (unit)", () => {
     const now = Date.now();
     const acc = (id: string, position: number, u: number | null, cooling = false): AccountState => ({
@@ -204,6 +226,17 @@ describe("usage per account and day", () => {
     expect(r.json<{ days: unknown[] }>().days).toEqual([
       { date: new Date().toISOString().slice(0, 10), requests: 3, inputTokens: 25, outputTokens: 52, cacheReadTokens: 700, cacheWriteTokens: 80 },
     ]);
+  });
+
+  it("keeps a year at most, for every user", async () => {
+    const u = await userWithKeys(1);
+    await runInDurableObject(stubOf(u.id), (o, s) => {
+      s.storage.sql.exec("INSERT INTO usage_daily (account_id, date, requests) VALUES (?, '2020-01-01', 5)", u.ids[0]!);
+      Reflect.set(o, "purgedOn", ""); // as on the first sync of a new day
+    });
+    await stubOf(u.id).sync([]);
+    const left = await runInDurableObject(stubOf(u.id), (_o, s) => s.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM usage_daily").one().n);
+    expect(left).toBe(0);
   });
 
   it("refuses a bad days value with a 400 naming it, and another user's account with a 404", async () => {

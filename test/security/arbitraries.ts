@@ -330,7 +330,7 @@ const NON_JSON = [
 /** A value meant to be a credential: registered as a secret so any echo of it is caught. */
 export const secretArb: fc.Arbitrary<string> = fc.uuid().map((u) => secrets.add(`sk-prop-${u}`));
 
-/** A credential-looking value with characters a header cannot carry (DESIGN §8: 0x21–0x7E only). */
+/** A credential-looking value with characters a header cannot carry (docs/ARCHITECTURE.md, "Faults": 0x21–0x7E only). */
 export const badSecretArb: fc.Arbitrary<string> = fc
   .tuple(fc.uuid(), fc.constantFrom(" ", "\n", "\r\n", "\t", "\u0000", "\u007f", "é", "\u2028", "😀", "\ud800"), fc.constantFrom("start", "middle", "end"))
   .map(([u, bad, where]) => {
@@ -344,7 +344,7 @@ export const badSecretArb: fc.Arbitrary<string> = fc
   });
 
 /**
- * A credential DESIGN §8 says must be refused: a character outside 0x21–0x7E inside it (or at an
+ * A credential the credential rule (docs/ARCHITECTURE.md, "Faults") says must be refused: a character outside 0x21–0x7E inside it (or at an
  * end, when it is not whitespace a trim could drop), or more than 8 KiB.
  */
 export const unsendableSecretArb: fc.Arbitrary<string> = fc.oneof(

@@ -1,5 +1,5 @@
 /**
- * The authorization matrix (DESIGN §2.5, §2.6, §4): every route × every kind of caller that must be
+ * The authorization matrix (docs/ARCHITECTURE.md, invariants 5 and 6, "HTTP API"): every route × every kind of caller that must be
  * turned away, one test per cell. Routes come from routes.ts (one row per route); callers from
  * the CALLERS table here. Each cell checks the status, the error's type and format, that nothing
  * changed (users, every fixture user's accounts and keys, KV) and that nothing went upstream.

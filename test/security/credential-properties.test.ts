@@ -1,5 +1,5 @@
 /**
- * DESIGN §8, as properties: "Credentials (API keys, tokens) are printable ASCII without spaces
+ * The credential rule (docs/ARCHITECTURE.md, "Faults"), as properties: "Credentials (API keys, tokens) are printable ASCII without spaces
  * (0x21–0x7E), at most 8 KiB; anything else is refused with 400 naming the field", and "a stored
  * credential that cannot be sent as a header value: that account gets a lastError and is skipped;
  * the next account serves". credential-rules.test.ts lists the cases one by one; here the bad
@@ -14,7 +14,7 @@ import { clip, fcParams, unsendableSecretArb } from "./arbitraries";
 
 const { up } = useGateway();
 
-describe("credentials are printable ASCII without spaces, at most 8 KiB (DESIGN §8)", () => {
+describe("credentials are printable ASCII without spaces, at most 8 KiB", () => {
   type Place = { what: string; path: string; field: string; body: (bad: string) => unknown };
   const good = () => secrets.add(`sk-good-${crypto.randomUUID()}`);
   const PLACES: Place[] = [
@@ -49,7 +49,7 @@ describe("credentials are printable ASCII without spaces, at most 8 KiB (DESIGN 
   }, 60_000);
 });
 
-describe("a stored credential that cannot be a header value is skipped, never a 500 (DESIGN §8)", () => {
+describe("a stored credential that cannot be a header value is skipped, never a 500", () => {
   const ask = (path: string, key: string, body: unknown) =>
     call(path, { method: "POST", key, headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" }, body: JSON.stringify(body) });
   const anthropicBody = { model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user", content: "hi" }] };

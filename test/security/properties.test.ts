@@ -3,7 +3,7 @@
  * near-valid JSON, prototype-named keys, deep nesting, huge strings, invalid UTF-8, non-JSON,
  * wrong content types, streamed bodies, random headers, query strings and path ids.
  *
- * Properties (DESIGN §2.6, §2.7):
+ * Properties (docs/ARCHITECTURE.md, invariants 6 and 7):
  *   1. never a 5xx;
  *   2. a refusal (4xx) changes nothing: user list, every fixture user's accounts, all of KV (nor
  *      does any GET);

@@ -220,7 +220,7 @@ export const ROUTES: RouteRow[] = [
     params: provider,
     sample: (fx) => ({ params: { provider: "anthropic" }, body: { loginId: fx.member.loginIds.anthropic, code: "some-code#some-state" } }),
   },
-  // ---- routing settings and usage (DESIGN §9)
+  // ---- routing settings and usage (docs/ARCHITECTURE.md, "Routing")
   {
     method: "GET",
     path: "/api/settings",
@@ -252,7 +252,7 @@ export const ROUTES: RouteRow[] = [
   // authorization.test.ts; a test there says so).
 ];
 
-/** The proxy prefixes (DESIGN §4): no key, a wrong key or a revoked key never reaches an upstream. */
+/** The proxy prefixes (docs/ARCHITECTURE.md, "HTTP API"): no key, a wrong key or a revoked key never reaches an upstream. */
 export interface ProxyRow {
   method: Method;
   path: string;
