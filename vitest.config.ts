@@ -1,8 +1,13 @@
+import { mkdirSync } from "node:fs";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Tests run the real Worker and its Durable Object in workerd, with real (local) KV and SQLite
 // storage. Upstreams are faked inside the test isolate (test/helpers/upstream.ts).
+// wrangler.toml serves dist/public (the CLI bundle, built by `wrangler dev`/`deploy`); the workerd
+// tests need the directory, not its files.
+mkdirSync("dist/public", { recursive: true });
+
 export default defineConfig({
   plugins: [
     cloudflareTest({

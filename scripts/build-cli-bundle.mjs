@@ -67,6 +67,14 @@ const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", di
 renameSync(join(dist, packed), tgz);
 rmSync(stage, { recursive: true, force: true });
 
+// What the gateway serves (wrangler.toml [assets]): GET /cli/subpool-cli.mjs, /cli/subpool-cli.tgz and
+// /cli/subpool-cli-<version>.tgz, so a teammate needs only the gateway's address and Node.
+const served = join(dist, "public", "cli");
+mkdirSync(served, { recursive: true });
+copyFileSync(out, join(served, "subpool-cli.mjs"));
+copyFileSync(tgz, join(served, "subpool-cli.tgz"));
+copyFileSync(tgz, join(served, `subpool-cli-${pkg.version}.tgz`));
+
 const sha = (p) => createHash("sha256").update(readFileSync(p)).digest("hex");
 const size = (p) => `${(readFileSync(p).length / 1024).toFixed(0)} KiB`;
 console.log(`dist/subpool-cli.mjs  ${size(out)}  sha256 ${sha(out)}`);

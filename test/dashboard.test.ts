@@ -1,3 +1,4 @@
+import { SELF } from "cloudflare:test";
 /**
  * The dashboard's routes in workerd: the page and its two assets, each under the strict CSP, and
  * nothing else taken from the API's paths. Behaviour in a browser: test/e2e/dashboard.test.mjs.
@@ -53,5 +54,15 @@ describe("dashboard routes", () => {
       expect(r.status).toBe(404);
       expect(r.json().error.type).toBe("not_found_error");
     }
+  });
+});
+
+describe("the CLI from the gateway", () => {
+  it("GET /cli says how to run the gateway's own CLI with only Node and this address", async () => {
+    const res = await SELF.fetch("http://gw.test/cli");
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain("npx http://gw.test/cli/subpool-cli.tgz setup --url http://gw.test");
+    expect(text).toContain("curl -fsSLO http://gw.test/cli/subpool-cli.mjs && node subpool-cli.mjs setup --url http://gw.test");
   });
 });

@@ -49,6 +49,26 @@ export const dashboard = new Hono<{ Bindings: Env }>()
     ).toString();
     return c.html(`<!doctype html>\n${body}`, 200, { ...SECURITY_HEADERS, "cache-control": "no-store" });
   })
+  /**
+   * How a teammate gets the CLI with only Node and this address: the one-file build is served next
+   * to this page (wrangler.toml [assets], built with every `wrangler dev` and `wrangler deploy`).
+   */
+  .get("/cli", (c) => {
+    const base = new URL(c.req.url).origin;
+    const text = [
+      "subpool's command-line tool, served by this gateway (the same version). Node 20 or later:",
+      "",
+      `  npx ${base}/cli/subpool-cli.tgz setup --url ${base}`,
+      "",
+      "or as one file:",
+      "",
+      `  curl -fsSLO ${base}/cli/subpool-cli.mjs && node subpool-cli.mjs setup --url ${base}`,
+      "",
+      "Then: subpool login claude | subpool accounts | subpool env claude-code (see --help).",
+      "",
+    ].join("\n");
+    return c.text(text, 200, { ...SECURITY_HEADERS, "cache-control": "no-cache" });
+  })
   .get("/assets/app.js", (c) =>
     c.body(APP_JS, 200, { ...SECURITY_HEADERS, "content-type": "text/javascript; charset=utf-8", "cache-control": assetCache(c.req.query("v")) }),
   )
