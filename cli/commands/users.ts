@@ -18,8 +18,9 @@ function showKey(u: UserWithKey, url: string, what: string): void {
   out(`Gateway key, shown this once — pass it on privately:`);
   out(`  ${u.key}`);
   out();
-  out(`${u.name} runs:  npx subpool setup --url ${url}   (and pastes the key when asked)`);
-  out(`  (npx subpool works in a checkout of subpool; elsewhere, the one-file CLI does the same: node subpool-cli.mjs setup --url ${url})`);
+  out(`${u.name} runs (Node 20 or later is all it takes):`);
+  out(`  npx ${url}/cli/subpool-cli.tgz setup --url ${url}`);
+  out(`and pastes the key when asked. (${url}/cli says more; in a checkout of subpool: npx subpool setup.)`);
 }
 
 export async function listUsers(opts: { json?: boolean }): Promise<void> {
