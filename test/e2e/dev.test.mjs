@@ -147,7 +147,7 @@ describe("npm run dev", { timeout: 400_000 }, () => {
   it("after .dev.vars is deleted, it stops instead of making a new MASTER_KEY next to the old state", T, async () => {
     // A copy of the project: its own .dev.vars and .wrangler/state.
     const copy = tmp("project");
-    for (const f of ["package.json", "wrangler.toml", "tsconfig.json", "src", "scripts"]) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
+    for (const f of ["package.json", "wrangler.toml", "tsconfig.json", "src", "scripts", "cli"]) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
     const gw = await devStart(copy);
     try {
