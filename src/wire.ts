@@ -47,6 +47,8 @@ export interface AccountView {
   cooldownUntil: number | null;
   lastStatus: number | null;
   lastError: string | null;
+  /** When lastError happened (epoch ms): an error older than lastUsedAt's success is history. */
+  lastErrorAt: number | null;
   lastUsedAt: number | null;
   successCount: number;
   failureCount: number;

@@ -136,3 +136,20 @@ describe("labels name one account each", () => {
     expect((await postJson(`/api/accounts/${a.id}`, u.key, { label: "work" }, "PATCH")).status).toBe(200); // its own label
   });
 });
+
+describe("what an account says about its last error", () => {
+  it("lastErrorAt dates the last error, so an old one can be told from a current one; enabling an enabled, cooling account clears its bench", async () => {
+    const u = await createUser(`lasterr-${crypto.randomUUID().slice(0, 8)}`);
+    const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) });
+    const stub = env.USER_POOL.get(env.USER_POOL.idFromName(u.id));
+    const t = Date.now() - 60_000;
+    await stub.sync([{ accountId: a.id, successes: 0, failures: 1, lastUsedAt: t, lastStatus: 429, cooldownUntil: Date.now() + 600_000, lastError: "rate limited" }]);
+    await stub.sync([{ accountId: a.id, successes: 1, failures: 0, lastUsedAt: Date.now(), lastStatus: 200 }]);
+    const [after] = await listAccounts(u.key);
+    expect(after).toMatchObject({ lastError: "rate limited", lastErrorAt: t, lastStatus: 200, status: "cooling" });
+    expect(after!.lastUsedAt!).toBeGreaterThan(after!.lastErrorAt!);
+    const r = await postJson(`/api/accounts/${a.id}`, u.key, { enabled: true }, "PATCH");
+    expect(r.status).toBe(200);
+    expect(r.json<{ status: string; cooldownUntil: number | null }>()).toMatchObject({ status: "active", cooldownUntil: null });
+  });
+});

@@ -270,7 +270,7 @@ it("no secret reaches a response: the account listing of a refreshed account hol
   const r = await call("/api/accounts", { key: u.key });
   expect(r.status).toBe(200);
   expect(Object.keys(r.json().accounts[0]!).sort()).toEqual(
-    ["createdAt", "cooldownUntil", "enabled", "failureCount", "id", "label", "lastError", "lastStatus", "lastUsedAt", "position", "provider", "quota", "status", "successCount", "type"].sort(),
+    ["createdAt", "cooldownUntil", "enabled", "failureCount", "id", "label", "lastError", "lastErrorAt", "lastStatus", "lastUsedAt", "position", "provider", "quota", "status", "successCount", "type"].sort(),
   );
   expect(secrets.size).toBeGreaterThan(10);
 });

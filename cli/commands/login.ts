@@ -42,8 +42,11 @@ function fatal(e: unknown, provider: string): unknown {
 // ---- the localhost:1455 listener (OpenAI) -------------------------------------------------------
 
 interface Callback {
-  /** The next redirect that reached us, as the full address the browser was sent to. */
-  next(): Promise<string>;
+  /**
+   * The next redirect that reached us, as the full address the browser was sent to. The browser's
+   * page waits (up to a minute) for `reply`: it says "Signed in" only once the gateway said so.
+   */
+  next(): Promise<{ address: string; reply(ok: boolean, text: string): void }>;
   close(): void;
 }
 
@@ -52,8 +55,9 @@ const page = (title: string, text: string) =>
 
 /** Listens on 127.0.0.1 and [::1] port 1455; null when the port is taken (the user pastes instead). */
 async function listenForCallback(expectedState: string | null): Promise<Callback | null> {
-  const queue: string[] = [];
-  const waiting: ((v: string) => void)[] = [];
+  type Arrival = { address: string; reply(ok: boolean, text: string): void };
+  const queue: Arrival[] = [];
+  const waiting: ((v: Arrival) => void)[] = [];
   const handler = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
     const u = new URL(req.url ?? "/", `http://localhost:${CALLBACK_PORT}`);
     const send = (status: number, body: string) => {
@@ -65,10 +69,19 @@ async function listenForCallback(expectedState: string | null): Promise<Callback
     if (!u.searchParams.get("code") && !u.searchParams.get("error")) return send(400, page("No code", "This address has no sign-in code."));
     if (expectedState && state !== expectedState) return send(400, page("Another sign-in", "This address belongs to another sign-in; go back to the terminal."));
     const address = `http://localhost:${CALLBACK_PORT}${u.pathname}${u.search}`;
-    send(200, page("Signed in", "subpool got the sign-in. You can close this tab and go back to the terminal."));
+    let answered = false;
+    const reply = (ok: boolean, text: string) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      send(ok ? 200 : 502, page(ok ? "Signed in" : "Not signed in", text));
+    };
+    const timer = setTimeout(() => reply(true, "subpool got the code and is finishing the sign-in: the terminal says how it went."), 60_000);
+    timer.unref();
+    const arrival = { address, reply };
     const w = waiting.shift();
-    if (w) w(address);
-    else queue.push(address);
+    if (w) w(arrival);
+    else queue.push(arrival);
   };
   const listen = (host: string) =>
     new Promise<Server | null>((resolve) => {
@@ -122,7 +135,9 @@ async function codeFlow(ctx: Ctx, start: Extract<LoginStart, { method: "code" | 
         },
       );
       const races: Promise<{ v: string; via: "paste" | "browser" }>[] = [pasted];
-      if (callback) races.push(callback.next().then((v) => ({ v, via: "browser" as const })));
+      /** The browser's page, waiting to be told how the sign-in ended. */
+      let browserReply: ((ok: boolean, text: string) => void) | undefined;
+      if (callback) races.push(callback.next().then((a) => ((browserReply = a.reply), { v: a.address, via: "browser" as const })));
       if (start.expiresAt) {
         races.push(
           sleep(Math.max(0, start.expiresAt - Date.now()), ac.signal).then(() => {
@@ -142,10 +157,12 @@ async function codeFlow(ctx: Ctx, start: Extract<LoginStart, { method: "code" | 
       try {
         const r = await ctx.api.call<LoginDone>("POST", `/api/oauth/${provider}/finish`, { loginId: start.loginId, code: got.v }, { timeoutMs: FINISH_TIMEOUT_MS });
         spin.stop("Signed in");
+        browserReply?.(true, "subpool signed in. You can close this tab and go back to the terminal.");
         return r.data;
       } catch (e) {
         spin.fail("Not signed in");
         const f = fatal(e, provider);
+        browserReply?.(false, "The gateway could not finish the sign-in; the terminal says why.");
         const retry = f instanceof ApiError && (f.status === 400 || f.status === 502 || f.status === 503) && isInteractive() && attempt < 5;
         if (!retry) throw f;
         say(`${paint("yellow", "!", process.stderr)} ${f.message}`);

@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS affinity (
   at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS affinity_by_time ON affinity (at);`,
+  // 5 — when the last error happened, so a reader can tell an old error from a current one.
+  `ALTER TABLE accounts ADD COLUMN last_error_at INTEGER;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

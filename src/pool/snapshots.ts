@@ -181,7 +181,10 @@ function applyToSnapshot(snap: Snapshot, r: OutcomeReport) {
     a.lastStatus = r.lastStatus;
   }
   if (r.cooldownUntil !== undefined) a.cooldownUntil = Math.max(a.cooldownUntil ?? 0, r.cooldownUntil);
-  if (r.lastError !== undefined) a.lastError = r.lastError;
+  if (r.lastError !== undefined) {
+    a.lastError = r.lastError;
+    if (r.lastError !== null) a.lastErrorAt = r.lastUsedAt || Date.now();
+  }
   if (r.quota && (!a.quota || a.quota.updatedAt <= r.quota.updatedAt)) a.quota = r.quota;
 }
 

@@ -16,6 +16,7 @@ export interface AccountState {
   cooldownUntil: number | null;
   lastStatus: number | null;
   lastError: string | null;
+  lastErrorAt: number | null;
   lastUsedAt: number | null;
   successCount: number;
   failureCount: number;
@@ -86,6 +87,7 @@ export function viewOf(a: AccountState, now = Date.now()): AccountView {
     cooldownUntil: a.cooldownUntil !== null && a.cooldownUntil > now ? a.cooldownUntil : null,
     lastStatus: a.lastStatus,
     lastError: a.lastError,
+    lastErrorAt: a.lastErrorAt,
     lastUsedAt: a.lastUsedAt,
     successCount: a.successCount,
     failureCount: a.failureCount,

@@ -75,6 +75,7 @@ type Row = {
   cooldown_until: number | null;
   last_status: number | null;
   last_error: string | null;
+  last_error_at: number | null;
   last_used_at: number | null;
   success_count: number;
   failure_count: number;
@@ -126,6 +127,7 @@ function stateOf(r: Row): AccountState {
     cooldownUntil: r.cooldown_until,
     lastStatus: r.last_status,
     lastError: r.last_error,
+    lastErrorAt: r.last_error_at,
     lastUsedAt: r.last_used_at,
     successCount: r.success_count,
     failureCount: r.failure_count,
@@ -269,7 +271,8 @@ export class UserPool extends DurableObject<Env> {
              last_used_at = CASE WHEN ? > 0 THEN MAX(COALESCE(last_used_at, 0), ?) ELSE last_used_at END,
              last_status = CASE WHEN ? > 0 THEN ? ELSE last_status END,
              cooldown_until = CASE WHEN ? IS NULL THEN cooldown_until ELSE MAX(COALESCE(cooldown_until, 0), ?) END,
-             last_error = CASE WHEN ? = 1 THEN ? ELSE last_error END
+             last_error = CASE WHEN ? = 1 THEN ? ELSE last_error END,
+             last_error_at = CASE WHEN ? = 1 AND ? IS NOT NULL THEN ? ELSE last_error_at END
            WHERE id = ?`,
           r.successes,
           r.failures,
@@ -281,6 +284,9 @@ export class UserPool extends DurableObject<Env> {
           r.cooldownUntil ?? null,
           r.lastError === undefined ? 0 : 1,
           r.lastError ?? null,
+          r.lastError === undefined ? 0 : 1,
+          r.lastError ?? null,
+          r.lastUsedAt || Date.now(),
           r.accountId,
         );
       }
@@ -362,7 +368,7 @@ export class UserPool extends DurableObject<Env> {
       }
       if (!this.row(id)) throw noAccount(id);
       if (found.verdict === "ok") this.sql.exec("UPDATE accounts SET last_error = NULL, last_status = ? WHERE id = ?", found.status, id);
-      else this.sql.exec("UPDATE accounts SET last_error = ?, last_status = CASE WHEN ? > 0 THEN ? ELSE last_status END WHERE id = ?", `check: ${found.message}`, found.status, found.status, id);
+      else this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ?, last_status = CASE WHEN ? > 0 THEN ? ELSE last_status END WHERE id = ?", `check: ${found.message}`, Date.now(), found.status, found.status, id);
       if (found.quota) applyTelemetry(this.sql, [{ accountId: id, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, quota: { ...found.quota, updatedAt: Date.now() } }]);
       return { verdict: found.verdict, status: found.status, message: found.message, account: viewOf(stateOf(this.row(id)!)) };
     });
@@ -474,11 +480,12 @@ export class UserPool extends DurableObject<Env> {
         this.sql.exec("UPDATE accounts SET label = ? WHERE id = ?", label, id);
       }
       if (patch.enabled !== undefined) {
-        // Re-enabling is also how a person says "try it again": clear the bench.
+        // Enabling is also how a person says "try it again": it clears the bench, even on an account
+        // that was enabled already.
         this.sql.exec(
           "UPDATE accounts SET enabled = ?, cooldown_until = CASE WHEN ? = 1 THEN NULL ELSE cooldown_until END WHERE id = ?",
           patch.enabled ? 1 : 0,
-          patch.enabled && row.enabled === 0 ? 1 : 0,
+          patch.enabled ? 1 : 0,
           id,
         );
       }
@@ -666,7 +673,7 @@ export class UserPool extends DurableObject<Env> {
       const step = Math.min(prev && prev.version === startVersion ? prev.step * 2 : getConfig(this.env).REFRESH_RETRY_MS, 5 * 60_000);
       this.retryAfter.set(row.id, { at: Date.now() + step, step, version: startVersion, reason: result.reason });
       console.warn(`subpool: ${row.provider} account ${row.id}: renewing its session failed, will retry in ${Math.ceil(step / 1000)} s: ${result.reason}`);
-      this.sql.exec("UPDATE accounts SET last_error = ? WHERE id = ?", `refresh failed: ${result.reason}`, row.id);
+      this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ? WHERE id = ?", `refresh failed: ${result.reason}`, Date.now(), row.id);
       return { ok: false, reason: "transient", message: result.reason };
     }
     this.retryAfter.delete(row.id);
@@ -764,7 +771,7 @@ export class UserPool extends DurableObject<Env> {
 
   private markUnreadableNow(id: string, reason: string) {
     // No cooldown either: the account is out until a person replaces its credential.
-    this.sql.exec("UPDATE accounts SET needs_reauth = 1, last_error = ?, cooldown_until = NULL WHERE id = ?", reason, id);
+    this.sql.exec("UPDATE accounts SET needs_reauth = 1, last_error = ?, last_error_at = ?, cooldown_until = NULL WHERE id = ?", reason, Date.now(), id);
   }
 
   // ---- internals ----------------------------------------------------------------------------------
@@ -890,7 +897,7 @@ export class UserPool extends DurableObject<Env> {
   }
 
   private markReauth(id: string, reason: string) {
-    this.sql.exec("UPDATE accounts SET needs_reauth = 1, last_error = ? WHERE id = ?", reason, id);
+    this.sql.exec("UPDATE accounts SET needs_reauth = 1, last_error = ?, last_error_at = ? WHERE id = ?", reason, Date.now(), id);
   }
 
   private move(row: Row, position: number) {

@@ -905,6 +905,22 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     assert.equal(await portIsFree(1455), true, "the listener is closed afterwards");
   });
 
+  it("login openai: the browser's page says \"Signed in\" only when the gateway did, and says so when it did not", T, async (t) => {
+    if (!(await portIsFree(1455))) return t.skip("port 1455 is in use on this machine");
+    const env = configFor("member");
+    const p = spawnCli(["login", "openai", "--json"], env);
+    const m = await p.waitFor(/(http:\/\/\S+\/openai-oauth\/authorize\?\S+)/);
+    await p.waitFor(/Waiting for the browser/);
+    const st = new URL(m[1]).searchParams.get("state");
+    // A code the token endpoint refuses (expired, used): the page must not claim success.
+    const page = await fetch(`http://127.0.0.1:1455/auth/callback?code=not-${FAKE.openaiCode}&state=${st}`);
+    assert.equal(page.status, 502);
+    const text = await page.text();
+    assert.match(text, /Not signed in/);
+    assert.doesNotMatch(text, /<h2>Signed in/);
+    fails(await p.done, /refused the code/);
+  });
+
   it("login github-copilot: shows the device code and polls until it is entered", T, async () => {
     const env = configFor("member");
     devicePendingPolls = 2;

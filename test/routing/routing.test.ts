@@ -133,7 +133,7 @@ describe("strategies", () => {
     const now = Date.now();
     const acc = (id: string, position: number, u: number | null, cooling = false): AccountState => ({
       id, provider: "anthropic", type: "api", label: id, position, enabled: true, needsReauth: false, cooldownUntil: cooling ? now + 60_000 : null,
-      lastStatus: null, lastError: null, lastUsedAt: null, successCount: 0, failureCount: 0, createdAt: position, credVersion: 1, expires: null, extras: {},
+      lastStatus: null, lastError: null, lastErrorAt: null, lastUsedAt: null, successCount: 0, failureCount: 0, createdAt: position, credVersion: 1, expires: null, extras: {},
       quota: u === null ? null : { status: null, windows: { "5h": { utilization: u, resetsAt: now + 1000 } }, updatedAt: now },
     });
     const list = [acc("a", 1, 0.7), acc("b", 2, null), acc("c", 3, 0.97), acc("d", 4, 0.3)];
