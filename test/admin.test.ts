@@ -138,3 +138,28 @@ describe("gateway keys in isolate memory", () => {
     expect(ids).not.toContain(u.key);
   });
 });
+
+describe("gateway keys against a tampered or guessed index", () => {
+  it("an index entry (KV) pointed at another user does not open that user's pool: the user's object must know the key", async () => {
+    const alice = await createUser(`alice-${crypto.randomUUID().slice(0, 8)}`);
+    const mallory = await createUser(`mallory-${crypto.randomUUID().slice(0, 8)}`);
+    expect((await call("/api/me", { key: mallory.key })).json().id).toBe(mallory.id);
+    // Whoever can write KV copies alice's index entry over mallory's.
+    const { hashGatewayKey, getKeyring } = await import("../src/vault/envelope");
+    const { getConfig } = await import("../src/config");
+    const ring = await getKeyring(getConfig(env));
+    const aliceEntry = await env.VAULT.get(`key:${await hashGatewayKey(ring, alice.key)}`);
+    await env.VAULT.put(`key:${await hashGatewayKey(ring, mallory.key)}`, aliceEntry!);
+    const { resetIsolateCaches } = await import("./helpers/isolate");
+    resetIsolateCaches();
+    const r = await call("/api/accounts", { key: mallory.key });
+    expect(r.status).toBe(401);
+  });
+
+  it("a key that is not shaped like a gateway key is refused without a KV read", async () => {
+    const before = (await call("/admin/stats", { key: ADMIN })).json().isolate.kv.get;
+    for (let i = 0; i < 20; i++) expect((await call("/api/me", { key: `guess-${crypto.randomUUID()}` })).status).toBe(401);
+    const after = (await call("/admin/stats", { key: ADMIN })).json().isolate.kv.get;
+    expect(after - before).toBe(0);
+  });
+});

@@ -262,3 +262,14 @@ it("re-login clears needs_reauth", async () => {
   expect(r.json()).toMatchObject({ created: false, account: { id: acc.id, status: "active" } });
   expect(await listAccounts(u.key)).toHaveLength(1);
 });
+
+describe("labels that come from a provider", () => {
+  it("a login's email with terminal control characters becomes a label without them", async () => {
+    const u = await createUser(`login${++n}`);
+    const s = (await postJson("/api/oauth/anthropic/start", u.key, {})).json();
+    const { code, state } = up().anthropicAuth.authorize(s.url, { uuid: crypto.randomUUID(), email: "\u001b]52;c;cHduZWQ=\u0007\u001b[31mevil@example.com" });
+    const fin = await postJson("/api/oauth/anthropic/finish", u.key, { loginId: s.loginId, code: `${code}#${state}` });
+    expect(fin.status).toBe(201);
+    expect(fin.json().account.label).toBe("]52;c;cHduZWQ=[31mevil@example.com");
+  });
+});

@@ -33,6 +33,8 @@ export interface AccountState {
 export interface Snapshot {
   user: UserProfile | null;
   keyId: string | null;
+  /** The HMAC of the user's current gateway key (not a secret): checked against the presented key. */
+  keyHash: string | null;
   accounts: AccountState[];
   settings: Settings;
   /** Conversation bindings changed since the isolate's last sync (all of them on its first). */

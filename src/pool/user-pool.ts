@@ -304,6 +304,7 @@ export class UserPool extends DurableObject<Env> {
       return {
         user: p ? (JSON.parse(p) as UserProfile) : null,
         keyId: this.meta("keyId"),
+        keyHash: this.meta("keyHash"),
         accounts: rows.map(stateOf),
         settings,
         affinity: affinitySince(this.sql, extra.since ?? 0),
@@ -783,7 +784,10 @@ export class UserPool extends DurableObject<Env> {
     const position =
       (this.sql.exec<{ p: number | null }>("SELECT MAX(position) AS p FROM accounts WHERE provider = ?", input.provider).one().p ?? 0) + 1;
     const extras = providerFor(input.provider).extrasOf?.(input.access) ?? {};
-    const label = this.uniqueLabel(input.label?.trim() || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`);
+    // A label may come from a provider's answer (a login's email or GitHub name): no control
+    // characters (a terminal would run them), 100 characters at most, like a label a person types.
+    const given = input.label?.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim().slice(0, 100);
+    const label = this.uniqueLabel(given || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`);
     // An access token handed in from elsewhere has an unknown age: no `issued`, the full margin applies.
     const cred: Credential = { version: 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
     const record = await sealCredential(await this.dataKey(), userId, id, cred);

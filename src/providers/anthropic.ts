@@ -12,7 +12,7 @@ import { type Classification, classifyStatus, resetToSeconds, retryAfterSeconds 
 import { epochMs, token, why } from "./import-fields";
 import { parsePastedCode, pkcePair, refused } from "./login";
 import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, noUsage, windowOf } from "./telemetry";
-import { callStatus, callTokenEndpoint, verdictOf } from "./token-endpoint";
+import { callStatus, callTokenEndpoint, verdictOf, tokenOf } from "./token-endpoint";
 import type { CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
 
 export const ANTHROPIC_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
@@ -155,13 +155,13 @@ export const anthropic: Provider = {
       body: JSON.stringify({ grant_type: "refresh_token", refresh_token: cred.refresh, client_id: ANTHROPIC_CLIENT_ID }),
     }, cfg.TOKEN_TIMEOUT_MS);
     if (!r.ok) return r.dead ? { kind: "reauth", reason: r.reason } : { kind: "transient", reason: r.reason };
-    const access = str(r.json?.access_token);
+    const access = tokenOf(r.json?.access_token);
     if (!access) return { kind: "transient", reason: "token endpoint answered without access_token" };
     const expiresIn = num(r.json?.expires_in);
     return {
       kind: "ok",
       access,
-      refresh: str(r.json?.refresh_token),
+      refresh: tokenOf(r.json?.refresh_token),
       expires: expiresIn !== undefined ? Date.now() + expiresIn * 1000 : null,
     };
   },
@@ -185,7 +185,7 @@ export const anthropic: Provider = {
         }
         const claim = headers.get("anthropic-ratelimit-unified-representative-claim");
         const cooldownS = Math.max(ra ?? 0, ...resets.map((r) => r ?? 0)) || undefined;
-        return { class: "quota", cooldownS, reason: `subscription limit reached${claim ? ` (${claim.replace(/[^\w-]/g, "")})` : ""}` };
+        return { class: "quota", cooldownS, reason: `subscription limit reached${claim ? ` (${claim.replace(/[^\w-]/g, "").slice(0, 64)})` : ""}` };
       }
       if (ra !== undefined) return { class: "short", cooldownS: ra, reason: "rate limited" };
       const resets = STANDARD_LIMITS.filter((k) => headers.get(`anthropic-ratelimit-${k}-remaining`) === "0")
@@ -247,8 +247,8 @@ export const anthropic: Provider = {
           ? refused(400, `Anthropic refused the code (${r.reason}): codes work once and expire quickly; open the address again for a new one`, "code")
           : refused(502, `Anthropic's token endpoint failed (${r.reason}); paste the code again in a moment`);
       }
-      const access = str(r.json?.access_token);
-      const refresh = str(r.json?.refresh_token);
+      const access = tokenOf(r.json?.access_token);
+      const refresh = tokenOf(r.json?.refresh_token);
       if (!access || !refresh) return refused(502, "Anthropic answered without tokens; start the login again", undefined, true);
       const expiresIn = num(r.json?.expires_in);
       const account = r.json?.account as { uuid?: unknown; email_address?: unknown } | undefined;

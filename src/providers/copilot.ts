@@ -9,7 +9,7 @@
  */
 import { num, str } from "../util";
 import { refused } from "./login";
-import { callTokenEndpoint } from "./token-endpoint";
+import { callTokenEndpoint, tokenOf } from "./token-endpoint";
 import { classifyOpenAIStreamError, classifyOpenAIStyle, openaiErrors, openaiSession, openaiUsage } from "./openai";
 import type { Provider } from "./types";
 
@@ -41,10 +41,11 @@ export const copilot: Provider = {
       headers: { authorization: `token ${cred.refresh ?? ""}`, accept: "application/json", "user-agent": USER_AGENT },
     }, cfg.TOKEN_TIMEOUT_MS);
     if (!r.ok) {
-      const dead = r.status === 401 || r.status === 403 || r.status === 404;
+      // GitHub's own JSON refusal (revoked token, no seat); a challenge or an HTML page is not one.
+      const dead = !r.challenge && r.json !== undefined && (r.status === 401 || r.status === 403 || r.status === 404);
       return dead ? { kind: "reauth", reason: r.reason } : { kind: "transient", reason: r.reason };
     }
-    const access = str(r.json?.token);
+    const access = tokenOf(r.json?.token);
     if (!access) return { kind: "transient", reason: "Copilot token exchange answered without token" };
     const expiresAt = num(r.json?.expires_at);
     const refreshIn = num(r.json?.refresh_in);
@@ -97,7 +98,7 @@ export const copilot: Provider = {
       if (error === "slow_down") return { kind: "pending", intervalS: num(r.json?.interval) ?? intervalS + 5 };
       if (error === "expired_token") return refused(410, "the device code expired before it was entered; start again", undefined, true);
       if (error === "access_denied") return refused(403, "the authorization was declined on GitHub", undefined, true);
-      const ghToken = str(r.json?.access_token);
+      const ghToken = tokenOf(r.json?.access_token);
       if (!r.ok || !ghToken) return refused(502, `GitHub's device flow failed (${error ?? r.reason}); try again`, undefined, error !== undefined);
 
       const user = await callTokenEndpoint(`${cfg.GITHUB_API_BASE}/user`, {

@@ -14,7 +14,7 @@ import { type Classification, classifyStatus, durationToSeconds, retryAfterSecon
 import { token, why } from "./import-fields";
 import { jwtClaims, parsePastedCode, pkcePair, refused } from "./login";
 import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, windowOf } from "./telemetry";
-import { callStatus, callTokenEndpoint, verdictOf } from "./token-endpoint";
+import { callStatus, callTokenEndpoint, verdictOf, tokenOf } from "./token-endpoint";
 import type { AccountExtras, CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
 
 export const OPENAI_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann";
@@ -105,7 +105,7 @@ export function classifyOpenAIStyle(status: number, headers: Headers, body: stri
   }
   const cls = classifyStatus(status);
   if (cls === "overload") return { class: cls, reason: `upstream answered ${status}` };
-  if (cls === "auth") return { class: cls, reason: `upstream answered ${status}${err.code ? ` (${err.code.replace(/[^\w.-]/g, "")})` : ""}` };
+  if (cls === "auth") return { class: cls, reason: `upstream answered ${status}${err.code ? ` (${err.code.replace(/[^\w.-]/g, "").slice(0, 64)})` : ""}` };
   return { class: cls };
 }
 
@@ -253,13 +253,13 @@ export const openai: Provider = {
       }),
     }, cfg.TOKEN_TIMEOUT_MS);
     if (!r.ok) return r.dead ? { kind: "reauth", reason: r.reason } : { kind: "transient", reason: r.reason };
-    const access = str(r.json?.access_token);
+    const access = tokenOf(r.json?.access_token);
     if (!access) return { kind: "transient", reason: "token endpoint answered without access_token" };
     const expiresIn = num(r.json?.expires_in);
     return {
       kind: "ok",
       access,
-      refresh: str(r.json?.refresh_token),
+      refresh: tokenOf(r.json?.refresh_token),
       expires: expiresIn !== undefined ? Date.now() + expiresIn * 1000 : jwtExpiry(access),
       extras: extrasOf(chatgptAccountIdFromJwt(access) ? access : str(r.json?.id_token)),
     };
@@ -321,8 +321,8 @@ export const openai: Provider = {
           ? refused(400, `OpenAI refused the code (${r.reason}): codes work once; start the login again`, "code", true)
           : refused(502, `OpenAI's token endpoint failed (${r.reason}); paste the address again in a moment`);
       }
-      const access = str(r.json?.access_token);
-      const refresh = str(r.json?.refresh_token);
+      const access = tokenOf(r.json?.access_token);
+      const refresh = tokenOf(r.json?.refresh_token);
       if (!access || !refresh) return refused(502, "OpenAI answered without tokens; start the login again", undefined, true);
       const expiresIn = num(r.json?.expires_in);
       return {

@@ -293,11 +293,16 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
           // A small whole JSON answer (not a stream: the client needs all of it anyway) is read by
           // the runtime in one go; its tokens ride with this outcome. A cut body is still ours to
           // fail over from: nothing has reached the client.
-          let whole: ArrayBuffer;
+          let whole: ArrayBuffer | "timeout";
           try {
-            whole = await res.arrayBuffer();
+            whole = await withDeadline(res.arrayBuffer(), cfg.FIRST_EVENT_TIMEOUT_MS);
           } catch (e) {
             report(res.status, false, undefined, `the answer was cut off (${(e as Error).name})`);
+            return { failure: null };
+          }
+          if (whole === "timeout") {
+            void res.body.cancel().catch(() => {});
+            report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `the answer stalled: its body did not arrive within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
             return { failure: null };
           }
           usage = usageOf(provider, whole);
@@ -429,6 +434,16 @@ function exhausted(f: ForwardRequest, list: AccountState[], last: Failure | null
   throw new GatewayError(502, "api_error", `${name} could not be reached with any of your accounts; try again shortly.`, {
     headers: { "x-subpool-attempts": String(attempts) },
   });
+}
+
+/** A promise, or "timeout" after `ms` (one timer, cleared when the promise settles first). */
+async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -37,6 +37,10 @@ describe("the token endpoint fails: the API key serves, the refresh token is kep
     { name: "200 with garbage", answer: () => garbage({ status: 200 }), reason: /not JSON/ },
     { name: "500", answer: () => json({ error: "server_error" }, 500), reason: /answered 500/ },
     { name: "an HTML error page", answer: () => new Response("<html>oops</html>", { status: 502, headers: { "content-type": "text/html" } }), reason: /answered 502/ },
+    { name: "a Cloudflare challenge page", answer: () => new Response("<html>Just a moment...</html>", { status: 403, headers: { "content-type": "text/html", "cf-mitigated": "challenge" } }), reason: /Cloudflare challenge/ },
+    { name: "a 401 without an error code", answer: () => new Response("", { status: 401 }), reason: /answered 401/ },
+    { name: "a redirect to another host", answer: () => new Response(null, { status: 307, headers: { location: "https://evil.fake/steal" } }), reason: /redirect \(307\), which the gateway does not follow/ },
+    { name: "a token with a newline in it", answer: () => json({ access_token: "sk-ant-oat01-bad\nx-evil: 1", refresh_token: "r", expires_in: 3600 }), reason: /without access_token/ },
   ];
   for (const c of table) {
     it(`${c.name}`, async () => {

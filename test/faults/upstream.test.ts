@@ -75,6 +75,26 @@ describe("the upstream fails untidily before the client has anything: the next a
     expect(first).toMatchObject({ status: "active", lastError: expect.stringMatching(/cut off/) });
   });
 
+  it("a small JSON answer whose body stalls fails over after FIRST_EVENT_TIMEOUT_MS and is benched briefly", async () => {
+    const { u, r, first } = await faultOnFirst(() => scripted(['{"id":'], "stall", { headers: { ...JSON_HEADERS, "content-length": "1000" } }));
+    expect(r.status).toBe(200);
+    expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
+    expect(first).toMatchObject({ status: "cooling", lastError: expect.stringMatching(/stalled/) });
+  });
+
+  it("a provider's error code of any length goes into lastError cut to 64 characters", async () => {
+    const long = `sk-proj-${"A".repeat(5000)}`;
+    const u = await createUser(`fault${++n}`);
+    const k1 = secrets.add(`sk-proj-${crypto.randomUUID()}`);
+    const k2 = secrets.add(`sk-proj-${crypto.randomUUID()}`);
+    await addAccount(u.key, { provider: "openai", type: "api", key: k1 });
+    await addAccount(u.key, { provider: "openai", type: "api", key: k2 });
+    up().on("openai.fake/v1/chat/completions", (_r, cred) => (cred === k1 ? json({ error: { message: "no", code: long } }, 401) : json({ ok: true })));
+    expect((await postJson("/openai/v1/chat/completions", u.key, { model: "m", messages: [] })).status).toBe(200);
+    const [a] = await listAccounts(u.key);
+    expect(a!.lastError!.length).toBeLessThan(100);
+  });
+
   it("a 200 MB error body is not read whole: 64 KiB to classify, then the connection is let go", async () => {
     const t = tap();
     const { u, r } = await faultOnFirst(() => huge(200 * 1024 * 1024, { status: 429, headers: { ...JSON_HEADERS, "retry-after": "10" } }, t));
@@ -224,6 +244,8 @@ describe("request headers that must not reach the provider", () => {
       "anthropic-beta": "prompt-caching-2024-07-31",
       "x-custom-client": "kept",
     });
+    // SELF.fetch keeps the Connection header, so the field it names can be dropped here; over real
+    // HTTP the runtime removes Connection before the Worker runs (see SECURITY.md).
     const seen = up().calls("anthropic.fake/v1/messages")[0]!.headers;
     for (const h of ["cookie", "cf-access-client-secret", "cf-access-jwt-assertion", "cf-connecting-ip", "x-forwarded-for", "x-forwarded-proto", "forwarded", "true-client-ip", "x-real-ip", "x-subpool-session", "api-key", "x-private-hop", "authorization"]) {
       expect(seen[h], h).toBeUndefined();

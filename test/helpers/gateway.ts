@@ -111,7 +111,10 @@ export function useGateway(): { up: () => Upstream } {
     upstream = new Upstream().install();
   });
   afterEach(() => {
+    // Every call the gateway made (proxy, refresh, check, probe, login) declined to follow redirects.
+    const following = upstream?.seen.filter((s) => s.redirect !== "manual").map((s) => `${s.method} ${s.url}`) ?? [];
     upstream?.uninstall();
+    expect(following, "calls that would follow a redirect with a credential").toEqual([]);
   });
   afterAll(() => {
     for (const line of logLines) assertNoSecrets("a log line", line);

@@ -18,6 +18,8 @@ export interface Seen {
   method: string;
   headers: Record<string, string>;
   body: string;
+  /** The gateway's redirect mode for this call: it must never follow one with a credential. */
+  redirect: RequestRedirect;
 }
 
 type Handler = (req: Request, credential: string) => Response | Promise<Response>;
@@ -149,7 +151,7 @@ export class Upstream {
     this.spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
       const req = new Request(input, init);
       const body = req.method === "GET" || req.method === "HEAD" ? "" : await req.clone().text();
-      this.seen.push({ url: req.url, method: req.method, headers: Object.fromEntries(req.headers), body });
+      this.seen.push({ url: req.url, method: req.method, headers: Object.fromEntries(req.headers), body, redirect: req.redirect });
       // Like a real connection, an aborted request (the gateway's header timeout) fails at once.
       const signal = init?.signal ?? null;
       if (!signal) return this.dispatch(req, body);
