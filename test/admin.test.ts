@@ -157,9 +157,9 @@ describe("gateway keys against a tampered or guessed index", () => {
   });
 
   it("a key that is not shaped like a gateway key is refused without a KV read", async () => {
-    const before = (await call("/admin/stats", { key: ADMIN })).json().isolate.kv.get;
+    const before = (await call("/admin/stats", { key: ADMIN })).json().isolate.kv.get!;
     for (let i = 0; i < 20; i++) expect((await call("/api/me", { key: `guess-${crypto.randomUUID()}` })).status).toBe(401);
-    const after = (await call("/admin/stats", { key: ADMIN })).json().isolate.kv.get;
+    const after = (await call("/admin/stats", { key: ADMIN })).json().isolate.kv.get!;
     expect(after - before).toBe(0);
   });
 });

@@ -19,7 +19,7 @@ export interface Seen {
   headers: Record<string, string>;
   body: string;
   /** The gateway's redirect mode for this call: it must never follow one with a credential. */
-  redirect: RequestRedirect;
+  redirect: string;
 }
 
 type Handler = (req: Request, credential: string) => Response | Promise<Response>;
