@@ -36,6 +36,27 @@ function parseUrl(raw: string): string {
   }
 }
 
+function parseDays(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > 366) throw new InvalidArgumentError("a whole number of days from 1 to 366");
+  return n;
+}
+
+/** 0.9, or 90% (a fraction of the window used). The range is the gateway's to check: its refusal names the field. */
+function parseFraction(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(%?)\s*$/.exec(raw);
+  if (!m) throw new InvalidArgumentError("a fraction such as 0.9, or a percentage such as 90%");
+  return m[2] ? Number(m[1]) / 100 : Number(m[1]);
+}
+
+/** Seconds: 3600, or 3600s, 60m, 1h, 1d; 0 turns affinity off. */
+function parseSeconds(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$/i.exec(raw);
+  if (!m) throw new InvalidArgumentError("seconds (3600), or with a unit: 30m, 1h, 1d; 0 = off");
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s").toLowerCase() as "s" | "m" | "h" | "d"];
+  return Math.round(Number(m[1]) * unit);
+}
+
 function defaultShell(): Shell {
   if (process.platform === "win32") return "powershell";
   const sh = /([a-z]+)$/.exec(process.env.SHELL ?? "")?.[1];
@@ -49,6 +70,7 @@ type Module = typeof import("./commands/accounts.js") &
   typeof import("./commands/env.js") &
   typeof import("./commands/import.js") &
   typeof import("./commands/login.js") &
+  typeof import("./commands/routing.js") &
   typeof import("./commands/setup.js") &
   typeof import("./commands/users.js");
 
@@ -57,6 +79,7 @@ const loaders: Record<string, () => Promise<Partial<Module>>> = {
   env: () => import("./commands/env.js"),
   import: () => import("./commands/import.js"),
   login: () => import("./commands/login.js"),
+  routing: () => import("./commands/routing.js"),
   setup: () => import("./commands/setup.js"),
   users: () => import("./commands/users.js"),
 };
@@ -101,7 +124,9 @@ Getting started:
   subpool setup                    gateway URL and your key (an admin gives you the key)
   subpool login anthropic          sign in to a subscription (or: openai, github-copilot)
   subpool import                   or upload the logins opencode, Claude Code, Codex already have
-  subpool accounts                 your pool: status, cooldowns, last use, counts
+  subpool accounts                 your pool: status, cooldowns, quota used, last use, counts
+  subpool usage                    requests and tokens per day, per account
+  subpool settings                 how requests pick an account (failover, round-robin, quota-aware)
   subpool env claude-code          what to set so a tool uses the gateway (see: subpool env list)
 
 Profiles: \`subpool setup --profile admin\` saves a second gateway key beside your own (an admin's
@@ -228,6 +253,33 @@ position order, 1 first.`,
     .option("--label <label>", "a name for it")
     .option("--json", "print the new account as JSON")
     .action(run("accounts", "add"));
+
+  // ---- usage, settings ------------------------------------------------------------------------
+  program
+    .command("usage")
+    .description("requests and tokens per day (UTC) of one account, or of each account")
+    .argument("[account]", ACCOUNT_ARG)
+    .option("--days <n>", "how many days back, 1 to 366", parseDays, 14)
+    .option("--json", "print the gateway's answer as JSON (every account: {accounts:[{id,provider,label,position,days}]})")
+    .addHelpText("after", "\nInput tokens exclude cache reads and writes, which have columns of their own. Days without requests are left out.")
+    .action(run("routing", "usage"));
+
+  program
+    .command("settings")
+    .description("how your requests pick an account: show the routing settings, or change the ones given")
+    .option("--strategy <strategy>", "failover (by position) | round-robin (in turn) | quota-aware (most headroom first)")
+    .option("--quota-threshold <fraction>", "quota-aware: accounts this full are set aside, 0.05 to 1 (0.9 or 90%)", parseFraction)
+    .option("--affinity-ttl <seconds>", "how long a conversation stays on its account after its last request: seconds, or 30m, 1h; 0 = off (at most 7d)", parseSeconds)
+    .option("--json", "print the settings as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  subpool settings                                  what is set now
+  subpool settings --strategy quota-aware --quota-threshold 90%
+  subpool settings --affinity-ttl 1h                keep a conversation on its account for an hour`,
+    )
+    .action(run("routing", "settings"));
 
   // ---- users -----------------------------------------------------------------------------------
   const users = program

@@ -36,6 +36,11 @@ export function printJson(value: unknown): void {
 
 /** A table on stdout; plain ASCII borders stay readable when piped or pasted. cli-table3 is loaded on first use (fast --help). */
 export async function printTable(head: string[], rows: (string | number)[][]): Promise<void> {
+  out(await renderTable(head, rows));
+}
+
+/** The table printTable prints, as text (to measure it first). */
+export async function renderTable(head: string[], rows: (string | number)[][]): Promise<string> {
   const { default: Table } = await import("cli-table3");
   const color = colours(process.stdout);
   const table = new Table({
@@ -43,7 +48,20 @@ export async function printTable(head: string[], rows: (string | number)[][]): P
     style: { head: [], border: color ? ["grey"] : [], compact: true },
   });
   for (const r of rows) table.push(r.map((c) => String(c)));
-  out(table.toString());
+  return table.toString();
+}
+
+/** How wide stdout is: the terminal's width, else $COLUMNS, else unknown (a pipe: no limit). */
+export function outputWidth(): number | undefined {
+  if (process.stdout.isTTY && process.stdout.columns > 0) return process.stdout.columns;
+  const env = Number(process.env.COLUMNS);
+  return Number.isSafeInteger(env) && env > 0 ? env : undefined;
+}
+
+/** The widest line of a rendered table, in characters, colours left out. */
+export function textWidth(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return Math.max(0, ...text.split("\n").map((l) => l.replace(/\u001b\[[0-9;]*m/g, "").length));
 }
 
 /** 7_140_000 -> "1h 59m"; 250_000 -> "4m 10s"; 35_000 -> "35s". Two units at most. */

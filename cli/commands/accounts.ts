@@ -4,7 +4,7 @@ import { CliError } from "../errors.js";
 import { ask, confirm, isInteractive, readLine } from "../prompts.js";
 import { describeAccount, findAccount, slotOf } from "../resolve.js";
 import { PROVIDERS, type Account, type AccountStatus, type Provider } from "../types.js";
-import { ago, duration, out, paint, printJson, printTable, say } from "../ui.js";
+import { ago, duration, out, outputWidth, paint, printJson, printTable, renderTable, say, textWidth } from "../ui.js";
 
 const STATUS_STYLE: Record<AccountStatus, "green" | "yellow" | "red" | "gray"> = {
   active: "green",
@@ -56,7 +56,7 @@ export function lastStatusText(a: Account): string {
 }
 
 /** One line under the table per account with something to say: why it needs a login, its current error, or an older one. */
-export function accountNotes(accounts: Account[], now = Date.now()): string[] {
+export function accountNotes(accounts: Account[], now = Date.now(), compact = false): string[] {
   const notes: string[] = [];
   for (const a of sortAccounts(accounts)) {
     if (!a.lastError && a.status !== "needs_reauth") continue;
@@ -66,7 +66,7 @@ export function accountNotes(accounts: Account[], now = Date.now()): string[] {
     if (a.status === "needs_reauth") notes.push(`${who} needs a new login: ${a.lastError ?? "the provider refused its refresh token"}${when}. Sign in again: subpool login ${a.provider}`);
     else if (errorIsCurrent(a)) {
       // Already whole in the table's cell: nothing to add.
-      if (a.lastStatus !== null && a.lastError && a.lastError.length <= CELL_ERROR && at === null) continue;
+      if (!compact && a.lastStatus !== null && a.lastError && a.lastError.length <= CELL_ERROR && at === null) continue;
       notes.push(`${who}: ${a.lastError}${when}`);
     }
     else notes.push(`${who}: earlier error, before its last success${when}: ${a.lastError}`);
@@ -74,11 +74,56 @@ export function accountNotes(accounts: Account[], now = Date.now()): string[] {
   return notes;
 }
 
+/** 7_800_000 -> "2h10m", 3d 4h -> "3d4h": the short form a quota cell has room for. */
+export function shortDuration(ms: number): string {
+  return duration(ms).replace(" ", "");
+}
+
+type Window = NonNullable<Account["quota"]>["windows"][string];
+
+/** The two main windows of an account's quota, in the "5h used" / "week used" columns, with a prefix when they are not those. */
+const WINDOW_PAIRS: [string, string, string][] = [
+  ["5h", "7d", ""], // Claude subscriptions
+  ["primary", "secondary", ""], // ChatGPT: the 5-hour and the weekly window
+  ["requests", "tokens", "api"], // API keys: the provider's request and token budgets
+];
+
+/** One quota cell: "42% (2h10m)" = 42 % used, resets in 2 h 10 min; "req 3% (40s)" for an API key's budget; "-" without telemetry. */
+export function windowText(w: Window | undefined, prefix: string, now = Date.now()): string {
+  if (!w || typeof w.utilization !== "number") return "-";
+  if (w.resetsAt !== null && w.resetsAt <= now) return `${prefix}reset`; // the window started again since this reading
+  const pct = `${Math.round(w.utilization * 100)}%`;
+  const text = `${prefix}${pct}${w.resetsAt !== null ? ` (${shortDuration(w.resetsAt - now)})` : ""}`;
+  return w.utilization >= 0.9 ? paint("red", text) : w.utilization >= 0.7 ? paint("yellow", text) : text;
+}
+
+/** The "5h used" and "week used" cells of an account. */
+export function quotaCells(a: Account, now = Date.now()): [string, string] {
+  const windows = a.quota?.windows ?? {};
+  for (const [first, second, kind] of WINDOW_PAIRS) {
+    if (!windows[first] && !windows[second]) continue;
+    const [p1, p2] = kind === "api" ? ["req ", "tok "] : ["", ""];
+    return [windowText(windows[first], p1, now), windowText(windows[second], p2, now)];
+  }
+  return ["-", "-"];
+}
+
+const usesApiWindows = (a: Account) => !!a.quota && !a.quota.windows["5h"] && !a.quota.windows["primary"] && !!(a.quota.windows["requests"] || a.quota.windows["tokens"]);
+
+const STATUS_SHORT: Partial<Record<AccountStatus, string>> = { needs_reauth: "relogin" };
+
+/**
+ * The pool as a table. Every column when there is room (or the width is unknown: a pipe); on a
+ * narrower terminal ($COLUMNS, else the window) a compact one: no id, type or counts, the cooldown
+ * beside the status, the last status as its code (the error goes under the table), a shorter label.
+ */
 export async function printAccounts(accounts: Account[]): Promise<void> {
   const now = Date.now();
-  await printTable(
-    ["#", "provider", "label", "type", "status", "cooldown", "last used", "last status", "ok/fail", "id"],
-    sortAccounts(accounts).map((a) => [
+  const sorted = sortAccounts(accounts);
+  const width = outputWidth();
+  const full = await renderTable(
+    ["#", "provider", "label", "type", "status", "cooldown", "last used", "last status", "ok/fail", "5h used", "week used", "id"],
+    sorted.map((a) => [
       a.position,
       a.provider,
       truncate(a.label, 32),
@@ -88,10 +133,40 @@ export async function printAccounts(accounts: Account[]): Promise<void> {
       ago(a.lastUsedAt, now),
       lastStatusText(a),
       `${a.successCount}/${a.failureCount}`,
+      ...quotaCells(a, now),
       a.id,
     ]),
   );
-  for (const n of accountNotes(accounts, now)) out(`  ${n}`);
+  let table = full;
+  let compact = false;
+  if (width !== undefined && textWidth(full) > width) {
+    compact = true;
+    const render = (labelMax: number) =>
+      renderTable(
+        ["#", "provider", "label", "status", "last used", "last", "5h used", "week used"],
+        sorted.map((a) => {
+          const cd = cooldownText(a, now);
+          const status = `${STATUS_SHORT[a.status] ?? a.status}${cd !== "-" ? ` ${shortDuration(a.cooldownUntil! - now)}` : ""}`;
+          return [
+            a.position,
+            a.provider === "github-copilot" ? "copilot" : a.provider,
+            truncate(a.label, labelMax),
+            paint(STATUS_STYLE[a.status] ?? "white", status),
+            ago(a.lastUsedAt, now).replace(/^(\S+) (\S+) ago$/, "$1$2").replace(/ ago$/, ""),
+            a.lastStatus === null ? (errorIsCurrent(a) ? "error" : "-") : String(a.lastStatus),
+            ...quotaCells(a, now),
+          ];
+        }),
+      );
+    const longest = Math.min(32, Math.max(5, ...sorted.map((a) => a.label.length)));
+    table = await render(longest);
+    const over = textWidth(table) - width;
+    if (over > 0) table = await render(Math.max(8, longest - over));
+  }
+  out(table);
+  for (const n of accountNotes(accounts, now, compact)) out(`  ${n}`);
+  if (sorted.some(usesApiWindows)) out("  req / tok: an API key's request and token budgets (its provider's rate-limit windows).");
+  if (compact) out(`  (${width} columns: id, type and counts left out; a wider window or --json shows them)`);
 }
 
 async function fetchAccounts(ctx: Ctx): Promise<Account[]> {

@@ -60,6 +60,7 @@ const FAKE = {
   anthropicLimitedKey: `sk-ant-api03-cli-limited-${tag}`,
   anthropicGoodKey: `sk-ant-api03-cli-good-${tag}`,
   anthropicFlakyKey: `sk-ant-api03-cli-flaky-${tag}`,
+  anthropicQuotaKey: `sk-ant-api03-cli-quota-${tag}`,
   anthropicCode: `ac-code-${tag}`,
   anthropicRefresh: `sk-ant-ort01-cli-${tag}`,
   anthropicAccess: `sk-ant-oat01-cli-${tag}`,
@@ -100,6 +101,22 @@ function startFake() {
         }
         if (req.headers["x-api-key"] === FAKE.anthropicFlakyKey && flakyFailures-- > 0) {
           return sendJson(res, 500, { type: "error", error: { type: "api_error", message: "internal server error" } });
+        }
+        // A subscription's telemetry: the unified 5-hour and weekly windows, and the tokens the answer cost.
+        if (req.headers["x-api-key"] === FAKE.anthropicQuotaKey) {
+          const s = Math.floor(Date.now() / 1000);
+          return sendJson(
+            res,
+            200,
+            { id: "msg_quota", type: "message", role: "assistant", model: "claude-e2e", content: [{ type: "text", text: "hi" }], stop_reason: "end_turn", usage: { input_tokens: 1200, output_tokens: 340, cache_read_input_tokens: 5000, cache_creation_input_tokens: 700 } },
+            {
+              "anthropic-ratelimit-unified-status": "allowed",
+              "anthropic-ratelimit-unified-5h-utilization": "0.42",
+              "anthropic-ratelimit-unified-5h-reset": String(s + 2 * 3600 + 600),
+              "anthropic-ratelimit-unified-7d-utilization": "0.07",
+              "anthropic-ratelimit-unified-7d-reset": String(s + 3 * 86400 + 4 * 3600 + 600),
+            },
+          );
         }
         if (req.headers["x-api-key"] !== FAKE.anthropicGoodKey && req.headers["x-api-key"] !== FAKE.anthropicFlakyKey) return sendJson(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
         return sendJson(res, 200, { id: "msg_cli", type: "message", role: "assistant", model: "claude-e2e", content: [{ type: "text", text: "hi" }], stop_reason: "end_turn", usage: { input_tokens: 1, output_tokens: 1 } });
@@ -167,7 +184,7 @@ function portIsFree(port) {
 // ---------------------------------------------------------------------------------------------
 
 /** gw: the gateway (test/e2e/gateway.mjs). */
-const state = { gw: /** @type {import("./gateway.mjs").Gateway | null} */ (null), fake: null, url: "", adminToken: "", dir: "", home: "", memberKey: "", memberName: "" };
+const state = { gw: /** @type {import("./gateway.mjs").Gateway | null} */ (null), fake: null, url: "", adminToken: "", dir: "", home: "", memberKey: "", memberName: "", quota: null };
 
 /** A clean environment: no SUBPOOL_* from the developer's shell, a fake HOME, no browser, no colour. */
 function cliEnv(extra = {}) {
@@ -426,11 +443,11 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     const header = r.stdout.split("\n").find((l) => l.startsWith("│"));
     assert.deepEqual(
       header.split("│").slice(1, -1).map((c) => c.trim()),
-      ["#", "provider", "label", "type", "status", "cooldown", "last used", "last status", "ok/fail", "id"],
+      ["#", "provider", "label", "type", "status", "cooldown", "last used", "last status", "ok/fail", "5h used", "week used", "id"],
     );
     const rows = tableRows(r.stdout);
     assert.deepEqual(
-      rows.map((c) => [c[0], c[1], c[2], c[3], c[4], c[9]]),
+      rows.map((c) => [c[0], c[1], c[2], c[3], c[4], c[11]]),
       [
         ["1", "anthropic", "limited", "api key", "cooling", limited.id],
         ["2", "anthropic", "good", "api key", "active", good.id],
@@ -456,6 +473,115 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     );
     const only = JSON.parse(ok(await cli(["accounts", "list", "--provider", "openai", "--json"], { env })).stdout);
     assert.deepEqual(only.accounts.map((a) => a.id), [oa.id]);
+  });
+
+  // ---- quota, usage, settings ---------------------------------------------------------------
+
+  /** A user of its own with one account whose answers carry quota headers and token usage, after two requests. */
+  async function quotaUser() {
+    if (state.quota) return state.quota;
+    const user = (await api("POST", "/admin/users", state.adminToken, { name: `quota-${tag}` })).json;
+    const env = { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: user.key };
+    const add = await api("POST", "/api/accounts?check=false", user.key, { provider: "anthropic", type: "api", key: FAKE.anthropicQuotaKey, label: "max plan" });
+    assert.equal(add.status, 201, add.text);
+    const idle = await api("POST", "/api/accounts?check=false", user.key, { provider: "anthropic", type: "api", key: `sk-ant-api03-idle-${tag}`, label: "idle one" });
+    assert.equal(idle.status, 201, idle.text);
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${state.url}/anthropic/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": user.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify({ model: "claude-e2e", max_tokens: 8, messages: [{ role: "user", content: `hi ${i}` }] }),
+      });
+      assert.equal(res.status, 200, await res.text());
+    }
+    // Outcomes travel in batches: wait until the gateway shows both requests.
+    const until = Date.now() + 15_000;
+    for (;;) {
+      const u = await api("GET", `/api/accounts/${add.json.id}/usage?days=2`, user.key);
+      const q = (await accountsOf(user.key)).find((a) => a.id === add.json.id)?.quota;
+      if (u.json?.days?.[0]?.requests === 2 && q) break;
+      if (Date.now() > until) assert.fail(`no usage or quota yet: ${u.text} ${JSON.stringify(q)}`);
+      await sleep(200);
+    }
+    state.quota = { user, env, account: add.json, idle: idle.json };
+    return state.quota;
+  }
+
+  it("accounts: the 5h and week columns show the share used and when it resets; `-` without telemetry; 100 columns stay readable", T, async () => {
+    const { env, account, idle } = await quotaUser();
+    const r = ok(await cli(["accounts"], { env }));
+    const rows = tableRows(r.stdout);
+    const row = rows.find((c) => c[11] === account.id);
+    assert.ok(row, r.stdout);
+    assert.match(row[9], /^42% \(2h\d+m\)$/, `5h used: ${row[9]}\n${r.stdout}`);
+    assert.match(row[10], /^7% \(3d4h\)$/, `week used: ${row[10]}\n${r.stdout}`);
+    const none = rows.find((c) => c[11] === idle.id);
+    assert.deepEqual([none[9], none[10]], ["-", "-"]);
+    // --json is the gateway's answer, quota included.
+    const json = JSON.parse(ok(await cli(["accounts", "--json"], { env })).stdout).accounts.find((a) => a.id === account.id);
+    assert.equal(json.quota.windows["5h"].utilization, 0.42);
+    assert.equal(typeof json.quota.windows["7d"].resetsAt, "number");
+
+    // A 100-column terminal: a compact table that fits, the quota columns kept.
+    const narrow = ok(await cli(["accounts"], { env: { ...env, COLUMNS: "100" } }));
+    for (const line of narrow.stdout.split("\n")) if (line.startsWith("│") || line.startsWith("┌")) assert.ok(line.length <= 100, `${line.length} columns:\n${narrow.stdout}`);
+    const header = narrow.stdout.split("\n").find((l) => l.startsWith("│")).split("│").slice(1, -1).map((c) => c.trim());
+    assert.ok(header.includes("5h used") && header.includes("week used") && header.includes("label"), narrow.stdout);
+    const compactRow = tableRows(narrow.stdout).find((c) => c[2] === "max plan");
+    assert.match(compactRow[header.indexOf("5h used")], /^42% \(/);
+    assert.match(narrow.stdout, /id, type and counts left out/);
+  });
+
+  it("usage: requests and tokens per day from the provider's answers, by label, provider:position or for every account; --json as the gateway answers", T, async () => {
+    const { env, account } = await quotaUser();
+    const today = new Date().toISOString().slice(0, 10);
+    for (const ref of ["max plan", "max", "anthropic:1", account.id]) {
+      const r = ok(await cli(["usage", ref], { env }));
+      assert.match(r.stdout, /anthropic:1 "max plan"/);
+      const rows = tableRows(r.stdout);
+      const day = rows.find((c) => c[0] === today);
+      assert.deepEqual(day, [today, "2", "2,400", "680", "10,000", "1,400"], r.stdout);
+      assert.deepEqual(rows.at(-1), ["total", "2", "2,400", "680", "10,000", "1,400"], r.stdout);
+    }
+    const json = JSON.parse(ok(await cli(["usage", "max plan", "--days", "3", "--json"], { env })).stdout);
+    assert.deepEqual(json, (await api("GET", `/api/accounts/${account.id}/usage?days=3`, state.quota.user.key)).json);
+    assert.deepEqual(json.days.find((d) => d.date === today), { date: today, requests: 2, inputTokens: 2400, outputTokens: 680, cacheReadTokens: 10000, cacheWriteTokens: 1400 });
+
+    // Every account: a table for the one with usage, the idle one named as such.
+    const all = ok(await cli(["usage"], { env }));
+    assert.match(all.stdout, /anthropic:1 "max plan":/);
+    assert.match(all.stdout, /No requests in the last 14 days: anthropic:2 "idle one"/);
+    const everyJson = JSON.parse(ok(await cli(["usage", "--json"], { env })).stdout);
+    assert.deepEqual(everyJson.accounts.map((a) => [a.label, a.days.length]), [["max plan", 1], ["idle one", 0]]);
+
+    fails(await cli(["usage", "nope-nothing"], { env }), /no account matches "nope-nothing"/);
+    const bad = await cli(["usage", "--days", "0"], { env });
+    assert.equal(bad.code, 2, show(bad));
+    assert.match(bad.stderr, /--days/);
+  });
+
+  it("settings: shows the routing settings, changes them, and refuses a bad value naming the field", T, async () => {
+    const { env, user } = await quotaUser();
+    const shown = ok(await cli(["settings"], { env }));
+    assert.match(shown.stdout, /strategy\s+failover/);
+    assert.match(shown.stdout, /quota threshold\s+0\.95/);
+    assert.match(shown.stdout, /affinity TTL\s+3600s/);
+    assert.deepEqual(JSON.parse(ok(await cli(["settings", "--json"], { env })).stdout), { strategy: "failover", quotaThreshold: 0.95, affinityTtlS: 3600 });
+
+    const set = ok(await cli(["settings", "--strategy", "quota-aware", "--quota-threshold", "90%", "--affinity-ttl", "30m"], { env }));
+    assert.match(set.stdout, /strategy\s+quota-aware/);
+    assert.deepEqual((await api("GET", "/api/settings", user.key)).json, { strategy: "quota-aware", quotaThreshold: 0.9, affinityTtlS: 1800 });
+    assert.deepEqual(JSON.parse(ok(await cli(["settings", "--quota-threshold", "0.8", "--json"], { env })).stdout), { strategy: "quota-aware", quotaThreshold: 0.8, affinityTtlS: 1800 });
+
+    // The gateway's refusals name the field (and the option); nothing changes.
+    let r = fails(await cli(["settings", "--quota-threshold", "2"], { env }), /quotaThreshold \(--quota-threshold\): must be at most 1/, /nothing was changed/);
+    assert.equal(r.code, 1);
+    r = fails(await cli(["settings", "--strategy", "fastest", "--affinity-ttl", "60"], { env }), /strategy \(--strategy\): must be one of/);
+    fails(await cli(["settings", "--affinity-ttl", "30d"], { env }), /affinityTtlS \(--affinity-ttl\)/);
+    r = await cli(["settings", "--quota-threshold", "lots"], { env });
+    assert.equal(r.code, 2, show(r));
+    assert.match(r.stderr, /--quota-threshold/);
+    assert.deepEqual((await api("GET", "/api/settings", user.key)).json, { strategy: "quota-aware", quotaThreshold: 0.8, affinityTtlS: 1800 });
   });
 
   it("accounts disable | enable | move | rename | rm, by label, id prefix or provider:position", T, async () => {
