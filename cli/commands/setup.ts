@@ -58,7 +58,9 @@ export async function setup(opts: SetupOptions): Promise<void> {
     url = normalizeUrl(
       await ask({
         message: profile ? `Gateway URL (profile ${profile})` : "Gateway URL",
-        initialValue: existing?.url ?? envUrl ?? "http://localhost:8787",
+        // A default, not pre-filled text: a pasted URL must not be appended to it.
+        placeholder: existing?.url ?? envUrl ?? "http://localhost:8787",
+        defaultValue: existing?.url ?? envUrl ?? "http://localhost:8787",
         validate: validUrl,
       }),
     );

@@ -64,7 +64,9 @@ export const dashboard = new Hono<{ Bindings: Env }>()
       "",
       `  curl -fsSLO ${base}/cli/subpool-cli.mjs && node subpool-cli.mjs setup --url ${base}`,
       "",
-      "Then: subpool login claude | subpool accounts | subpool env claude-code (see --help).",
+      `Then run it the same way each time (npx ${base}/cli/subpool-cli.tgz accounts, or node subpool-cli.mjs accounts),`,
+      `or install it once as the command \`subpool\`: npm install -g ${base}/cli/subpool-cli.tgz`,
+      "Next: subpool login anthropic | subpool accounts | subpool env claude-code (see --help).",
       "",
     ].join("\n");
     return c.text(text, 200, { ...SECURITY_HEADERS, "cache-control": "no-cache" });

@@ -368,8 +368,10 @@ export class UserPool extends DurableObject<Env> {
         else found = { verdict: "ok", status: 200, message: provider.checkByRefresh ? "the token exchange succeeded" : "the session is valid" };
       }
       if (!this.row(id)) throw noAccount(id);
-      if (found.verdict === "ok") this.sql.exec("UPDATE accounts SET last_error = NULL, last_status = ? WHERE id = ?", found.status, id);
-      else this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ?, last_status = CASE WHEN ? > 0 THEN ? ELSE last_status END WHERE id = ?", `check: ${found.message}`, Date.now(), found.status, found.status, id);
+      // A check speaks only for itself: a pass clears an earlier check's error, not a rate limit
+      // the account's requests met; the last status stays the last request's.
+      if (found.verdict === "ok") this.sql.exec("UPDATE accounts SET last_error = NULL WHERE id = ? AND last_error LIKE 'check: %'", id);
+      else this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ? WHERE id = ?", `check: ${found.message}`, Date.now(), id);
       if (found.quota) applyTelemetry(this.sql, [{ accountId: id, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, quota: { ...found.quota, updatedAt: Date.now() } }]);
       return { verdict: found.verdict, status: found.status, message: found.message, account: viewOf(stateOf(this.row(id)!)) };
     });
