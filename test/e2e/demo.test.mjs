@@ -45,7 +45,7 @@ describe("npm run demo", { timeout: 300_000 }, () => {
       .split("\n")
       .filter((l) => l.startsWith("│"))
       .map((l) => l.split("│").slice(1, -1).map((c) => c.trim()));
-    assert.deepEqual(rows[0], ["#", "provider", "label", "type", "status", "cooldown", "last used", "last status", "ok/fail", "id"]);
+    assert.deepEqual(rows[0], ["#", "provider", "label", "type", "status", "cooldown", "last used", "last status", "ok/fail", "5h used", "week used", "id"]);
     assert.deepEqual(rows.slice(1).map((c) => [c[0], c[2], c[4], c[8]]), [
       ["1", "limited", "cooling", "0/1"],
       ["2", "healthy", "active", "2/0"],
