@@ -452,15 +452,11 @@ async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | "timeout"
  * late answer that lost the race is discarded when it arrives.
  */
 async function withHeaderTimeout(pending: Promise<Response>, ms: number): Promise<Response | "timeout" | Error> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
   try {
-    const winner = await Promise.race([pending, timeout]);
+    const winner = await withDeadline(pending, ms);
     if (winner === "timeout") void pending.then((late) => late.body?.cancel()).catch(() => {});
     return winner;
   } catch (e) {
     return e instanceof Error ? e : new Error(String(e));
-  } finally {
-    clearTimeout(timer);
   }
 }
