@@ -51,20 +51,21 @@ export function bounded<K, V>(m: Map<K, V>, k: K, v: V, cap = MAX_ISOLATE_ENTRIE
 export const isPrintableAscii = (s: string): boolean => /^[\x21-\x7e]+$/.test(s);
 
 /**
- * Reads at most `limit` bytes of a stream, within `deadlineMs` for the whole read. Returns what it
+ * Reads at most `limit` bytes of a stream, within a deadline for the whole read (`within` ms, or a
+ * promise that resolves "timeout": the caller's own timer). Returns what it
  * read, whether more follows (then `reader` holds the rest, unread), or "timeout". A read error
  * (a reset, a cut) is thrown to the caller.
  */
 export async function readHead(
   body: ReadableStream<Uint8Array>,
   limit: number,
-  deadlineMs: number,
+  within: number | Promise<"timeout">,
 ): Promise<{ chunks: Uint8Array[]; more: boolean; reader: ReadableStreamDefaultReader<Uint8Array> } | "timeout"> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), deadlineMs)));
+  const deadline = typeof within === "number" ? new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), within))) : within;
   try {
     while (size < limit) {
       const r = await Promise.race([reader.read(), deadline]);

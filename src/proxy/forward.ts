@@ -1,6 +1,6 @@
 /**
  * The failover loop: one client request, tried on the caller's accounts in order until one answers
- * with something the client should see. The body is read once and replayed. Outcomes go to the pool
+ * with something the client should see. The body is replayed to each (proxy/body.ts). Outcomes go to the pool
  * off the response path. Once bytes reached the client, no rotation is possible.
  *
  * The promise — a tool never sees a failure while a healthy account remains — holds for untidy
@@ -24,10 +24,11 @@ import { concat, humanDuration, isPrintableAscii, parseJsonBody, readHead } from
 import { VaultError } from "../vault/envelope";
 import type { Credential } from "../vault/records";
 import { stats } from "../stats";
-import { readBody } from "./body";
+import { RequestBody } from "./body";
 import { conversationKey } from "./conversation";
 import { clientResponse, upstreamRequestHeaders } from "./headers";
 import { isEventStream, passThrough, peekFirstEvent } from "./sse";
+import { Deadline } from "./deadline";
 import { SseUsage, usageOf, usageOfJson } from "./usage";
 import { utcDay } from "../pool/telemetry-store";
 
@@ -51,7 +52,7 @@ export interface ForwardRequest {
    * routing step when binding matters (another account than the strategy's first served it, or the
    * user's pool already binds conversations).
    */
-  conversation?: (servedBy: string) => string | null;
+  conversation?: (servedBy: string) => Promise<string | null> | null;
 }
 
 /** A failed attempt's answer, kept so it can be returned if nothing better comes. */
@@ -101,7 +102,7 @@ export async function forward(f: ForwardRequest): Promise<Response> {
   const { env, cfg, userId, provider } = f;
   const snap = await getSnapshot(env, cfg, userId);
   const usable = candidates(cfg, provider, snap.accounts, f.path, f.search);
-  const body = await readBody(f.request, cfg.MAX_BODY_BYTES);
+  const body = await RequestBody.of(f.request, cfg.MAX_BODY_BYTES);
   const base = upstreamRequestHeaders(f.request.headers);
   const counter = { n: 0 };
   let last: Failure | null = null;
@@ -115,10 +116,11 @@ export async function forward(f: ForwardRequest): Promise<Response> {
     // Naming the conversation reads the body: under failover it is needed only once some
     // conversation of this user has moved off the first account (then it is bound), so a pool that
     // never failed over pays nothing for affinity.
-    let key: string | null | undefined;
-    const conversation = () => (key === undefined ? (key = conversationKey(provider, f.request.headers, body)) : key);
+    let key: Promise<string | null> | undefined;
+    const conversation = () => (key ??= (body ? body.bytes() : Promise.resolve(null)).then((bytes) => conversationKey(provider, f.request.headers, bytes)));
     const needed = settings.strategy !== "failover" || hasBindings(userId, provider.id, settings.affinityTtlS * 1000, now);
-    const stickyId = needed && conversation() ? boundAccount(userId, conversation()!, settings.affinityTtlS * 1000, now) : null;
+    const named = needed ? await conversation() : null;
+    const stickyId = named ? boundAccount(userId, named, settings.affinityTtlS * 1000, now) : null;
     const turn = stickyId === null ? nextTurn(userId, provider.id) : 0;
     list = orderCandidates(usable, settings, { now, turn, stickyId, quotaThreshold: settings.quotaThreshold });
     const first = list[0]!.id;
@@ -142,7 +144,7 @@ export async function forward(f: ForwardRequest): Promise<Response> {
   return exhausted(f, list, last, counter.n);
 }
 
-async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body: ArrayBuffer | null, counter: { n: number }): Promise<Attempt> {
+async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body: RequestBody | null, counter: { n: number }): Promise<Attempt> {
   const { env, cfg, userId, provider } = f;
   /** Quota telemetry and tokens of the answer being handled, sent with its outcome. */
   let quota: OutcomeReport["quota"];
@@ -161,11 +163,8 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       ...(ok ? { usage: [{ date: utcDay(now), requests: 1, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, ...usage }] } : {}),
     });
     if (p) f.waitUntil(p.catch(() => undefined));
-    const conversation = ok ? f.conversation?.(acc.id) : null;
-    if (conversation) {
-      const b = bindConversation(env, userId, conversation, acc.id, now);
-      if (b) f.waitUntil(b.catch(() => undefined));
-    }
+    const naming = ok ? f.conversation?.(acc.id) : null;
+    if (naming) f.waitUntil(naming.then((conversation) => (conversation ? bindConversation(env, userId, conversation, acc.id, now) : null)).catch(() => undefined));
     // One line per failed attempt (ids, status and our own reason text only: never a secret), so
     // `wrangler tail` shows every rotation. Successes stay silent: they are the hot path.
     if (!ok) {
@@ -230,159 +229,166 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
     }
     provider.authorize(headers, acc, cred);
 
-    stats.upstreamFetches++;
-    // redirect "manual": a redirect must not carry the account's key to another host.
-    const res = await withHeaderTimeout(fetch(route.url, { method: f.request.method, headers, body, redirect: "manual" }), cfg.UPSTREAM_TIMEOUT_MS);
-    if (!(res instanceof Response)) {
-      // No answer in time: bench briefly, so the next request does not wait all over again.
-      if (res === "timeout") report(0, false, cfg.DEFAULT_COOLDOWN_S, `no answer within ${cfg.UPSTREAM_TIMEOUT_MS} ms`);
-      else report(0, false, undefined, `network error (${res.name})`);
-      return { failure: null };
-    }
-
-    {
-      const reading = provider.quotaOf(res.headers, Date.now());
-      quota = reading ? { ...reading, updatedAt: Date.now() } : undefined;
-    }
-
-    if (isEdgeChallenge(res.status, res.headers)) {
-      void res.body?.cancel().catch(() => {});
-      const reason = `${provider.name}'s edge answered ${res.status} with a Cloudflare challenge: it blocks the gateway's outbound requests, not this account`;
-      report(res.status, false, undefined, reason);
-      return { failure: { accountId: acc.id, cls: "blocked", reason, status: res.status, statusText: res.statusText, headers: res.headers, head: null, rest: null } };
-    }
-
-    if (res.status < 400) {
-      if (res.body && isEventStream(res.headers)) {
-        let peeked: Awaited<ReturnType<typeof peekFirstEvent>>;
-        try {
-          peeked = await peekFirstEvent(res.body, cfg.FIRST_EVENT_TIMEOUT_MS);
-        } catch (e) {
-          report(res.status, false, undefined, `the stream broke before its first event (${(e as Error).name})`);
-          return { failure: null };
-        }
-        if (peeked === "timeout") {
-          report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `the stream sent no event within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
-          return { failure: null };
-        }
-        const ev = peeked.first;
-        const cls = ev && (ev.event === "error" || ev.data.includes('"error"')) ? provider.classifySseError(parseJsonBody(ev.data)) : null;
-        if (cls) {
-          void peeked.reader.cancel().catch(() => {});
-          const limited = cls.class === "short" || cls.class === "quota";
-          report(limited ? 429 : res.status, false, limited ? benchFor(cls) : undefined, cls.reason);
-          return {
-            failure: { accountId: acc.id, cls: cls.class, reason: cls.reason ?? "stream error", status: res.status, statusText: res.statusText, headers: res.headers, head: concat(peeked.chunks), rest: null },
-          };
-        }
-        report(res.status, true);
-        const counted = new SseUsage(provider);
-        const stream = passThrough(peeked, (sent) => provider.errorFormat.sseEvent(`the upstream connection was lost after ${sent} bytes; the response is incomplete`), {
-          observe: (chunk) => counted.observe(chunk),
-          end: () => {
-            const u = counted.end();
-            const p = u ? recordUsage(env, userId, acc.id, u, Date.now()) : null;
-            if (p) f.waitUntil(p.catch(() => undefined));
-          },
-        });
-        return { done: clientResponse(stream, res, acc.id, n) };
-      }
-      if (res.body && (res.headers.get("content-type") ?? "").includes("json")) {
-        const declared = res.headers.get("content-length");
-        if (declared !== null && Number(declared) <= SMALL_JSON_BYTES) {
-          // A small whole JSON answer (not a stream: the client needs all of it anyway) is read by
-          // the runtime in one go; its tokens ride with this outcome. A cut body is still ours to
-          // fail over from: nothing has reached the client.
-          let whole: ArrayBuffer | "timeout";
-          try {
-            whole = await withDeadline(res.arrayBuffer(), cfg.FIRST_EVENT_TIMEOUT_MS);
-          } catch (e) {
-            report(res.status, false, undefined, `the answer was cut off (${(e as Error).name})`);
-            return { failure: null };
-          }
-          if (whole === "timeout") {
-            void res.body.cancel().catch(() => {});
-            report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `the answer stalled: its body did not arrive within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
-            return { failure: null };
-          }
-          usage = usageOf(provider, whole);
-          report(res.status, true);
-          return { done: clientResponse(whole, res, acc.id, n) };
-        }
-        // Larger or of unknown length: passed on as it comes; tokens read from a copy, off the path.
-        report(res.status, true);
-        const [toClient, copy] = res.body.tee();
-        f.waitUntil(
-          usageOfJson(provider, copy, declared)
-            .then((u) => (u ? recordUsage(env, userId, acc.id, u, Date.now()) : null))
-            .catch(() => undefined),
-        );
-        return { done: clientResponse(toClient, res, acc.id, n) };
-      }
-      report(res.status, true);
-      return { done: clientResponse(res.body, res, acc.id, n) };
-    }
-
-    // An error answer: read its head (bounded in size and time) to classify it.
-    let head: Uint8Array<ArrayBuffer> | null = null;
-    let rest: ReadableStreamDefaultReader<Uint8Array> | null = null;
-    if (res.body) {
-      let read: Awaited<ReturnType<typeof readHead>>;
-      try {
-        read = await readHead(res.body, ERROR_HEAD_BYTES, cfg.FIRST_EVENT_TIMEOUT_MS);
-      } catch (e) {
-        report(res.status, false, undefined, `answer ${res.status} was cut off (${(e as Error).name})`);
+    // One timer for every wait of this exchange (headers, then body, first event or error head).
+    const clock = new Deadline(Math.min(cfg.UPSTREAM_TIMEOUT_MS, cfg.FIRST_EVENT_TIMEOUT_MS), cfg.UPSTREAM_TIMEOUT_MS);
+    try {
+      stats.upstreamFetches++;
+      // redirect "manual": a redirect must not carry the account's key to another host.
+      const res = await withHeaderTimeout(fetch(route.url, { method: f.request.method, headers, body: body?.forAttempt() ?? null, redirect: "manual" }), clock);
+      if (!(res instanceof Response)) {
+        // No answer in time: bench briefly, so the next request does not wait all over again.
+        if (res === "timeout") report(0, false, cfg.DEFAULT_COOLDOWN_S, `no answer within ${cfg.UPSTREAM_TIMEOUT_MS} ms`);
+        else report(0, false, undefined, `network error (${res.name})`);
         return { failure: null };
       }
-      if (read === "timeout") {
-        report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `answer ${res.status} stalled: its body did not arrive within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
-        return { failure: null };
-      }
-      head = concat(read.chunks);
-      rest = read.more ? read.reader : null;
-    }
-    const text = head ? new TextDecoder().decode(head) : "";
-    const cls = provider.classify(res.status, res.headers, text, Date.now());
-    const failure = (reason: string): Failure => ({ accountId: acc.id, cls: cls.class, reason, status: res.status, statusText: res.statusText, headers: res.headers, head, rest });
 
-    switch (cls.class) {
-      case "ok":
-      case "client":
-        // The request's own fault: the account worked. Return it untouched, no rotation.
-        report(res.status, true);
-        return { done: clientResponse(failureBody(failure("")), res, acc.id, n) };
-      case "auth": {
-        if (acc.type === "oauth" && !refreshed) {
-          refreshed = true;
-          const r = await refresh(true);
-          if (r === null) return { failure: failure("could not renew the session") }; // reported by refresh()
-          if (r.ok) {
-            void rest?.cancel().catch(() => {});
-            cred = r.cred;
-            continue; // the same account, once, with the new token
-          }
-          if (r.reason === "needs_reauth") {
-            report(res.status, false, undefined, `needs a new login: ${r.message}`);
-            return { failure: failure(`needs a new login: ${r.message}`) };
-          }
-        }
-        const reason = cls.reason ?? `upstream answered ${res.status}`;
-        report(res.status, false, cfg.AUTH_COOLDOWN_S, reason);
-        return { failure: failure(reason) };
+      {
+        const reading = provider.quotaOf(res.headers, Date.now());
+        quota = reading ? { ...reading, updatedAt: Date.now() } : undefined;
       }
-      case "quota":
-      case "short": {
-        const reason = cls.reason ?? "rate limited";
-        report(res.status, false, benchFor(cls), reason);
-        return { failure: failure(reason) };
-      }
-      case "not-account":
-      case "overload":
-      case "blocked": {
-        const reason = cls.reason ?? `upstream answered ${res.status}`;
+
+      if (isEdgeChallenge(res.status, res.headers)) {
+        void res.body?.cancel().catch(() => {});
+        const reason = `${provider.name}'s edge answered ${res.status} with a Cloudflare challenge: it blocks the gateway's outbound requests, not this account`;
         report(res.status, false, undefined, reason);
-        return { failure: failure(reason) };
+        return { failure: { accountId: acc.id, cls: "blocked", reason, status: res.status, statusText: res.statusText, headers: res.headers, head: null, rest: null } };
       }
+
+      if (res.status < 400) {
+        if (res.body && isEventStream(res.headers)) {
+          let peeked: Awaited<ReturnType<typeof peekFirstEvent>>;
+          try {
+            peeked = await peekFirstEvent(res.body, clock.within(cfg.FIRST_EVENT_TIMEOUT_MS));
+          } catch (e) {
+            report(res.status, false, undefined, `the stream broke before its first event (${(e as Error).name})`);
+            return { failure: null };
+          }
+          if (peeked === "timeout") {
+            report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `the stream sent no event within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
+            return { failure: null };
+          }
+          const ev = peeked.first;
+          const cls = ev && (ev.event === "error" || ev.data.includes('"error"')) ? provider.classifySseError(parseJsonBody(ev.data)) : null;
+          if (cls) {
+            void peeked.reader.cancel().catch(() => {});
+            const limited = cls.class === "short" || cls.class === "quota";
+            report(limited ? 429 : res.status, false, limited ? benchFor(cls) : undefined, cls.reason);
+            return {
+              failure: { accountId: acc.id, cls: cls.class, reason: cls.reason ?? "stream error", status: res.status, statusText: res.statusText, headers: res.headers, head: concat(peeked.chunks), rest: null },
+            };
+          }
+          report(res.status, true);
+          const counted = new SseUsage(provider);
+          const stream = passThrough(peeked, (sent) => provider.errorFormat.sseEvent(`the upstream connection was lost after ${sent} bytes; the response is incomplete`), {
+            observe: (chunk) => counted.observe(chunk),
+            end: () => {
+              const u = counted.end();
+              const p = u ? recordUsage(env, userId, acc.id, u, Date.now()) : null;
+              if (p) f.waitUntil(p.catch(() => undefined));
+            },
+          });
+          return { done: clientResponse(stream, res, acc.id, n) };
+        }
+        if (res.body && (res.headers.get("content-type") ?? "").includes("json")) {
+          const declared = res.headers.get("content-length");
+          if (declared !== null && Number(declared) <= SMALL_JSON_BYTES) {
+            // A small whole JSON answer (not a stream: the client needs all of it anyway) is read by
+            // the runtime in one go; its tokens ride with this outcome. A cut body is still ours to
+            // fail over from: nothing has reached the client.
+            let whole: ArrayBuffer | "timeout";
+            try {
+              clock.within(cfg.FIRST_EVENT_TIMEOUT_MS);
+              whole = await clock.race(res.arrayBuffer());
+            } catch (e) {
+              report(res.status, false, undefined, `the answer was cut off (${(e as Error).name})`);
+              return { failure: null };
+            }
+            if (whole === "timeout") {
+              void res.body.cancel().catch(() => {});
+              report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `the answer stalled: its body did not arrive within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
+              return { failure: null };
+            }
+            usage = usageOf(provider, whole);
+            report(res.status, true);
+            return { done: clientResponse(whole, res, acc.id, n) };
+          }
+          // Larger or of unknown length: passed on as it comes; tokens read from a copy, off the path.
+          report(res.status, true);
+          const [toClient, copy] = res.body.tee();
+          f.waitUntil(
+            usageOfJson(provider, copy, declared)
+              .then((u) => (u ? recordUsage(env, userId, acc.id, u, Date.now()) : null))
+              .catch(() => undefined),
+          );
+          return { done: clientResponse(toClient, res, acc.id, n) };
+        }
+        report(res.status, true);
+        return { done: clientResponse(res.body, res, acc.id, n) };
+      }
+
+      // An error answer: read its head (bounded in size and time) to classify it.
+      let head: Uint8Array<ArrayBuffer> | null = null;
+      let rest: ReadableStreamDefaultReader<Uint8Array> | null = null;
+      if (res.body) {
+        let read: Awaited<ReturnType<typeof readHead>>;
+        try {
+          read = await readHead(res.body, ERROR_HEAD_BYTES, clock.within(cfg.FIRST_EVENT_TIMEOUT_MS));
+        } catch (e) {
+          report(res.status, false, undefined, `answer ${res.status} was cut off (${(e as Error).name})`);
+          return { failure: null };
+        }
+        if (read === "timeout") {
+          report(res.status, false, cfg.DEFAULT_COOLDOWN_S, `answer ${res.status} stalled: its body did not arrive within ${cfg.FIRST_EVENT_TIMEOUT_MS} ms`);
+          return { failure: null };
+        }
+        head = concat(read.chunks);
+        rest = read.more ? read.reader : null;
+      }
+      const text = head ? new TextDecoder().decode(head) : "";
+      const cls = provider.classify(res.status, res.headers, text, Date.now());
+      const failure = (reason: string): Failure => ({ accountId: acc.id, cls: cls.class, reason, status: res.status, statusText: res.statusText, headers: res.headers, head, rest });
+
+      switch (cls.class) {
+        case "ok":
+        case "client":
+          // The request's own fault: the account worked. Return it untouched, no rotation.
+          report(res.status, true);
+          return { done: clientResponse(failureBody(failure("")), res, acc.id, n) };
+        case "auth": {
+          if (acc.type === "oauth" && !refreshed) {
+            refreshed = true;
+            const r = await refresh(true);
+            if (r === null) return { failure: failure("could not renew the session") }; // reported by refresh()
+            if (r.ok) {
+              void rest?.cancel().catch(() => {});
+              cred = r.cred;
+              continue; // the same account, once, with the new token
+            }
+            if (r.reason === "needs_reauth") {
+              report(res.status, false, undefined, `needs a new login: ${r.message}`);
+              return { failure: failure(`needs a new login: ${r.message}`) };
+            }
+          }
+          const reason = cls.reason ?? `upstream answered ${res.status}`;
+          report(res.status, false, cfg.AUTH_COOLDOWN_S, reason);
+          return { failure: failure(reason) };
+        }
+        case "quota":
+        case "short": {
+          const reason = cls.reason ?? "rate limited";
+          report(res.status, false, benchFor(cls), reason);
+          return { failure: failure(reason) };
+        }
+        case "not-account":
+        case "overload":
+        case "blocked": {
+          const reason = cls.reason ?? `upstream answered ${res.status}`;
+          report(res.status, false, undefined, reason);
+          return { failure: failure(reason) };
+        }
+      }
+    } finally {
+      clock.end();
     }
   }
 }
@@ -436,24 +442,14 @@ function exhausted(f: ForwardRequest, list: AccountState[], last: Failure | null
   });
 }
 
-/** A promise, or "timeout" after `ms` (one timer, cleared when the promise settles first). */
-async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([p, new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
- * Waits for the upstream's response headers at most `ms`. No AbortSignal on the fetch: a signal
- * costs about 30 µs a request in workerd, and aborting it later would also cut a long stream. A
- * late answer that lost the race is discarded when it arrives.
+ * Waits for the upstream's response headers until the attempt's deadline. No AbortSignal on the
+ * fetch: a signal costs about 30 µs a request in workerd, and aborting it later would also cut a
+ * long stream. A late answer that lost the race is discarded when it arrives.
  */
-async function withHeaderTimeout(pending: Promise<Response>, ms: number): Promise<Response | "timeout" | Error> {
+async function withHeaderTimeout(pending: Promise<Response>, clock: Deadline): Promise<Response | "timeout" | Error> {
   try {
-    const winner = await withDeadline(pending, ms);
+    const winner = await clock.race(pending);
     if (winner === "timeout") void pending.then((late) => late.body?.cancel()).catch(() => {});
     return winner;
   } catch (e) {

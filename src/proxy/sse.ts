@@ -42,14 +42,14 @@ export function firstEvent(text: string): { event: string; data: string } | null
   }
 }
 
-export async function peekFirstEvent(body: ReadableStream<Uint8Array>, deadlineMs: number): Promise<Peeked | "timeout"> {
+export async function peekFirstEvent(body: ReadableStream<Uint8Array>, within: number | Promise<"timeout">): Promise<Peeked | "timeout"> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   const decoder = new TextDecoder();
   let text = "";
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), deadlineMs)));
+  const deadline = typeof within === "number" ? new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), within))) : within;
   try {
     for (;;) {
       const r = await Promise.race([reader.read(), deadline]);

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { addAccount, callRaw, createUser, listAccounts, messages, postJson, useGateway } from "../helpers/gateway";
+import { addAccount, callRaw, createUser, listAccounts, messages, postJson, sleep, useGateway } from "../helpers/gateway";
 import { JSON_HEADERS, SSE, garbage, hang, huge, resetBeforeHeaders, scripted, sseEvent, tap } from "../helpers/faults";
 import { secrets } from "../helpers/secrets";
 import { anthropicError, anthropicMessage, chatgptJwt, json } from "../helpers/upstream";
@@ -80,6 +80,18 @@ describe("the upstream fails untidily before the client has anything: the next a
     expect(r.status).toBe(200);
     expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
     expect(first).toMatchObject({ status: "cooling", lastError: expect.stringMatching(/stalled/) });
+  });
+
+  it("headers later than FIRST_EVENT_TIMEOUT_MS but within UPSTREAM_TIMEOUT_MS are waited for; the body then has FIRST_EVENT_TIMEOUT_MS of its own", async () => {
+    // 900 ms: past the attempt timer's first tick (800 ms), before the header deadline (1000 ms).
+    const late = (answer: () => Response) => () => sleep(900).then(answer);
+    const a = await faultOnFirst(late(ok));
+    expect(a.r.status).toBe(200);
+    expect(a.r.headers.get("x-subpool-account")).toBe(a.u.ids[0]);
+    const b = await faultOnFirst(late(() => scripted(['{"id":'], "stall", { headers: { ...JSON_HEADERS, "content-length": "1000" } })));
+    expect(b.r.headers.get("x-subpool-account")).toBe(b.u.ids[1]);
+    expect(b.first.lastError).toMatch(/stalled/);
+    expect(b.ms).toBeGreaterThanOrEqual(900 + 800 - 50);
   });
 
   it("a provider's error code of any length goes into lastError cut to 64 characters", async () => {

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { findProvider } from "../../src/providers";
+import { usageOf } from "../../src/proxy/usage";
 import fixtures from "../fixtures/telemetry.json";
 
 const NOW = 1_780_000_000_000;
@@ -62,6 +63,39 @@ describe("token usage", () => {
       cacheReadTokens: 10,
       cacheWriteTokens: 0,
     });
+  });
+});
+
+describe("token usage of whole JSON answers (read from the end first)", () => {
+  const anthropic = findProvider("anthropic")!;
+  const openai = findProvider("openai")!;
+  const bytes = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v)).buffer as ArrayBuffer;
+  const top = { input_tokens: 12, output_tokens: 34, cache_read_input_tokens: 5, cache_creation_input_tokens: 6, cache_creation: { ephemeral_5m_input_tokens: 6 }, service_tier: "standard" };
+  const want = { inputTokens: 12, outputTokens: 34, cacheReadTokens: 5, cacheWriteTokens: 6 };
+  const message = (content: unknown[], extra: Record<string, unknown> = {}) => ({ id: "msg_1", type: "message", role: "assistant", content, stop_reason: "end_turn", usage: top, ...extra });
+  const long = "é🙂 ".repeat(3000); // multi-byte text, so the end's first byte may fall inside a character
+  const cases: { name: string; body: ArrayBuffer; want: unknown }[] = [
+    { name: "a small answer", body: bytes(message([{ type: "text", text: "hi" }])), want },
+    { name: "a 40 KB answer with multi-byte text", body: bytes(message([{ type: "text", text: long + long }])), want },
+    {
+      name: "a tool input and a text mentioning usage before the real one",
+      body: bytes(message([{ type: "tool_use", id: "t", name: "x", input: { usage: { input_tokens: 999, output_tokens: 999 } } }, { type: "text", text: '"usage": {"input_tokens": 7}' + long }])),
+      want,
+    },
+    { name: "a small answer whose tool input has a usage of its own", body: bytes(message([{ type: "tool_use", id: "t", name: "x", input: { usage: { input_tokens: 999 } } }])), want },
+    { name: "a field after usage that is called usage too (not an object): the whole answer is parsed", body: bytes(message([{ type: "text", text: long }], { metadata: { usage: "x" } })), want },
+    { name: "usage far from the end: the whole answer is parsed", body: bytes({ usage: top, content: [{ type: "text", text: long }] }), want },
+    { name: "pretty-printed", body: bytes(JSON.stringify(message([{ type: "text", text: long }]), null, 2)), want },
+    { name: "no usage at all", body: bytes({ id: "msg_1", content: [{ type: "text", text: long }] }), want: null },
+    { name: "not JSON", body: bytes('{"usage": {"input_tokens": 1, "output'), want: null },
+  ];
+  for (const c of cases) it(`Anthropic: ${c.name}`, () => expect(usageOf(anthropic, c.body)).toEqual(c.want));
+
+  it("OpenAI: Chat Completions and Responses answers", () => {
+    const chat = { id: "c", object: "chat.completion", choices: [{ message: { role: "assistant", content: long } }], usage: { prompt_tokens: 100, completion_tokens: 20, prompt_tokens_details: { cached_tokens: 64 } }, system_fingerprint: "fp" };
+    expect(usageOf(openai, bytes(chat))).toEqual({ inputTokens: 36, outputTokens: 20, cacheReadTokens: 64, cacheWriteTokens: 0 });
+    const responses = { id: "r", object: "response", output: [{ type: "message", content: [{ type: "output_text", text: long }] }], usage: { input_tokens: 50, output_tokens: 7, input_tokens_details: { cached_tokens: 10 } }, user: null, metadata: {} };
+    expect(usageOf(openai, bytes(responses))).toEqual({ inputTokens: 40, outputTokens: 7, cacheReadTokens: 10, cacheWriteTokens: 0 });
   });
 });
 
