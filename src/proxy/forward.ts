@@ -1,6 +1,6 @@
 /**
  * The failover loop: one client request, tried on the caller's accounts in order until one answers
- * with something the client should see. The body is replayed to each (proxy/body.ts). Outcomes go to the pool
+ * with something the client should see. The body is read once and replayed. Outcomes go to the pool
  * off the response path. Once bytes reached the client, no rotation is possible.
  *
  * The promise — a tool never sees a failure while a healthy account remains — holds for untidy
@@ -24,7 +24,7 @@ import { concat, humanDuration, isPrintableAscii, parseJsonBody, readHead } from
 import { VaultError } from "../vault/envelope";
 import type { Credential } from "../vault/records";
 import { stats } from "../stats";
-import { RequestBody } from "./body";
+import { readBody } from "./body";
 import { conversationKey } from "./conversation";
 import { clientResponse, upstreamRequestHeaders } from "./headers";
 import { isEventStream, passThrough, peekFirstEvent } from "./sse";
@@ -52,7 +52,7 @@ export interface ForwardRequest {
    * routing step when binding matters (another account than the strategy's first served it, or the
    * user's pool already binds conversations).
    */
-  conversation?: (servedBy: string) => Promise<string | null> | null;
+  conversation?: (servedBy: string) => string | null;
 }
 
 /** A failed attempt's answer, kept so it can be returned if nothing better comes. */
@@ -102,7 +102,7 @@ export async function forward(f: ForwardRequest): Promise<Response> {
   const { env, cfg, userId, provider } = f;
   const snap = await getSnapshot(env, cfg, userId);
   const usable = candidates(cfg, provider, snap.accounts, f.path, f.search);
-  const body = await RequestBody.of(f.request, cfg.MAX_BODY_BYTES);
+  const body = await readBody(f.request, cfg.MAX_BODY_BYTES);
   const base = upstreamRequestHeaders(f.request.headers);
   const counter = { n: 0 };
   let last: Failure | null = null;
@@ -116,11 +116,10 @@ export async function forward(f: ForwardRequest): Promise<Response> {
     // Naming the conversation reads the body: under failover it is needed only once some
     // conversation of this user has moved off the first account (then it is bound), so a pool that
     // never failed over pays nothing for affinity.
-    let key: Promise<string | null> | undefined;
-    const conversation = () => (key ??= (body ? body.bytes() : Promise.resolve(null)).then((bytes) => conversationKey(provider, f.request.headers, bytes)));
+    let key: string | null | undefined;
+    const conversation = () => (key === undefined ? (key = conversationKey(provider, f.request.headers, body)) : key);
     const needed = settings.strategy !== "failover" || hasBindings(userId, provider.id, settings.affinityTtlS * 1000, now);
-    const named = needed ? await conversation() : null;
-    const stickyId = named ? boundAccount(userId, named, settings.affinityTtlS * 1000, now) : null;
+    const stickyId = needed && conversation() ? boundAccount(userId, conversation()!, settings.affinityTtlS * 1000, now) : null;
     const turn = stickyId === null ? nextTurn(userId, provider.id) : 0;
     list = orderCandidates(usable, settings, { now, turn, stickyId, quotaThreshold: settings.quotaThreshold });
     const first = list[0]!.id;
@@ -144,7 +143,7 @@ export async function forward(f: ForwardRequest): Promise<Response> {
   return exhausted(f, list, last, counter.n);
 }
 
-async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body: RequestBody | null, counter: { n: number }): Promise<Attempt> {
+async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body: ArrayBuffer | null, counter: { n: number }): Promise<Attempt> {
   const { env, cfg, userId, provider } = f;
   /** Quota telemetry and tokens of the answer being handled, sent with its outcome. */
   let quota: OutcomeReport["quota"];
@@ -163,8 +162,11 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
       ...(ok ? { usage: [{ date: utcDay(now), requests: 1, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, ...usage }] } : {}),
     });
     if (p) f.waitUntil(p.catch(() => undefined));
-    const naming = ok ? f.conversation?.(acc.id) : null;
-    if (naming) f.waitUntil(naming.then((conversation) => (conversation ? bindConversation(env, userId, conversation, acc.id, now) : null)).catch(() => undefined));
+    const conversation = ok ? f.conversation?.(acc.id) : null;
+    if (conversation) {
+      const b = bindConversation(env, userId, conversation, acc.id, now);
+      if (b) f.waitUntil(b.catch(() => undefined));
+    }
     // One line per failed attempt (ids, status and our own reason text only: never a secret), so
     // `wrangler tail` shows every rotation. Successes stay silent: they are the hot path.
     if (!ok) {
@@ -234,7 +236,7 @@ async function attempt(f: ForwardRequest, acc: AccountState, base: Headers, body
     try {
       stats.upstreamFetches++;
       // redirect "manual": a redirect must not carry the account's key to another host.
-      const res = await withHeaderTimeout(fetch(route.url, { method: f.request.method, headers, body: body?.forAttempt() ?? null, redirect: "manual" }), clock);
+      const res = await withHeaderTimeout(fetch(route.url, { method: f.request.method, headers, body, redirect: "manual" }), clock);
       if (!(res instanceof Response)) {
         // No answer in time: bench briefly, so the next request does not wait all over again.
         if (res === "timeout") report(0, false, cfg.DEFAULT_COOLDOWN_S, `no answer within ${cfg.UPSTREAM_TIMEOUT_MS} ms`);
