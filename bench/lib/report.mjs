@@ -191,11 +191,30 @@ function rowsVariants(report) {
         `${ms(s.msPerReq / c)} vs ${ms(b.msPerReq / c)} (${signed(s.msPerReq / c - b.msPerReq / c, 3)} ms)`,
         `${ms(s.lat.p50)} vs ${ms(b.lat.p50)} / ${ms(s.lat.p99)} vs ${ms(b.lat.p99)}`,
         `${f(s.cpuUsPerReq, 0)} vs ${f(b.cpuUsPerReq, 0)} (${signed(s.cpuUsPerReq - b.cpuUsPerReq, 0)} us)`,
+        pairedCpu(report, v, c),
         `${s.rounds.map((r) => int(r)).join(" / ")} vs ${b.rounds.map((r) => int(r)).join(" / ")}`,
       ]);
     }
   }
-  return { head: ["c", "against", "req/s (subpool vs it)", "mean ms/req", "p50 / p99 ms", "CPU us/req", "req/s per round"], rows };
+  return { head: ["c", "against", "req/s (subpool vs it)", "mean ms/req", "p50 / p99 ms", "CPU us/req", "CPU difference per round (mean ± SE)", "req/s per round"], rows };
+}
+
+/**
+ * subpool's serving CPU per request minus the variant's, round by round (each pair measured minutes
+ * apart at most), as mean ± standard error. Runs on this machine drift by ±50 µs between rounds; the
+ * paired difference cancels most of that drift, and its standard error says which differences are
+ * real (more rounds shrink it: --rounds 8 or more for a 20 µs question).
+ */
+function pairedCpu(report, variant, c) {
+  const at = (p) => new Map(report.matrix.filter((m) => m.path === p && m.conc === c).map((m) => [m.round, m.cpuUsPerReq.serving]));
+  const mine = at("subpool");
+  const theirs = at(variant);
+  const d = [...mine.keys()].filter((r) => theirs.has(r)).map((r) => mine.get(r) - theirs.get(r));
+  if (d.length === 0) return "n/a";
+  const mean = d.reduce((a, b) => a + b, 0) / d.length;
+  if (d.length === 1) return `${mean >= 0 ? "+" : ""}${mean.toFixed(0)} us (1 round)`;
+  const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1));
+  return `${mean >= 0 ? "+" : ""}${mean.toFixed(0)} ± ${(sd / Math.sqrt(d.length)).toFixed(0)} us (${d.length} rounds)`;
 }
 
 function rowsSse(report) {
