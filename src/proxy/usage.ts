@@ -69,10 +69,12 @@ function usageOfText(provider: Provider, text: string): Usage | null {
 }
 
 /**
- * The last `"usage": {…}` of a JSON text, or undefined when there is none in a readable form. In
- * valid JSON an unescaped `"usage"` followed by a colon is a key (inside a string the quotes would be
- * escaped); Anthropic's and OpenAI's answers have no object after the top-level usage that holds
- * another.
+ * The top-level `"usage": {…}` of a JSON text when it is the last `"usage"` in it, or undefined
+ * when it is not there in a readable form (the caller then parses the whole text). In valid JSON an
+ * unescaped `"usage"` followed by a colon is a key (inside a string the quotes would be escaped); it
+ * is the answer's own only when what follows its object closes exactly one level, the outermost
+ * object's. A listing (`{"data": [{…, "usage": {…}}]}`) or a JSON Lines body fails that and is parsed
+ * whole, where the top-level field is read (and there is none).
  */
 function lastUsage(provider: Provider, text: string): Usage | null | undefined {
   const at = text.lastIndexOf('"usage"');
@@ -81,9 +83,12 @@ function lastUsage(provider: Provider, text: string): Usage | null | undefined {
   if (text[i] !== ":") return undefined;
   i = skipSpace(text, i + 1);
   if (text[i] !== "{") return undefined;
-  const end = objectEnd(text, i);
-  if (end < 0) return undefined;
-  const usage = parseJsonBody(text.slice(i, end));
+  const end = closer(text, i + 1);
+  if (end < 0 || text[end] !== "}") return undefined;
+  // After the usage object: the outermost object's remaining fields, then its closing brace, last.
+  const outer = closer(text, end + 1);
+  if (outer < 0 || text[outer] !== "}" || skipSpace(text, outer + 1) !== text.length) return undefined;
+  const usage = parseJsonBody(text.slice(i, end + 1));
   return usage === undefined ? undefined : provider.usage.fromJson({ usage });
 }
 
@@ -92,16 +97,22 @@ function skipSpace(text: string, i: number): number {
   return i;
 }
 
-/** The index just past the object that opens at `start` (strings and their escapes skipped), or -1. */
-function objectEnd(text: string, start: number): number {
+/**
+ * The index of the first `}` or `]` from `from` that closes a level opened before `from` (strings and
+ * their escapes skipped, nested objects and arrays matched), or -1.
+ */
+function closer(text: string, from: number): number {
   let depth = 0;
-  for (let i = start; i < text.length; i++) {
+  for (let i = from; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       // A string: jump to its closing quote.
       for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
-    } else if (c === 0x7b) depth++;
-    else if (c === 0x7d && --depth === 0) return i + 1;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      if (depth === 0) return i;
+      depth--;
+    }
   }
   return -1;
 }

@@ -87,6 +87,10 @@ describe("token usage of whole JSON answers (read from the end first)", () => {
     { name: "usage far from the end: the whole answer is parsed", body: bytes({ usage: top, content: [{ type: "text", text: long }] }), want },
     { name: "pretty-printed", body: bytes(JSON.stringify(message([{ type: "text", text: long }]), null, 2)), want },
     { name: "no usage at all", body: bytes({ id: "msg_1", content: [{ type: "text", text: long }] }), want: null },
+    { name: "a listing whose items have usage (none of its own)", body: bytes({ object: "list", data: [{ id: "a", usage: { input_tokens: 13 } }, { id: "b", usage: { input_tokens: 18 } }], has_more: false }), want: null },
+    { name: "a listing, large", body: bytes({ data: [{ text: long, usage: top }], last_id: "b" }), want: null },
+    { name: "JSON Lines", body: bytes(`${JSON.stringify({ result: { message: { usage: top } } })}\n${JSON.stringify({ result: { message: { usage: top } } })}\n`), want: null },
+    { name: "usage nested in a field after the content", body: bytes({ content: [{ type: "text", text: long }], meta: { usage: top } }), want: null },
     { name: "not JSON", body: bytes('{"usage": {"input_tokens": 1, "output'), want: null },
   ];
   for (const c of cases) it(`Anthropic: ${c.name}`, () => expect(usageOf(anthropic, c.body)).toEqual(c.want));
