@@ -42,17 +42,16 @@ export function firstEvent(text: string): { event: string; data: string } | null
   }
 }
 
-export async function peekFirstEvent(body: ReadableStream<Uint8Array>, within: number | Promise<"timeout">): Promise<Peeked | "timeout"> {
+/** Reads until the first complete event, or "timeout" once `expired` (the exchange's Deadline) resolves. */
+export async function peekFirstEvent(body: ReadableStream<Uint8Array>, expired: Promise<"timeout">): Promise<Peeked | "timeout"> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   const decoder = new TextDecoder();
   let text = "";
   let size = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = typeof within === "number" ? new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), within))) : within;
   try {
     for (;;) {
-      const r = await Promise.race([reader.read(), deadline]);
+      const r = await Promise.race([reader.read(), expired]);
       if (r === "timeout") {
         void reader.cancel().catch(() => {});
         return "timeout";
@@ -67,8 +66,6 @@ export async function peekFirstEvent(body: ReadableStream<Uint8Array>, within: n
   } catch (e) {
     void reader.cancel().catch(() => {});
     throw e;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
