@@ -8,6 +8,7 @@
  * scales the number of runs.
  */
 import fc from "fast-check";
+import { concat } from "../../src/util";
 import { secrets } from "../helpers/secrets";
 
 /** The management API's body limit (src/api/validate.ts: 1 MiB). */
@@ -377,14 +378,7 @@ function placeRaw(base: unknown, raw: string, at: number): string {
 }
 
 function bytesOf(parts: (string | number[])[]): Uint8Array {
-  const chunks = parts.map((p) => (typeof p === "string" ? enc.encode(p) : Uint8Array.from(p)));
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
+  return concat(parts.map((p) => (typeof p === "string" ? enc.encode(p) : Uint8Array.from(p))));
 }
 
 /**
