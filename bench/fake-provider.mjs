@@ -9,6 +9,25 @@
  *   POST .../chat/completions    the same two answers in OpenAI chat-completions shape
  *   ANY  .../big                 200 MB (BIG_BYTES) streamed in 64 KiB chunks, honouring backpressure
  *
+ * Long streams with spaced events (the `long` and `turn` phases): a request with the header
+ * `x-bench-events: N` is answered with a stream of N events in all, one event per network chunk, each
+ * written `x-bench-gap-ms: G` (default 1) after the previous one was written (setTimeout; 0 = the next
+ * event-loop turn), never two back to back. The shape follows the path:
+ *   .../messages          Anthropic Messages: message_start (usage), content_block_start, N - 5
+ *                         content_block_delta, content_block_stop, message_delta (cumulative usage
+ *                         {output_tokens}), message_stop
+ *   .../chat/completions  OpenAI Chat Completions: a role chunk, N - 4 content chunks, a finish chunk,
+ *                         a chunk with `usage` (prompt_tokens, completion_tokens,
+ *                         prompt_tokens_details.cached_tokens), `data: [DONE]`
+ *   .../responses         OpenAI Responses: response.created, N - 2 response.output_text.delta,
+ *                         response.completed (response.usage: input_tokens, output_tokens,
+ *                         input_tokens_details.cached_tokens)
+ * Every event's data but [DONE] ends with `"bench_t": <ms>`, the moment it was written
+ * (performance.timeOrigin + performance.now() of this process), so the client can tell how long each
+ * event took to reach it. The input tokens stated are ceil(request bytes / 4), 90 % of them as cache
+ * reads; the output tokens are the number of delta events. GET /__now also answers `wall` (the same
+ * clock) so the client can estimate the offset between the two processes' clocks.
+ *
  * The answer depends on the account key (x-api-key, or Authorization: Bearer):
  *   rules set with POST /__ctl {"key", "mode": "ok" | "429" | "429-once", "retryAfterMs"?, "log"?}
  *   "429" answers 429 every time, "429-once" answers one 429 and then goes back to "ok"; with
@@ -101,6 +120,98 @@ function streamSse(res, chunks = SSE_CHUNKS) {
   setImmediate(next);
 }
 
+// ---- long streams with spaced events (x-bench-events) ------------------------------------------------
+/** One SSE event whose data object gets `"bench_t": <write time>` appended when written. */
+const spaced = (event, obj) => {
+  const json = JSON.stringify(obj);
+  return { head: `${event ? `event: ${event}\n` : ""}data: ${json.slice(0, -1)},"bench_t":`, tail: "}\n\n" };
+};
+const DONE = { raw: "data: [DONE]\n\n" };
+const TOKEN = (i) => `tok${i % 1000} `;
+
+function anthropicEvents(n, inputTotal) {
+  const deltas = Math.max(1, n - 5);
+  const read = Math.floor(inputTotal * 0.9);
+  const out = [
+    spaced("message_start", { type: "message_start", message: { id: "msg_bench_long", type: "message", role: "assistant", model: "claude-sonnet-4-5", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTotal - read, cache_creation_input_tokens: 0, cache_read_input_tokens: read, output_tokens: 1 } } }),
+    spaced("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }),
+  ];
+  for (let i = 0; i < deltas; i++) out.push(spaced("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: TOKEN(i) } }));
+  out.push(spaced("content_block_stop", { type: "content_block_stop", index: 0 }));
+  out.push(spaced("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: deltas } }));
+  out.push(spaced("message_stop", { type: "message_stop" }));
+  return out;
+}
+
+function chatEvents(n, inputTotal) {
+  const deltas = Math.max(1, n - 4);
+  const base = { id: "chatcmpl-bench-long", object: "chat.completion.chunk", created: 1, model: "gpt-bench", system_fingerprint: "fp_bench" };
+  const chunk = (delta, finish = null) => spaced(null, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+  const out = [chunk({ role: "assistant", content: "", refusal: null })];
+  for (let i = 0; i < deltas; i++) out.push(chunk({ content: TOKEN(i) }));
+  out.push(chunk({}, "stop"));
+  const cached = Math.floor(inputTotal * 0.9);
+  out.push(spaced(null, { ...base, choices: [], usage: { prompt_tokens: inputTotal, completion_tokens: deltas, total_tokens: inputTotal + deltas, prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 } } }));
+  out.push(DONE);
+  return out;
+}
+
+function responsesEvents(n, inputTotal) {
+  const deltas = Math.max(1, n - 2);
+  const resp = { id: "resp_bench_long", object: "response", created_at: 1, status: "in_progress", model: "gpt-bench", output: [], usage: null };
+  const out = [spaced("response.created", { type: "response.created", sequence_number: 0, response: resp })];
+  let text = "";
+  for (let i = 0; i < deltas; i++) {
+    out.push(spaced("response.output_text.delta", { type: "response.output_text.delta", sequence_number: i + 1, item_id: "msg_bench_long", output_index: 0, content_index: 0, delta: TOKEN(i) }));
+    text += TOKEN(i);
+  }
+  const cached = Math.floor(inputTotal * 0.9);
+  out.push(
+    spaced("response.completed", {
+      type: "response.completed",
+      sequence_number: deltas + 1,
+      response: {
+        ...resp,
+        status: "completed",
+        output: [{ id: "msg_bench_long", type: "message", status: "completed", role: "assistant", content: [{ type: "output_text", text, annotations: [] }] }],
+        usage: { input_tokens: inputTotal, input_tokens_details: { cached_tokens: cached }, output_tokens: deltas, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: inputTotal + deltas },
+      },
+    }),
+  );
+  return out;
+}
+
+/** Writes the events one per chunk, `gapMs` apart (measured from one write to the next timer). */
+function streamSpaced(res, events, gapMs) {
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "request-id": "req_bench_long" });
+  let i = 0;
+  let last = 0;
+  const next = () => {
+    if (res.destroyed) return;
+    // Node may fire a 1 ms timer early (its clock is read once per loop turn): wait out the rest.
+    const left = gapMs - (performance.now() - last);
+    if (i > 0 && left > 0.05) return void setTimeout(next, left);
+    const e = events[i++];
+    last = performance.now();
+    res.write(e.raw ?? `${e.head}${(performance.timeOrigin + last).toFixed(3)}${e.tail}`);
+    if (i === events.length) return void res.end();
+    if (gapMs > 0) setTimeout(next, gapMs);
+    else setImmediate(next);
+  };
+  next();
+}
+
+function longStream(req, res, path, bodyBytes) {
+  const n = Math.max(6, Math.min(1_000_000, Math.floor(Number(req.headers["x-bench-events"])) || 0));
+  const gap = Number(req.headers["x-bench-gap-ms"] ?? 1);
+  const gapMs = Number.isFinite(gap) && gap >= 0 ? gap : 1;
+  const inputTotal = Math.max(1, Math.ceil(bodyBytes / 4));
+  if (path.endsWith("/messages")) return streamSpaced(res, anthropicEvents(n, inputTotal), gapMs);
+  if (path.endsWith("/chat/completions")) return streamSpaced(res, chatEvents(n, inputTotal), gapMs);
+  if (path.endsWith("/responses")) return streamSpaced(res, responsesEvents(n, inputTotal), gapMs);
+  return false;
+}
+
 function streamBig(res) {
   res.writeHead(200, { "content-type": "application/octet-stream" });
   let left = BIG_BYTES;
@@ -138,7 +249,7 @@ function control(req, res, url, body) {
     return sendJson(res, 200, { now: performance.now(), entries: l });
   }
   if (url.pathname === "/__counts") return sendJson(res, 200, Object.fromEntries(counts));
-  if (url.pathname === "/__now") return sendJson(res, 200, { now: performance.now() });
+  if (url.pathname === "/__now") return sendJson(res, 200, { now: performance.now(), wall: performance.timeOrigin + performance.now() });
   return sendJson(res, 404, { error: "no such control route" });
 }
 
@@ -147,6 +258,7 @@ const server = http.createServer((req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
+    const bodyBytes = chunks.reduce((n, c) => n + c.length, 0);
     const body = chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0].toString() : Buffer.concat(chunks).toString();
     if (url.startsWith("/__")) return control(req, res, new URL(url, "http://x"), body);
     const key = accountKey(req);
@@ -160,6 +272,7 @@ const server = http.createServer((req, res) => {
     note(key, rule, req, 200);
     const path = url.split("?")[0];
     if (path.endsWith("/big")) return streamBig(res);
+    if (req.headers["x-bench-events"] !== undefined && longStream(req, res, path, bodyBytes) !== false) return;
     if (path.endsWith("/messages")) {
       if (body.includes('"stream":true')) return streamSse(res);
       res.writeHead(200, { "content-type": "application/json", "content-length": JSON_BODY.length, "request-id": "req_bench" });

@@ -17,7 +17,14 @@
  *          --paths direct,null,subpool,portkey (also: floor, the least a Hono gateway with a key check can
  *                   do, bench/workers/floor-worker.js)  --no-write (leave BENCHMARKS.md alone)  --json FILE
  *          --seq N (sequential requests per path for SSE and failover, 300)  --trials N (cooldown, 4)
- *          --skip matrix,sse,failover,cooldown,memory (leave phases out, for quick experiments)
+ *          --skip matrix,sse,failover,cooldown,memory,long,bigreq,turn (leave phases out, for quick experiments)
+ *   The real-traffic phases (DESIGN.md section 11; lib/traffic-phases.mjs), null Worker vs subpool (and
+ *   its variants) in paired rounds (--rounds), CPU of the serving process:
+ *          long: one stream per shape (Anthropic, Chat Completions, Responses) and path per round
+ *                --events N (2000 events per stream)  --gap-ms G (1: the time between two events)
+ *          bigreq: Claude-Code-shaped request bodies, a tiny one and --big-sizes 300000,1000000 (bytes),
+ *                --big-n N sequential requests per measurement (20)
+ *          turn: a --turn-bytes (300000) request with "stream": true answered by --turn-events N (800)
  *          --src DIR (build subpool from DIR, a checkout or an edited copy, instead of this repo)
  *          --variants a=DIR,b=DIR (also measure other builds of subpool as paths "subpool:a", ...)
  *          --baseline REF (also measure this repo at a git ref, e.g. HEAD~3 or a commit, as the path
@@ -36,6 +43,7 @@ import { agent, load, sleep, summarize, timed } from "./lib/measure.mjs";
 import { workerdVersion } from "./lib/workerd.mjs";
 import { BIG_BYTES, JSON_BODY, SSE_BODY, base, checkoutRef, startStack } from "./lib/stack.mjs";
 import { evaluateTargets, renderConsole, renderMarkdown } from "./lib/report.mjs";
+import { bigreqPhase, longPhase, turnPhase } from "./lib/traffic-phases.mjs";
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -64,6 +72,12 @@ const O = {
   variants: Object.fromEntries(list(opt("variants", "")).map((kv) => kv.split("="))),
   baseline: opt("baseline", null),
   doDisk: opt("do-disk", undefined),
+  events: Number(opt("events", quick ? 300 : 2000)),
+  gapMs: Number(opt("gap-ms", 1)),
+  bigSizes: list(opt("big-sizes", "300000,1000000")).map(Number),
+  bigN: Number(opt("big-n", quick ? 5 : 20)),
+  turnEvents: Number(opt("turn-events", quick ? 200 : 800)),
+  turnBytes: Number(opt("turn-bytes", 300000)),
 };
 
 const log = (...a) => console.log(...a);
@@ -73,7 +87,7 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "subpool-bench-"));
 installCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
 
 async function main() {
-  const report = { startedAt: new Date().toISOString(), options: { ...O, skip: [...O.skip], variants: { ...O.variants } }, env: environment(), setup: {}, matrix: [], storage: null, sse: null, memory: null, failover: null, cooldown: null };
+  const report = { startedAt: new Date().toISOString(), options: { ...O, skip: [...O.skip], variants: { ...O.variants } }, env: environment(), setup: {}, matrix: [], storage: null, sse: null, memory: null, failover: null, cooldown: null, long: null, bigreq: null, turn: null };
   log(`subpool bench: ${O.rounds} round(s) x concurrency ${O.conc.join("/")} x paths ${O.paths.join(", ")}, ${O.warmup} s warm-up + ${O.duration} s each`);
   log(`machine: ${report.env.cpu} (${report.env.cores} cores), ${report.env.node}, ${report.env.workerd}`);
 
@@ -93,6 +107,10 @@ async function main() {
   if (!O.skip.has("failover")) await failover(S, report);
   if (!O.skip.has("cooldown")) await cooldown(S, report);
   if (!O.skip.has("memory")) await memory(S, report);
+  const traffic = (name, phase) => (O.skip.has(name) ? null : phase(S, paths, O, (m) => log(`${elapsed()} ${m}`)));
+  report.long = await traffic("long", longPhase);
+  report.bigreq = await traffic("bigreq", bigreqPhase);
+  report.turn = await traffic("turn", turnPhase);
 
   report.finishedAt = new Date().toISOString();
   report.wallSeconds = (Date.now() - t0) / 1000;

@@ -199,3 +199,36 @@ export function cpuMsOf(pid) {
     return NaN;
   }
 }
+
+/**
+ * CPU time of one process in milliseconds with nanosecond resolution: the sum of its threads' time on
+ * a CPU (/proc/PID/task/TID/schedstat, first field). cpuMsOf counts in 10 ms ticks, too coarse for one
+ * request or one stream. A thread that ended between two readings takes its time out of the sum (its
+ * time stays in cpuMsOf's): cpuDeltaMs compares both and falls back to the ticks then.
+ */
+export function cpuPreciseMsOf(pid) {
+  try {
+    let ns = 0;
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {}
+    }
+    return ns / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+/** A CPU reading for cpuDeltaMs. */
+export function cpuReading(pid) {
+  return { ticks: cpuMsOf(pid), precise: cpuPreciseMsOf(pid) };
+}
+
+/** CPU ms between two cpuReading()s: the precise figure unless it disagrees with the ticks (a thread ended). */
+export function cpuDeltaMs(a, b) {
+  const ticks = b.ticks - a.ticks;
+  const precise = b.precise - a.precise;
+  if (!Number.isFinite(precise) || precise < 0 || Math.abs(precise - ticks) > 20 + 0.25 * ticks) return ticks;
+  return precise;
+}

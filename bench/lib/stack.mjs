@@ -5,6 +5,8 @@
  *   main   "bench": the steady-state user (all load goes here)
  *   fo     "failover": account 1 always answers 429 (retry-after-ms: 1), so each request fails over once
  *   cd     "cooldown": for the cooldown-propagation trials
+ *   traffic "traffic": one Anthropic and one OpenAI API-key account, for the long-stream, big-request
+ *          and coding-turn phases (S.traffic: per path, the URLs and credentials of those phases)
  * Variants (other checkouts or edited copies of subpool, e.g. `--baseline REF`) each get their own
  * workerd process and the same users; their load path is "subpool:<name>". The floor Worker
  * (workers/floor-worker.js, path "floor") is started only when asked for (withFloor).
@@ -103,10 +105,24 @@ async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, d
     }
     return { key: u.key, id: u.id, accounts: accounts.map((a) => a.id), providerKeys: [1, 2, 3].map((i) => `${keyPrefix}-${i}`) };
   }
-  const users = { main: await makeUser("bench", "sk-bench-main"), fo: await makeUser("failover", "sk-bench-fo"), cd: await makeUser("cooldown", "sk-bench-cd") };
+  /** The `long`, `bigreq` and `turn` phases' user: one Anthropic and one OpenAI API-key account (so the usage it records is theirs alone). */
+  async function makeTrafficUser(userName, keyPrefix) {
+    const u = await api(`${A}/admin/users`, { method: "POST", headers: adminH, body: JSON.stringify({ name: userName }) });
+    const h = { authorization: `Bearer ${u.key}`, "content-type": "application/json" };
+    const providerKeys = { anthropic: `${keyPrefix}-ant`, openai: `${keyPrefix}-oai` };
+    const accounts = {};
+    for (const provider of ["anthropic", "openai"]) {
+      const body = JSON.stringify({ provider, type: "api", key: providerKeys[provider], label: `${userName} ${provider}` });
+      accounts[provider] = (await api(`${A}/api/accounts?check=false`, { method: "POST", headers: h, body })).id;
+    }
+    return { key: u.key, id: u.id, accounts, providerKeys };
+  }
+  const users = { main: await makeUser("bench", "sk-bench-main"), fo: await makeUser("failover", "sk-bench-fo"), cd: await makeUser("cooldown", "sk-bench-cd"), traffic: await makeTrafficUser("traffic", "sk-bench-traffic") };
+  /** Totals of what subpool recorded for an account of the traffic user (GET /api/accounts/:id/usage). */
+  const usageOf = (accountId) => api(`${A}/api/accounts/${accountId}/usage?days=2`, { headers: { authorization: `Bearer ${users.traffic.key}` } });
   // A variant (an older commit, say) may predate GET /admin/stats: its storage columns stay empty.
   const stats = () => api(`${A}/admin/stats`, { headers: adminH }).then((s) => structuredClone(s.isolate), (e) => (optionalStats ? null : Promise.reject(e)));
-  return { name, dir, A, B, proc, users, stats, bundleBytes: fs.statSync(bundle).size, ADMIN, doDir };
+  return { name, dir, A, B, proc, users, stats, usageOf, bundleBytes: fs.statSync(bundle).size, ADMIN, doDir };
 }
 
 /**
@@ -173,8 +189,24 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
   const r = await timed(PATHS.subpool.url, { headers: { ...base, "x-api-key": users.fo.key }, body: JSON_BODY, keepBody: true });
   if (strict && (r.status !== 200 || r.headers["x-subpool-attempts"] !== "2")) throw new Error(`failover user: expected 200 after 2 attempts, got ${r.status} attempts=${r.headers["x-subpool-attempts"]}`);
 
+  // The traffic phases (lib/traffic-phases.mjs): per path, the URL of each provider API and the
+  // credential to present (subpool and its variants: the traffic user's key; the null Worker: the
+  // traffic user's provider keys, as the fake sees them through subpool too).
+  const gatewayTraffic = (v) => ({
+    pid: v.proc.pid,
+    url: { anthropic: `${v.A}/anthropic`, openai: `${v.A}/openai` },
+    auth: { anthropic: { "x-api-key": v.users.traffic.key }, openai: { authorization: `Bearer ${v.users.traffic.key}` } },
+    accounts: v.users.traffic.accounts,
+    usageOf: v.usageOf,
+  });
+  const traffic = { subpool: gatewayTraffic(sp), ...Object.fromEntries(Object.entries(variantStacks).map(([n, v]) => [`subpool:${n}`, gatewayTraffic(v)])) };
+  if (withNull) {
+    const pk = users.traffic.providerKeys;
+    traffic.null = { pid: procs.null.pid, url: { anthropic: NULLW, openai: NULLW }, auth: { anthropic: { "x-api-key": pk.anthropic }, openai: { authorization: `Bearer ${pk.openai}` } } };
+  }
+
   const setup = { bundleBytes: sp.bundleBytes, src: srcDir, variants, doDisk: doDisk ?? work, pids: Object.fromEntries(Object.entries(procs).map(([k, v]) => [k, v.pid])) };
   const statsOf = Object.fromEntries([["subpool", sp.stats], ...Object.entries(variantStacks).map(([n, v]) => [`subpool:${n}`, v.stats])]);
   const doDirs = [sp.doDir, ...Object.values(variantStacks).map((v) => v.doDir)];
-  return { doDirs, FAKE, A: sp.A, B: sp.B, NULLW, FLOOR, PK, ctl, stats: sp.stats, statsOf, users, PATHS, procs, setup };
+  return { doDirs, FAKE, A: sp.A, B: sp.B, NULLW, FLOOR, PK, ctl, stats: sp.stats, statsOf, users, PATHS, traffic, procs, setup };
 }
