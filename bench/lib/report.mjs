@@ -114,7 +114,174 @@ export function evaluateTargets(report) {
       `<= ${ms(budget)} ms`,
     );
   }
+  trafficTargets(report, add);
   return t;
+}
+
+// ---- the real-traffic phases (lib/traffic-phases.mjs) -----------------------------------------------------
+const SHAPE_LABEL = { anthropic: "Anthropic Messages", chat: "OpenAI Chat Completions", responses: "OpenAI Responses" };
+/** "+12.3 ± 1.0 us (3 rounds)"; one round has no standard error. */
+function pm(x, d = 1, unit = "us") {
+  if (!x || !Number.isFinite(x.mean)) return "n/a";
+  const v = `${x.mean >= 0 ? "+" : ""}${x.mean.toFixed(d)}`;
+  return Number.isFinite(x.se) ? `${v} ± ${x.se.toFixed(d)} ${unit} (${x.n} rounds)` : `${v} ${unit} (${x.n} round)`;
+}
+const delays = (d) => (d ? `${ms(d.p50)} / ${ms(d.p99)} / ${ms(d.max)}` : "n/a");
+const kb = (b) => (b >= 1e6 ? `${f(b / 1e6, 2)} MB` : b >= 1000 ? `${f(b / 1000, 0)} KB` : `${b} B`);
+
+function trafficTargets(report, add) {
+  const g = "subpool";
+  const L = report.long;
+  if (L?.shapes) {
+    for (const [shape, r] of Object.entries(L.shapes)) {
+      const a = r.added?.[g];
+      if (!a) continue;
+      add(`long stream (${SHAPE_LABEL[shape]}): added CPU per event <= 5 us`, a.perEventUs.mean <= 5, `${pm(a.perEventUs)} per event over null (null ${f(r.paths.null?.cpuUsPerEvent, 1)}, subpool ${f(r.paths[g]?.cpuUsPerEvent, 1)} us per event; ${L.events} events)`, "<= 5 us");
+    }
+    const per = Object.entries(L.shapes).filter(([, r]) => r.added?.[g]).map(([shape, r]) => [shape, (r.added[g].perAnswerMs.mean * 2000) / L.events]);
+    if (per.length) {
+      const how = L.events === 2000 ? "measured" : `extrapolated from ${L.events} events (x ${f(2000 / L.events, 2)})`;
+      add("a 2,000-event answer: added CPU <= +10 ms", per.every(([, v]) => v <= 10), `${per.map(([shape, v]) => `${shape} ${plus(f(v, 2))} ms`).join(", ")} (${how})`, "<= +10 ms");
+    }
+    const rows = Object.entries(L.shapes).filter(([, r]) => r.paths[g] && r.paths.null);
+    if (rows.length) {
+      const ok = rows.every(([, r]) => r.paths[g].complete && r.paths[g].delayMs && r.paths.null.delayMs && r.paths[g].delayMs.p99 <= r.paths.null.delayMs.p99 + 2);
+      add(
+        "long streams: every event arrives, each at once (p99 delay within 2 ms of the null Worker's)",
+        ok,
+        rows.map(([shape, r]) => `${shape} ${r.paths[g].complete ? "complete" : "INCOMPLETE"}, p99 ${ms(r.paths[g].delayMs?.p99)} vs ${ms(r.paths.null.delayMs?.p99)} ms`).join("; "),
+        "all events; p99 <= null's + 2 ms",
+      );
+    }
+  }
+  const B = report.bigreq;
+  if (B?.sizes) {
+    const tiny = B.sizes.find((s) => s.tiny);
+    for (const s of B.sizes.filter((x) => !x.tiny)) {
+      const b = s.addedBeyondTinyUs?.[g];
+      if (!b) continue;
+      add(
+        `big request (${kb(s.bytes)}): added CPU <= the tiny request's + 20 us`,
+        b.mean <= 20,
+        `${pm(b, 0)} beyond the tiny one's (added over null: ${pm(s.addedUs[g], 0)} here, ${pm(tiny?.addedUs?.[g], 0)} for ${tiny?.bytes} B; the null Worker itself pays ${pm(s.nullOverTinyUs, 0)} for this body)`,
+        "<= +20 us",
+      );
+    }
+  }
+  const usage = [["long", L], ["bigreq", B], ["turn", report.turn]].filter(([, x]) => x?.usage?.[g]);
+  if (usage.length) {
+    const checks = usage.flatMap(([name, x]) => Object.entries(x.usage[g]).map(([prov, u]) => [name, prov, u]));
+    add("usage subpool recorded = what the answers stated", checks.length > 0 && checks.every(([, , u]) => u.ok), checks.map(([name, prov, u]) => `${name}/${prov} ${u.ok ? "equal" : `DIFFERENT (${JSON.stringify(u.recorded)} vs ${JSON.stringify(u.expected)})`}`).join(", "), "equal");
+  }
+}
+
+function rowsLong(report) {
+  const L = report.long;
+  if (!L?.shapes) return null;
+  const rows = [];
+  for (const [shape, r] of Object.entries(L.shapes)) {
+    for (const [p, x] of Object.entries(r.paths)) {
+      const a = r.added?.[p];
+      rows.push([
+        SHAPE_LABEL[shape] ?? shape,
+        label(p),
+        `${x.complete ? "all" : "INCOMPLETE:"} ${x.events.join(" / ")}${x.errors.length ? ` (${x.errors.join("; ")})` : ""}`,
+        f(x.cpuMsPerAnswer, 1),
+        f(x.cpuUsPerEvent, 1),
+        a ? pm(a.perEventUs) : "",
+        a ? pm(a.perAnswerMs, 2, "ms") : "",
+        delays(x.delayMs),
+      ]);
+    }
+  }
+  return { head: ["API shape", "path", "events per answer (each round)", "CPU ms per answer", "CPU us per event", "added per event over null (mean ± SE)", "added per answer over null", "event delay p50 / p99 / max ms"], rows };
+}
+
+function rowsBigreq(report) {
+  const B = report.bigreq;
+  if (!B?.sizes) return null;
+  const rows = [];
+  for (const s of B.sizes) {
+    for (const [p, x] of Object.entries(s.paths)) {
+      const isNull = p === "null";
+      rows.push([
+        s.tiny ? `${s.bytes} B (tiny)` : `${kb(s.bytes)} (${s.bytes} B)`,
+        label(p),
+        f(x.cpuUsPerReq, 0),
+        isNull ? "" : pm(s.addedUs[p], 0),
+        s.tiny ? "" : isNull ? `${pm(s.nullOverTinyUs, 0)} (what the body costs the null Worker)` : pm(s.addedBeyondTinyUs[p], 0),
+        x.ok ? "all 200" : `NOT ALL: ${x.statuses.map((st) => JSON.stringify(st)).join(" ")}`,
+      ]);
+    }
+  }
+  return { head: ["request body", "path", "CPU us per request", "added over null (mean ± SE)", "added beyond the tiny request's (mean ± SE)", "answers"], rows };
+}
+
+function rowsTurn(report) {
+  const T = report.turn;
+  if (!T?.paths) return null;
+  const rows = [];
+  for (const [p, x] of Object.entries(T.paths)) {
+    const a = T.added?.[p];
+    rows.push([label(p), `${x.complete ? "all" : "INCOMPLETE:"} ${x.events.join(" / ")}`, f(x.cpuMsPerAnswer, 2), a ? pm(a.perAnswerMs, 2, "ms") : "", a ? pm(a.perEventUs) : "", delays(x.delayMs)]);
+  }
+  return { head: ["path", "events per turn (each round)", "CPU ms per turn", "added per turn over null (mean ± SE)", "added per event", "event delay p50 / p99 / max ms"], rows };
+}
+
+function rowsUsage(report) {
+  const rows = [];
+  for (const [name, x] of [["long", report.long], ["bigreq", report.bigreq], ["turn", report.turn]]) {
+    for (const [p, byProv] of Object.entries(x?.usage ?? {})) {
+      for (const [prov, u] of Object.entries(byProv)) {
+        const t = (v) => (v ? `${v.requests} answers, ${v.input} in / ${v.output} out` : "n/a");
+        rows.push([name, label(p), prov, t(u.expected), t(u.recorded), u.ok ? "equal" : "DIFFERENT"]);
+      }
+    }
+  }
+  return rows.length ? { head: ["phase", "path", "account", "stated by the answers (200)", "recorded by subpool (GET /api/accounts/:id/usage)", ""], rows } : null;
+}
+
+function trafficConsole(report) {
+  const out = [];
+  const L = report.long;
+  if (L) out.push(`Long streams: ${L.events} events ${L.gapMs} ms apart, one per chunk; serving process CPU, paired rounds (${L.rounds})`, textTable(rowsLong(report)), "");
+  const B = report.bigreq;
+  if (B) out.push(`Big requests: Claude-Code-shaped bodies, ${B.requestsPerMeasurement} sequential requests per measurement, small JSON answer; paired rounds (${B.rounds})`, textTable(rowsBigreq(report)), "");
+  const T = report.turn;
+  if (T) out.push(`Coding turn: a ${kb(T.bytes)} request with "stream": true answered by ${T.events} Anthropic events ${T.gapMs} ms apart; paired rounds (${T.rounds})`, textTable(rowsTurn(report)), "");
+  const U = rowsUsage(report);
+  if (U) out.push("Usage recorded by subpool for the traffic user's accounts, against what the answers stated", textTable(U), "");
+  return out;
+}
+
+function trafficMarkdown(report) {
+  const out = [];
+  const L = report.long;
+  if (L) {
+    out.push(`### Long streams (${L.events} events ${L.gapMs} ms apart, one per chunk)
+`);
+    out.push(`The fake writes one event per chunk, ${L.gapMs} ms after the previous one; each event carries its write time, so "event delay" is when the client got it minus when the fake wrote it (clocks aligned over the least round trip). CPU: the serving workerd process's, per answer; "added" is subpool minus the null Worker, paired round by round (${L.rounds} round(s), the order alternating), mean ± standard error.
+`);
+    out.push(mdTable(rowsLong(report)), "");
+  }
+  const B = report.bigreq;
+  if (B) {
+    out.push(`### Big requests (Claude-Code-shaped bodies, small JSON answer)
+`);
+    out.push(`${B.requestsPerMeasurement} sequential requests per measurement, keep-alive; body keys in Claude Code's order, \`metadata.user_id\` a JSON string naming the session, \`x-claude-code-session-id\` the same uuid. "Beyond the tiny request's" is (added at this size) − (added for the tiny body), per round: what the body's size costs subpool beyond what it costs the null Worker.
+`);
+    out.push(mdTable(rowsBigreq(report)), "");
+  }
+  const T = report.turn;
+  if (T) {
+    out.push(`### A coding turn (a ${kb(T.bytes)} request with \`"stream": true\`, ${T.events} Anthropic events ${T.gapMs} ms apart)
+`);
+    out.push(mdTable(rowsTurn(report)), "");
+  }
+  const U = rowsUsage(report);
+  if (U) out.push(`### Usage recorded for the traffic phases
+`, mdTable(U), "");
+  return out.join("\n");
 }
 
 function rowsMatrix(report) {
@@ -317,6 +484,7 @@ export function renderConsole(report) {
     "Cooldown recorded by isolate A, honoured by isolate B",
     textTable(rowsCooldown(report)),
     "",
+    ...trafficConsole(report),
     "Targets",
     textTable(targetsTable(report)),
   ];
@@ -369,5 +537,5 @@ ${mdTable(rowsStorage(report))}
 Isolate B (second copy of the bundle in the same workerd, same KV and Durable Object) sends requests back to back; isolate A's request gets one 429 (\`retry-after-ms: 3000\`) on account 1 and fails over. "B: last one after" is the time from that 429 to B's last request that still reached account 1 (the fake provider's clock).
 
 ${mdTable(rowsCooldown(report))}
-`;
+${report.long || report.bigreq || report.turn ? `\n${trafficMarkdown(report)}` : ""}`;
 }
