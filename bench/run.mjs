@@ -11,7 +11,9 @@
  *   4. SSE time to first byte, memory while 200 MB stream through, the added time of one failover;
  *   5. KV and DO operations per proxied request in steady state (GET /admin/stats), and how soon a
  *      cooldown recorded by one isolate is honoured by another;
- *   6. the tables on stdout and in BENCHMARKS.md (between the bench markers), raw figures as JSON.
+ *   6. real coding-tool traffic (lib/traffic-phases.mjs): long streams with spaced events in three API
+ *      shapes, Claude-Code-shaped big requests, a coding turn; null Worker vs subpool in paired rounds;
+ *   7. the tables on stdout and in BENCHMARKS.md (between the bench markers), raw figures as JSON.
  *
  * Options: --duration S (8)  --warmup S (3)  --rounds N (2)  --conc 1,16,64  --quick (1 s + 1 s, 1 round)
  *          --paths direct,null,subpool,portkey (also: floor, the least a Hono gateway with a key check can
@@ -25,6 +27,7 @@
  *          bigreq: Claude-Code-shaped request bodies, a tiny one and --big-sizes 300000,1000000 (bytes),
  *                --big-n N sequential requests per measurement (20)
  *          turn: a --turn-bytes (300000) request with "stream": true answered by --turn-events N (800)
+ *          (--quick: --events 300, --big-n 5, --turn-events 200)
  *          --src DIR (build subpool from DIR, a checkout or an edited copy, instead of this repo)
  *          --variants a=DIR,b=DIR (also measure other builds of subpool as paths "subpool:a", ...)
  *          --baseline REF (also measure this repo at a git ref, e.g. HEAD~3 or a commit, as the path

@@ -127,7 +127,7 @@ function pm(x, d = 1, unit = "us") {
   return Number.isFinite(x.se) ? `${v} ± ${x.se.toFixed(d)} ${unit} (${x.n} rounds)` : `${v} ${unit} (${x.n} round)`;
 }
 const delays = (d) => (d ? `${ms(d.p50)} / ${ms(d.p99)} / ${ms(d.max)}` : "n/a");
-const kb = (b) => (b >= 1e6 ? `${f(b / 1e6, 2)} MB` : b >= 1000 ? `${f(b / 1000, 0)} KB` : `${b} B`);
+const kb = (b) => (b >= 995_000 ? `${f(b / 1e6, 2)} MB` : b >= 1000 ? `${f(b / 1000, 0)} KB` : `${b} B`);
 
 function trafficTargets(report, add) {
   const g = "subpool";
