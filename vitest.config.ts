@@ -32,6 +32,8 @@ export default defineConfig({
           // Likewise for the first SSE event and a whole token-endpoint call (defaults 60 s, 15 s).
           FIRST_EVENT_TIMEOUT_MS: "800",
           TOKEN_TIMEOUT_MS: "800",
+          // A stream silent this long after its first event ends (default 300 s).
+          STREAM_IDLE_TIMEOUT_MS: "2000",
           // A failed renewal is retried after this (default 30 s): short, so recovery tests are quick.
           REFRESH_RETRY_MS: "300",
         },

@@ -34,6 +34,8 @@ const ConfigSchema = z.object({
   UPSTREAM_TIMEOUT_MS: int(600_000, 1),
   /** Time allowed from an SSE response's headers to its first event (comments and pings do not count). */
   FIRST_EVENT_TIMEOUT_MS: int(60_000, 1),
+  /** Once events flow, a stream silent this long is ended for the client and cancelled upstream (long thinking is quiet). */
+  STREAM_IDLE_TIMEOUT_MS: int(300_000, 1),
   /** Time allowed for a whole token-endpoint call (headers and body). */
   TOKEN_TIMEOUT_MS: int(15_000, 1),
   /** After a failed renewal, the first wait before the token endpoint is tried again (doubles, 5 min at most). */

@@ -11,6 +11,8 @@ export const stats = {
   requests: 0,
   proxied: 0,
   upstreamFetches: 0,
+  /** Streams relayed, and the reads of their copies (usage and silence): reads per stream shows the pace. */
+  streams: { relayed: 0, copyReads: 0 },
   kv: { get: 0, put: 0, delete: 0, list: 0 },
   do: { calls: 0, byMethod: {} as Record<string, number> },
 };

@@ -13,7 +13,7 @@ import { epochMs, token, why } from "./import-fields";
 import { parsePastedCode, pkcePair, refused } from "./login";
 import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, noUsage, windowOf } from "./telemetry";
 import { callStatus, callTokenEndpoint, verdictOf, tokenOf } from "./token-endpoint";
-import type { CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
+import type { CredentialFileFormat, ImportEntry, Provider, Refusal, SessionReader } from "./types";
 
 export const ANTHROPIC_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
 export const ANTHROPIC_OAUTH_BETA = "oauth-2025-04-20";
@@ -65,6 +65,7 @@ function usageFrom(u: unknown, base: Usage | null): Usage | null {
 }
 
 const usage: UsageReader = {
+  key: "usage",
   fromJson: (body) => usageFrom((body as { usage?: unknown } | null)?.usage, null),
   fromSse(sofar, event, data) {
     const d = data as { message?: { usage?: unknown }; usage?: unknown } | null;
@@ -74,18 +75,33 @@ const usage: UsageReader = {
   },
 };
 
-/** Claude Code puts its session in metadata.user_id ("user_<hash>_account_<uuid>_session_<uuid>"). */
-const USER_ID = /"user_id"\s*:\s*"((?:[^"\\]|\\.){1,512})"/g;
+/**
+ * Claude Code names its session in `x-claude-code-session-id` (since 2.1.86) and in
+ * `metadata.user_id` (a JSON-encoded string holding session_id; older versions
+ * "user_<hash>_account_<uuid>_session_<uuid>"). Its body puts `metadata` after messages, system and
+ * tools, so the field is in the body's last few KB; SDK callers may put it first. Only a
+ * `"metadata"` key is trusted: a tool's input may carry a user_id of its own, and inside a JSON
+ * string the quotes around "metadata" would be escaped.
+ */
+const METADATA_USER_ID = /^"metadata"\s*:\s*\{[^{}]*?"user_id"\s*:\s*"((?:[^"\\]|\\.){1,1024})"/;
 
-function sessionOf(_headers: Headers, body: string): string | null {
-  if (!body.includes('"user_id"')) return null;
-  const found = [...body.matchAll(USER_ID)];
-  if (found.length === 0) return null;
-  if (found.length === 1) return `u:${found[0]![1]}`;
-  // More than one (a tool's input may carry a user_id too): read the real field.
-  const id = str((parseJsonBody(body) as { metadata?: { user_id?: unknown } } | undefined)?.metadata?.user_id);
-  return id ? `u:${id.slice(0, 512)}` : null;
-}
+const session: SessionReader = {
+  fromHeaders(headers) {
+    const id = headers.get("x-claude-code-session-id");
+    return id ? `c:${id}` : null;
+  },
+  fromBody(text) {
+    for (let at = text.lastIndexOf('"metadata"'); at >= 0; at = at === 0 ? -1 : text.lastIndexOf('"metadata"', at - 1)) {
+      const m = METADATA_USER_ID.exec(text.slice(at, at + 2048));
+      if (m) return `u:${m[1]}`;
+    }
+    return null;
+  },
+  opening(body) {
+    const j = body as { system?: unknown; messages?: unknown } | undefined;
+    return j && typeof j === "object" && Array.isArray(j.messages) && j.messages.length > 0 ? [j.system ?? null, j.messages[0]] : null;
+  },
+};
 
 function errorOf(body: string | null): { type?: string; message?: string } {
   const j = parseJsonBody(body) as { error?: { type?: unknown; message?: unknown } } | undefined;
@@ -269,7 +285,7 @@ export const anthropic: Provider = {
 
   quotaOf,
   usage,
-  sessionOf,
+  session,
 
   /**
    * Claude OAuth accounts: the usage endpoint answers the 5-hour and weekly windows (utilization in

@@ -127,7 +127,7 @@ export const copilot: Provider = {
   // Copilot's API states no quota in its headers that we know of.
   quotaOf: () => null,
   usage: openaiUsage,
-  sessionOf: openaiSession,
+  session: openaiSession,
 
   imports: { opencodeKey: "github-copilot" },
 };

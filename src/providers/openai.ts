@@ -15,7 +15,7 @@ import { token, why } from "./import-fields";
 import { jwtClaims, parsePastedCode, pkcePair, refused } from "./login";
 import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, windowOf } from "./telemetry";
 import { callStatus, callTokenEndpoint, verdictOf, tokenOf } from "./token-endpoint";
-import type { AccountExtras, CredentialFileFormat, ImportEntry, Provider, Refusal } from "./types";
+import type { AccountExtras, CredentialFileFormat, ImportEntry, Provider, Refusal, SessionReader } from "./types";
 
 export const OPENAI_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann";
 /** Registered for the Codex client id: the browser lands there after sign-in (nothing listens). */
@@ -194,6 +194,7 @@ function usageFrom(u: unknown): Usage | null {
 }
 
 export const openaiUsage: UsageReader = {
+  key: "usage",
   fromJson: (body) => usageFrom((body as { usage?: unknown } | null)?.usage),
   // Responses streams end with response.completed carrying the whole usage; Chat Completions
   // streams (with stream_options.include_usage) end with a chunk whose `usage` is the total.
@@ -203,16 +204,31 @@ export const openaiUsage: UsageReader = {
   },
 };
 
-const PROMPT_CACHE_KEY = /"prompt_cache_key"\s*:\s*"((?:[^"\\]|\\.){1,512})"/;
+const PROMPT_CACHE_KEY = /"prompt_cache_key"\s*:\s*"((?:[^"\\]|\\.){1,512})"/g;
 
-/** Codex CLI names its conversation in a header; other clients may set prompt_cache_key. */
-export function openaiSession(headers: Headers, body: string): string | null {
-  const h = headers.get("session_id") ?? headers.get("conversation_id");
-  if (h) return `s:${h.slice(0, 512)}`;
-  if (!body.includes('"prompt_cache_key"')) return null;
-  const m = PROMPT_CACHE_KEY.exec(body);
-  return m ? `p:${m[1]}` : null;
-}
+/**
+ * Codex CLI names its conversation in headers (`session-id` and `thread-id` since 0.16x; older
+ * versions `session_id` / `conversation_id`); other clients may set `prompt_cache_key`, which
+ * Codex's body puts near its end. Shared with Copilot, which speaks the same API.
+ */
+export const openaiSession: SessionReader = {
+  fromHeaders(headers) {
+    const h = headers.get("session-id") ?? headers.get("session_id") ?? headers.get("conversation_id") ?? headers.get("thread-id");
+    return h ? `s:${h}` : null;
+  },
+  fromBody(text) {
+    if (!text.includes('"prompt_cache_key"')) return null;
+    let last: string | undefined;
+    for (const m of text.matchAll(PROMPT_CACHE_KEY)) last = m[1];
+    return last ? `p:${last}` : null;
+  },
+  opening(body) {
+    const j = body as { instructions?: unknown; messages?: unknown; input?: unknown } | undefined;
+    if (!j || typeof j !== "object") return null;
+    const turns = Array.isArray(j.messages) ? j.messages : Array.isArray(j.input) ? j.input : typeof j.input === "string" ? [j.input] : [];
+    return turns.length > 0 ? [j.instructions ?? null, turns[0]] : null;
+  },
+};
 
 export const openai: Provider = {
   id: "openai",
@@ -335,7 +351,7 @@ export const openai: Provider = {
   extrasOf,
   quotaOf: openaiQuota,
   usage: openaiUsage,
-  sessionOf: openaiSession,
+  session: openaiSession,
 
   /** API keys: GET /v1/models (free). ChatGPT accounts: the gateway renews the session when due. */
   async check(cfg, account, cred) {

@@ -26,6 +26,11 @@ export const noUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, cacheRea
 
 /** Reads usage from a whole JSON answer, and from the events of a stream, one at a time. */
 export interface UsageReader {
+  /**
+   * The JSON key under which answers and stream events carry usage ("usage"): the gateway looks for
+   * it in the text first and parses only what holds it.
+   */
+  key: string;
   fromJson(body: unknown): Usage | null;
   /**
    * Folds one SSE event (its data parsed) into the usage so far. Called only for events whose text

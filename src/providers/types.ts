@@ -121,6 +121,19 @@ export interface CheckVerdict {
   quota?: QuotaReading | null;
 }
 
+/**
+ * How a provider's clients name their conversation. The gateway asks in this order and stops at
+ * the first answer; each reader is cheap by contract (the body can be a megabyte).
+ */
+export interface SessionReader {
+  /** From what the client sends in headers (Claude Code's session id, Codex's session-id); no body read. */
+  fromHeaders(headers: Headers): string | null;
+  /** From a window of the body's text (its last or first few KB, or all of a small body). */
+  fromBody(text: string): string | null;
+  /** The parts of a parsed (small) body that open the conversation: its system prompt and first turn. */
+  opening(body: unknown): unknown;
+}
+
 export interface Provider {
   id: ProviderId;
   /** Proxy prefix, e.g. "/anthropic". */
@@ -150,12 +163,8 @@ export interface Provider {
   quotaOf(headers: Headers, now: number): QuotaReading | null;
   /** Token usage from JSON answers and SSE events. */
   usage: UsageReader;
-  /**
-   * The conversation a request belongs to, by what the client itself sent (Claude Code's
-   * metadata.user_id, Codex's session header ...); null lets the gateway fall back to a digest.
-   * `body` is the request body as text (may be empty); read it cheaply: it can be megabytes.
-   */
-  sessionOf(headers: Headers, body: string): string | null;
+  /** How this provider's clients name a conversation (session affinity; proxy/conversation.ts). */
+  session: SessionReader;
   /**
    * Verifies a credential at no token cost where the provider allows it (an API key against a free
    * endpoint, a subscription against its usage endpoint). Absent: the check is a token refresh

@@ -1,24 +1,40 @@
 /**
- * Which conversation a request belongs to, for session affinity (docs/ARCHITECTURE.md, "Routing"):
- * the client's own `x-subpool-session` header, else what the provider module finds in the request
- * (Claude Code's metadata.user_id, Codex's session header, prompt_cache_key), else a digest of the
- * system prompt and the first message — the part of a conversation that does not change.
+ * Which conversation a request belongs to, for session affinity (docs/ARCHITECTURE.md, "Routing").
+ * In order, stopping at the first found:
+ *  1. headers: the client's own `x-subpool-session`, else what the provider's clients send (Claude
+ *     Code's `x-claude-code-session-id`, Codex CLI's `session-id`): free, and the body is not read;
+ *  2. the body, with bounded work whatever its size (DESIGN §11): the provider looks for its field
+ *     (metadata.user_id, prompt_cache_key) in the body's last and first BODY_WINDOW bytes, where
+ *     the real clients put it;
+ *  3. a digest of the conversation's opening: of the system prompt and first message (the provider
+ *     says which fields) for a body up to PARSE_LIMIT, else of the body's first BODY_WINDOW bytes —
+ *     a conversation grows at its end, so its beginning stays the same from turn to turn.
  */
 import { digest } from "../providers/telemetry";
 import type { Provider } from "../providers/types";
 import { parseJsonBody } from "../util";
 
 const MAX_ID = 512;
+const BODY_WINDOW = 16 * 1024;
+const PARSE_LIMIT = 32 * 1024;
 
-export function conversationKey(provider: Provider, headers: Headers, body: ArrayBuffer | null): string | null {
+export function headerConversation(provider: Provider, headers: Headers): string | null {
   const own = headers.get("x-subpool-session");
   if (own) return `${provider.id}|h:${own.slice(0, MAX_ID)}`;
-  const text = body && body.byteLength ? new TextDecoder().decode(body) : "";
-  const found = provider.sessionOf(headers, text);
-  if (found) return `${provider.id}|${found}`;
-  const j = parseJsonBody(text) as { system?: unknown; instructions?: unknown; messages?: unknown; input?: unknown } | undefined;
-  if (!j || typeof j !== "object") return null;
-  const turns = Array.isArray(j.messages) ? j.messages : Array.isArray(j.input) ? j.input : typeof j.input === "string" ? [j.input] : [];
-  if (turns.length === 0) return null;
-  return `${provider.id}|d:${digest(JSON.stringify([j.system ?? j.instructions ?? null, turns[0]]))}`;
+  const found = provider.session.fromHeaders(headers);
+  return found ? `${provider.id}|${found.slice(0, MAX_ID + 2)}` : null;
+}
+
+export function bodyConversation(provider: Provider, body: ArrayBuffer | null): string | null {
+  if (!body || body.byteLength === 0) return null;
+  const bytes = new Uint8Array(body);
+  const dec = new TextDecoder();
+  const small = bytes.byteLength <= PARSE_LIMIT;
+  const head = small ? dec.decode(bytes) : dec.decode(bytes.subarray(0, BODY_WINDOW));
+  const tail = small ? head : dec.decode(bytes.subarray(bytes.byteLength - BODY_WINDOW));
+  const found = provider.session.fromBody(tail) ?? (small ? null : provider.session.fromBody(head));
+  if (found) return `${provider.id}|${found.slice(0, MAX_ID + 2)}`;
+  if (!small) return `${provider.id}|b:${digest(head)}`;
+  const opening = provider.session.opening(parseJsonBody(head));
+  return opening === null ? null : `${provider.id}|d:${digest(JSON.stringify(opening))}`;
 }

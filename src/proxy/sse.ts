@@ -1,18 +1,22 @@
 /**
- * Server-sent events, without buffering the stream (docs/ARCHITECTURE.md, invariant 8):
- *  - peekFirstEvent reads only until the first complete event, so a limit that a provider reports
- *    as the first `error` event of a 200 stream can still fail over while the client has nothing.
- *    It has a deadline (FIRST_EVENT_TIMEOUT_MS): a stream that sends headers and then nothing, or
- *    only comments and pings, must not hold the request forever. A read error is thrown;
- *  - passThrough hands the peeked bytes and then the rest of the upstream to the client chunk by
- *    chunk, and turns an upstream cut into a final `error` event: never a silent truncation.
+ * Server-sent events before the client has anything (docs/ARCHITECTURE.md, invariant 8):
+ * peekFirstEvent reads only until the first complete event, so a limit that a provider reports as
+ * the first `error` event of a 200 stream can still fail over. It has a deadline
+ * (FIRST_EVENT_TIMEOUT_MS): a stream that sends headers and then nothing, or only comments and
+ * pings, must not hold the request forever. A read error is thrown. A stream that ends, or sends
+ * PEEK_LIMIT bytes, without any event (empty, pings only, garbage) has `first: null`: a failed
+ * attempt (DESIGN §11). After the peek, ./relay.ts passes the rest on.
  */
 
 const PEEK_LIMIT = 64 * 1024;
-const te = new TextEncoder();
+/** A field line that starts an event: a first event larger than PEEK_LIMIT is on its way. */
+const EVENT_FIELD = /^(?:event|data|id):/m;
 
 export interface Peeked {
-  /** The first event with a field other than comments, if it arrived whole. */
+  /**
+   * The first event with a field other than comments; `{event: "message", data: ""}` when one has
+   * begun but is larger than PEEK_LIMIT; null when the stream ended or sent PEEK_LIMIT without one.
+   */
   first: { event: string; data: string } | null;
   chunks: Uint8Array[];
   reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -61,74 +65,13 @@ export async function peekFirstEvent(body: ReadableStream<Uint8Array>, expired: 
       size += r.value.byteLength;
       text += decoder.decode(r.value, { stream: true });
       const ev = firstEvent(text);
-      if (ev !== undefined || size >= PEEK_LIMIT) return { first: ev ?? null, chunks, reader, done: false };
+      if (ev !== undefined) return { first: ev, chunks, reader, done: false };
+      if (size >= PEEK_LIMIT) return { first: EVENT_FIELD.test(text) ? { event: "message", data: "" } : null, chunks, reader, done: false };
     }
   } catch (e) {
     void reader.cancel().catch(() => {});
     throw e;
   }
-}
-
-/** Sees every chunk that goes to the client, and the end of the stream (however it ends). */
-export interface StreamObserver {
-  observe(chunk: Uint8Array): void;
-  end(): void;
-}
-
-/** The peeked bytes, then the rest; an upstream error becomes `cutEvent` and a clean end. */
-export function passThrough(peeked: Peeked, cutEvent: (bytesSent: number) => string, watch?: StreamObserver): ReadableStream<Uint8Array> {
-  const { chunks, reader } = peeked;
-  let i = 0;
-  let sent = 0;
-  let finished = peeked.done;
-  let ended = false;
-  const end = () => {
-    if (!ended) {
-      ended = true;
-      watch?.end();
-    }
-  };
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        if (i < chunks.length) {
-          const c = chunks[i]!;
-          chunks[i++] = new Uint8Array(0);
-          sent += c.byteLength;
-          watch?.observe(c);
-          controller.enqueue(c);
-          return;
-        }
-        if (finished) {
-          end();
-          controller.close();
-          return;
-        }
-        try {
-          const { value, done } = await reader.read();
-          if (done) {
-            finished = true;
-            end();
-            controller.close();
-            return;
-          }
-          sent += value.byteLength;
-          watch?.observe(value);
-          controller.enqueue(value);
-        } catch {
-          finished = true;
-          end();
-          controller.enqueue(te.encode(cutEvent(sent)));
-          controller.close();
-        }
-      },
-      cancel(reason) {
-        end();
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }
 
 export function isEventStream(headers: Headers): boolean {

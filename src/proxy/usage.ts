@@ -65,7 +65,7 @@ export function usageOf(provider: Provider, body: ArrayBuffer): Usage | null {
 function usageOfText(provider: Provider, text: string): Usage | null {
   const found = lastUsage(provider, text);
   if (found !== undefined) return found;
-  return text.includes('"usage"') ? provider.usage.fromJson(parseJsonBody(text)) : null;
+  return text.includes(`"${provider.usage.key}"`) ? provider.usage.fromJson(parseJsonBody(text)) : null;
 }
 
 /**
@@ -77,9 +77,9 @@ function usageOfText(provider: Provider, text: string): Usage | null {
  * whole, where the top-level field is read (and there is none).
  */
 function lastUsage(provider: Provider, text: string): Usage | null | undefined {
-  const at = text.lastIndexOf('"usage"');
+  const at = text.lastIndexOf(`"${provider.usage.key}"`);
   if (at < 0) return undefined;
-  let i = skipSpace(text, at + 7);
+  let i = skipSpace(text, at + provider.usage.key.length + 2);
   if (text[i] !== ":") return undefined;
   i = skipSpace(text, i + 1);
   if (text[i] !== "{") return undefined;
@@ -89,7 +89,7 @@ function lastUsage(provider: Provider, text: string): Usage | null | undefined {
   const outer = closer(text, end + 1);
   if (outer < 0 || text[outer] !== "}" || skipSpace(text, outer + 1) !== text.length) return undefined;
   const usage = parseJsonBody(text.slice(i, end + 1));
-  return usage === undefined ? undefined : provider.usage.fromJson({ usage });
+  return usage === undefined ? undefined : provider.usage.fromJson({ [provider.usage.key]: usage });
 }
 
 function skipSpace(text: string, i: number): number {
@@ -117,45 +117,71 @@ function closer(text: string, from: number): number {
   return -1;
 }
 
-/** Watches SSE bytes go by; `end()` gives the usage seen (null when the stream stated none). */
+/** An SSE event larger than this is not usage: dropped rather than held (memory per stream is bounded). */
+const MAX_EVENT_CHARS = 1024 * 1024;
+
+/**
+ * Watches SSE bytes go by (in whatever batches the copy delivers); `end()` gives the usage seen (null
+ * when the stream stated none). Only complete events whose text holds the provider's usage key are
+ * parsed; what is held between batches is one incomplete event, at most MAX_EVENT_CHARS: a stream of
+ * `data:` lines that never ends an event is dropped as it grows, not buffered.
+ */
 export class SseUsage {
   private readonly decoder = new TextDecoder();
-  private partial = "";
-  private event = "";
-  private data: string[] = [];
+  private readonly key: string;
+  /** Text after the last complete event. */
+  private pending = "";
+  /** An event over the limit was dropped: what precedes the next boundary is its tail. */
+  private skipping = false;
   private usage: Usage | null = null;
 
-  constructor(private readonly provider: Provider) {}
+  constructor(private readonly provider: Provider) {
+    this.key = `"${provider.usage.key}"`;
+  }
 
   observe(chunk: Uint8Array): void {
-    const text = this.partial + this.decoder.decode(chunk, { stream: true });
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf("\n", start);
-      if (nl < 0) break;
-      this.line(text.slice(start, text[nl - 1] === "\r" ? nl - 1 : nl));
-      start = nl + 1;
+    let text = this.decoder.decode(chunk, { stream: true });
+    // SSE allows CR LF and CR line ends (a CR LF split between two batches reads as one extra line
+    // end: at worst one event is misread, and usage comes in the last events anyway).
+    if (text.includes("\r")) text = text.replace(/\r\n?/g, "\n");
+    const all = this.pending + text;
+    const cut = all.lastIndexOf("\n\n");
+    if (cut < 0) {
+      this.pending = all;
+    } else {
+      let complete = all.slice(0, cut);
+      this.pending = all.slice(cut + 2);
+      if (this.skipping) {
+        const b = complete.indexOf("\n\n");
+        complete = b < 0 ? "" : complete.slice(b + 2);
+        this.skipping = false;
+      }
+      if (complete.includes(this.key)) for (const block of complete.split("\n\n")) if (block.includes(this.key)) this.event(block);
     }
-    this.partial = text.slice(start);
-    // A line longer than this is no usage event: drop it rather than grow without bound.
-    if (this.partial.length > 1024 * 1024) this.partial = "";
+    if (this.pending.length > MAX_EVENT_CHARS) {
+      this.pending = "";
+      this.skipping = true;
+    }
+  }
+
+  /** Characters held between batches (at most one incomplete event, bounded). */
+  heldChars(): number {
+    return this.pending.length;
   }
 
   end(): Usage | null {
-    if (this.partial) this.line(this.partial);
-    this.line("");
+    if (!this.skipping && this.pending.includes(this.key)) this.event(this.pending);
+    this.pending = "";
     return this.usage;
   }
 
-  private line(line: string) {
-    if (line === "") {
-      const data = this.data.join("\n");
-      if (data.includes('"usage"')) this.usage = this.provider.usage.fromSse(this.usage, this.event || "message", parseJsonBody(data));
-      this.event = "";
-      this.data = [];
-      return;
+  private event(block: string) {
+    let event = "";
+    const data: string[] = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) event = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(line[5] === " " ? 6 : 5));
     }
-    if (line.startsWith("event:")) this.event = line.slice(6).trim();
-    else if (line.startsWith("data:")) this.data.push(line.slice(line[5] === " " ? 6 : 5));
+    if (data.length) this.usage = this.provider.usage.fromSse(this.usage, event || "message", parseJsonBody(data.join("\n")));
   }
 }

@@ -151,9 +151,9 @@ describe("the upstream fails untidily before the client has anything: the next a
     expect(new TextDecoder().decode(first.value)).toContain("message_start");
     const next = await Promise.race([reader.read(), new Promise<"open">((r) => setTimeout(() => r("open"), 1200))]);
     expect(next).toBe("open"); // no rotation, no cut: nothing can be retried once bytes went out
+    expect(t.cancelled).toBe(false);
     await reader.cancel();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(t.cancelled).toBe(true); // the client hanging up lets go of the upstream
+    // A client hanging up during a silence is noticed at the upstream's next chunk (test/faults/streams.test.ts).
   });
 });
 

@@ -22,6 +22,43 @@ export interface Seen {
   redirect: string;
 }
 
+/**
+ * A fake's stream as the network would hand it over. A real fetch's body is a system stream, which
+ * the gateway tees and pipes natively into the client's IdentityTransformStream (src/proxy/relay.ts).
+ * A body made in this isolate from a string or bytes is not: workerd's tee of such a stream refuses
+ * to pump into another IdentityTransformStream ("Inter-TransformStream ReadableStream.pipeTo() is
+ * not implemented") and the pipe hangs. A JS-backed stream behaves like the network one, cut and
+ * cancel included, so SSE bodies are handed over as one. Like a real fetch, aborting the request's
+ * signal after the headers errors the body (and lets go of the fake's stream).
+ */
+function networkLike(res: Response, signal: AbortSignal | null): Response {
+  if (!res.body || !(res.headers.get("content-type") ?? "").startsWith("text/event-stream")) return res;
+  const body = res.body;
+  const reader = body.getReader();
+  const out = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        signal?.addEventListener("abort", () => {
+          c.error(new DOMException("The operation was aborted", "AbortError"));
+          void reader.cancel().catch(() => {});
+        });
+      },
+      async pull(c) {
+        try {
+          const r = await reader.read();
+          if (r.done) c.close();
+          else c.enqueue(r.value);
+        } catch (e) {
+          c.error(e);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(out, res);
+}
+
 type Handler = (req: Request, credential: string) => Response | Promise<Response>;
 
 const b64url = (s: string) => btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -154,12 +191,12 @@ export class Upstream {
       this.seen.push({ url: req.url, method: req.method, headers: Object.fromEntries(req.headers), body, redirect: req.redirect });
       // Like a real connection, an aborted request (the gateway's header timeout) fails at once.
       const signal = init?.signal ?? null;
-      if (!signal) return this.dispatch(req, body);
+      if (!signal) return networkLike(await this.dispatch(req, body), null);
       return new Promise<Response>((resolve, reject) => {
         const onAbort = () => reject(new DOMException("The operation was aborted", "AbortError"));
         if (signal.aborted) return onAbort();
         signal.addEventListener("abort", onAbort, { once: true });
-        this.dispatch(req, body).then(resolve, reject);
+        this.dispatch(req, body).then((r) => networkLike(r, signal)).then(resolve, reject);
       });
     });
     return this;

@@ -3,6 +3,7 @@
  * real-shaped header sets (test/fixtures/telemetry.json) and real-shaped bodies and streams.
  */
 import { describe, expect, it } from "vitest";
+import { bodyConversation, headerConversation } from "../../src/proxy/conversation";
 import { findProvider } from "../../src/providers";
 import { usageOf } from "../../src/proxy/usage";
 import fixtures from "../fixtures/telemetry.json";
@@ -107,18 +108,61 @@ describe("conversation ids", () => {
   const anthropic = findProvider("anthropic")!;
   const openai = findProvider("openai")!;
   const h = (o: Record<string, string> = {}) => new Headers(o);
+  const buf = (o: unknown) => new TextEncoder().encode(typeof o === "string" ? o : JSON.stringify(o)).buffer as ArrayBuffer;
+  /** A Claude-Code-shaped body of about `kb` KB: key order as Claude Code sends it, metadata after the big parts. */
+  const claudeCode = (kb: number, userId: string, turns = 40) => {
+    const filler = "x".repeat(Math.max(0, (kb * 1024) / (turns * 2)));
+    const messages = Array.from({ length: turns }, (_, i) =>
+      i % 2
+        ? { role: "assistant", content: [{ type: "tool_use", id: `t${i}`, name: "db", input: { user_id: `db-user-${i}`, note: filler } }] }
+        : { role: "user", content: [{ type: "tool_result", tool_use_id: `t${i}`, content: `{"user_id":"row-${i}"} ${filler}` }] },
+    );
+    const tools = [{ name: "db", input_schema: { type: "object", properties: { metadata: { type: "object" }, user_id: { type: "string" } } } }];
+    return { model: "claude-sonnet-4-5", messages, system: [{ type: "text", text: "You are Claude Code." }], tools, metadata: { user_id: userId }, max_tokens: 32000, stream: true };
+  };
 
   it("Claude Code's metadata.user_id, also when a tool input carries a user_id of its own", () => {
-    const body = JSON.stringify({ messages: [{ role: "user", content: [{ type: "tool_result", content: '{"user_id":"x"}' }] }], metadata: { user_id: "user_abc_account_1_session_2" } });
-    expect(anthropic.sessionOf(h(), body)).toBe("u:user_abc_account_1_session_2");
-    const twice = JSON.stringify({ messages: [{ role: "assistant", content: [{ type: "tool_use", input: { user_id: "db-user-9" } }] }], metadata: { user_id: "sess-1" } });
-    expect(anthropic.sessionOf(h(), twice)).toBe("u:sess-1");
-    expect(anthropic.sessionOf(h(), JSON.stringify({ messages: [] }))).toBeNull();
+    const body = { messages: [{ role: "user", content: [{ type: "tool_result", content: '{"user_id":"x"}' }] }], metadata: { user_id: "user_abc_account_1_session_2" } };
+    expect(bodyConversation(anthropic, buf(body))).toBe("anthropic|u:user_abc_account_1_session_2");
+    const twice = { messages: [{ role: "assistant", content: [{ type: "tool_use", input: { user_id: "db-user-9" } }] }], metadata: { user_id: "sess-1" } };
+    expect(bodyConversation(anthropic, buf(twice))).toBe("anthropic|u:sess-1");
+    // No metadata: the digest of the opening, the same for every later turn of the conversation.
+    const opening = bodyConversation(anthropic, buf({ system: "s", messages: [{ role: "user", content: "hi" }] }));
+    expect(opening).toMatch(/^anthropic\|d:/);
+    expect(bodyConversation(anthropic, buf({ system: "s", messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "yo" }] }))).toBe(opening);
+    expect(bodyConversation(anthropic, buf({ messages: [] }))).toBeNull();
   });
 
-  it("Codex's session header, else prompt_cache_key", () => {
-    expect(openai.sessionOf(h({ session_id: "0199-abc" }), "{}")).toBe("s:0199-abc");
-    expect(openai.sessionOf(h(), JSON.stringify({ prompt_cache_key: "conv-7", input: [] }))).toBe("p:conv-7");
-    expect(openai.sessionOf(h(), "{}")).toBeNull();
+  it("Claude Code's session header names the conversation without the body", () => {
+    expect(headerConversation(anthropic, h({ "x-claude-code-session-id": "4f1c-uuid" }))).toBe("anthropic|c:4f1c-uuid");
+    expect(headerConversation(anthropic, h({ "x-subpool-session": "mine" }))).toBe("anthropic|h:mine");
+    expect(headerConversation(anthropic, h())).toBeNull();
+  });
+
+  it("finds metadata.user_id (a JSON-encoded string, as Claude Code 2.1 sends it) at the end of a 1 MB body full of other user_ids", () => {
+    const id = JSON.stringify({ device_id: "d1", account_uuid: "a1", session_id: "s-42" });
+    const big = claudeCode(1024, id);
+    expect(bodyConversation(anthropic, buf(big))).toBe(`anthropic|u:${JSON.stringify(id).slice(1, -1)}`);
+    // SDK callers may put metadata first: the body's beginning is looked at too.
+    const { metadata: _, ...rest } = claudeCode(300, "ignored");
+    const sdk = { metadata: { user_id: "early" }, ...rest };
+    expect(bodyConversation(anthropic, buf(sdk))).toBe("anthropic|u:early");
+  });
+
+  it("a large body without any session field is named by its beginning, stable as the conversation grows", () => {
+    const turn1 = claudeCode(300, "x", 40) as { metadata?: unknown; messages: unknown[] };
+    delete turn1.metadata;
+    const turn2 = { ...turn1, messages: [...turn1.messages, { role: "user", content: "next" }] };
+    const a = bodyConversation(anthropic, buf(turn1));
+    expect(a).toMatch(/^anthropic\|b:/);
+    expect(bodyConversation(anthropic, buf(turn2))).toBe(a);
+  });
+
+  it("Codex's session headers (session-id since 0.16x, session_id before), else prompt_cache_key", () => {
+    expect(headerConversation(openai, h({ "session-id": "0199-new" }))).toBe("openai|s:0199-new");
+    expect(headerConversation(openai, h({ session_id: "0199-abc" }))).toBe("openai|s:0199-abc");
+    expect(headerConversation(openai, h())).toBeNull();
+    expect(bodyConversation(openai, buf({ prompt_cache_key: "conv-7", input: [] }))).toBe("openai|p:conv-7");
+    expect(bodyConversation(openai, buf("{}"))).toBeNull();
   });
 });

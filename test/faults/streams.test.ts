@@ -1,0 +1,248 @@
+/**
+ * Streams that cannot hurt (DESIGN §11): a 200 stream with no event is a failed attempt; a stream
+ * silent for STREAM_IDLE_TIMEOUT_MS (2 s here) ends with the provider's error event and the upstream
+ * is cancelled; a client that goes away mid-stream lets go of the upstream; usage totals of long
+ * streams equal what the provider stated, in both providers' shapes; an event that never ends is
+ * not held in memory.
+ */
+import { describe, expect, it } from "vitest";
+import { addAccount, call, callRaw, createUser, listAccounts, sleep, useGateway } from "../helpers/gateway";
+import { SSE, scripted, sseEvent, tap } from "../helpers/faults";
+import { secrets } from "../helpers/secrets";
+import { SseUsage } from "../../src/proxy/usage";
+import { findProvider } from "../../src/providers";
+
+const { up } = useGateway();
+let n = 0;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function userWith(provider: "anthropic" | "openai", count: number) {
+  const u = await createUser(`streams${++n}`);
+  const keys: string[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const k = secrets.add(provider === "anthropic" ? `sk-ant-api03-streams-${n}-${i}-${crypto.randomUUID()}` : `sk-proj-streams-${n}-${i}-${crypto.randomUUID()}`);
+    keys.push(k);
+    ids.push((await addAccount(u.key, { provider, type: "api", key: k, label: `key ${i}` })).id);
+  }
+  return { ...u, keys, ids };
+}
+
+const anthropicStream = (key: string) =>
+  callRaw("/anthropic/v1/messages", {
+    method: "POST",
+    headers: { "x-api-key": key, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+    body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 16, stream: true, messages: [{ role: "user", content: "hi" }] }),
+  });
+const openaiStream = (key: string, path: string, body: unknown) =>
+  callRaw(`/openai${path}`, { method: "POST", key, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+const messageStart = (input: number) => sseEvent("message_start", { type: "message_start", message: { id: "msg_1", type: "message", role: "assistant", content: [], usage: { input_tokens: input, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } } });
+const delta = (text: string) => sseEvent("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } });
+
+/** An endless stream of events, one every `everyMs`, counting what the gateway pulled. */
+function endless(first: string, everyMs: number, t = tap()): Response {
+  let i = 0;
+  let stopped = false;
+  return new Response(
+    new ReadableStream<Uint8Array>(
+      {
+        async pull(c) {
+          if (i > 0) await sleep(everyMs);
+          if (stopped) return;
+          const chunk = enc.encode(i++ === 0 ? first : delta(`t${i} `));
+          t.pulled += chunk.byteLength;
+          c.enqueue(chunk);
+        },
+        cancel() {
+          stopped = true;
+          t.cancelled = true;
+        },
+      },
+      { highWaterMark: 0 },
+    ),
+    { headers: SSE },
+  );
+}
+
+async function usageOfToday(key: string, accountId: string) {
+  await sleep(1200); // successes are batched once a second
+  await listAccounts(key); // flushes this isolate's outcomes
+  const r = await call(`/api/accounts/${accountId}/usage?days=1`, { key });
+  return r.json<{ days: Record<string, unknown>[] }>().days[0];
+}
+
+describe("a 200 stream with no event is a failed attempt", () => {
+  const cases: { name: string; parts: string[] }[] = [
+    { name: "an empty stream", parts: [] },
+    { name: "only comments and pings", parts: [": ping\n\n", ":keep-alive\n\n"] },
+    { name: "bytes that are no event", parts: ["<html>\n<body>oops</body>\n", "\u0000\u00ff garbage\n\n"] },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: the next account serves, and the first counts a failure, not a success`, async () => {
+      const u = await userWith("anthropic", 2);
+      up().on("anthropic.fake/v1/messages", (_req, cred) =>
+        cred === u.keys[0] ? scripted(c.parts, "close", { headers: SSE }) : scripted([messageStart(3), delta("from two"), sseEvent("message_stop", { type: "message_stop" })], "close", { headers: SSE }),
+      );
+      const res = await anthropicStream(u.key);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-subpool-account")).toBe(u.ids[1]);
+      expect(res.headers.get("x-subpool-attempts")).toBe("2");
+      expect(await res.text()).toContain("from two");
+      const first = (await listAccounts(u.key))[0]!;
+      expect(first.lastError).toMatch(/without an event/);
+      expect(first.status).toBe("active"); // not the account's quota: no bench
+      expect(first.successCount).toBe(0);
+      expect(first.failureCount).toBe(1);
+    });
+  }
+
+  it("64 KiB of bytes with no event in them is no stream either", async () => {
+    const u = await userWith("anthropic", 2);
+    const junk = "x".repeat(16 * 1024) + "\n";
+    up().on("anthropic.fake/v1/messages", (_req, cred) =>
+      cred === u.keys[0] ? scripted([junk, junk, junk, junk, junk], "stall", { headers: SSE }) : scripted([messageStart(3), sseEvent("message_stop", { type: "message_stop" })], "close", { headers: SSE }),
+    );
+    const res = await anthropicStream(u.key);
+    expect(res.headers.get("x-subpool-account")).toBe(u.ids[1]);
+    await res.text();
+    expect((await listAccounts(u.key))[0]!.lastError).toMatch(/bytes without an event/);
+  });
+});
+
+describe("a stream that goes silent after its first event", () => {
+  it("ends after STREAM_IDLE_TIMEOUT_MS with Anthropic's error event; the upstream is cancelled; the account is not benched", async () => {
+    const u = await userWith("anthropic", 2);
+    const t = tap();
+    up().on("anthropic.fake/v1/messages", () => scripted([messageStart(4), delta("thinking")], "stall", { headers: SSE }, t));
+    const t0 = Date.now();
+    const res = await anthropicStream(u.key);
+    const text = await res.text();
+    const ms = Date.now() - t0;
+    expect(ms).toBeGreaterThanOrEqual(1900);
+    expect(ms).toBeLessThan(6000);
+    expect(text).toContain("thinking");
+    const tail = text.slice(text.indexOf("event: error"));
+    const data = JSON.parse(/data: (.*)\n/.exec(tail)![1]!);
+    expect(data).toMatchObject({ type: "error", error: { type: "api_error" } });
+    expect(data.error.message).toMatch(/sent nothing for 2 s.*STREAM_IDLE_TIMEOUT_MS/);
+    await sleep(50);
+    expect(t.cancelled).toBe(true);
+    await sleep(1200);
+    const first = (await listAccounts(u.key))[0]!;
+    expect(first.status).toBe("active");
+    expect(first.failureCount).toBe(1);
+    expect(first.lastError).toMatch(/went silent/);
+    // No rotation once bytes reached the client.
+    expect(up().calls("anthropic.fake/v1/messages")).toHaveLength(1);
+  });
+
+  it("ends an OpenAI stream with the error event OpenAI's SDKs recognise", async () => {
+    const u = await userWith("openai", 1);
+    const t = tap();
+    up().on("openai.fake/v1/chat/completions", () => scripted([`data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", choices: [{ index: 0, delta: { content: "Hi" } }] })}\n\n`], "stall", { headers: SSE }, t));
+    const res = await openaiStream(u.key, "/v1/chat/completions", { model: "gpt-5", stream: true, messages: [] });
+    const text = await res.text();
+    expect(text).toContain('"Hi"');
+    expect(JSON.parse(/event: error\ndata: (.*)\n/.exec(text)![1]!).error.code).toBe("upstream_disconnected");
+    await sleep(50);
+    expect(t.cancelled).toBe(true);
+  });
+
+  it("a stream that keeps sending is never cut, however long it runs", async () => {
+    const u = await userWith("anthropic", 1);
+    up().on("anthropic.fake/v1/messages", () => {
+      const parts = [messageStart(1)];
+      for (let i = 0; i < 30; i++) parts.push(delta(`w${i} `));
+      parts.push(sseEvent("message_stop", { type: "message_stop" }));
+      return scripted(parts, "close", { headers: SSE }, tap(), 100); // 3 s in all, never 2 s silent
+    });
+    const text = await (await anthropicStream(u.key)).text();
+    expect(text).toContain("w29");
+    expect(text).toContain("message_stop");
+    expect(text).not.toContain("event: error");
+  });
+});
+
+describe("a client that goes away mid-stream", () => {
+  it("lets go of the upstream while the copy for usage is still read, and the usage seen is recorded", async () => {
+    const u = await userWith("anthropic", 1);
+    const t = tap();
+    up().on("anthropic.fake/v1/messages", () => endless(messageStart(42), 10, t));
+    const res = await anthropicStream(u.key);
+    const reader = res.body!.getReader();
+    let text = "";
+    while (!text.includes("t3 ")) text += dec.decode((await reader.read()).value);
+    await reader.cancel();
+    const t0 = Date.now();
+    while (!t.cancelled && Date.now() - t0 < 2000) await sleep(10);
+    expect(t.cancelled).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const pulled = t.pulled;
+    await sleep(100);
+    expect(t.pulled).toBe(pulled); // nothing more is generated for nobody
+    const day = await usageOfToday(u.key, u.ids[0]!);
+    expect(day).toMatchObject({ requests: 1, inputTokens: 42 });
+  });
+});
+
+describe("usage totals of long streams equal what the provider stated", () => {
+  it("Anthropic: 2,000 events, input from message_start, cumulative output from the last message_delta", async () => {
+    const u = await userWith("anthropic", 1);
+    up().on("anthropic.fake/v1/messages", () => {
+      const parts = [sseEvent("message_start", { type: "message_start", message: { usage: { input_tokens: 1234, output_tokens: 1, cache_read_input_tokens: 5000, cache_creation_input_tokens: 70 } } })];
+      for (let i = 0; i < 2000; i++) parts.push(delta(`tok${i} `));
+      parts.push(sseEvent("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 1000 } }));
+      parts.push(sseEvent("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 2001 } }));
+      parts.push(sseEvent("message_stop", { type: "message_stop" }));
+      return scripted(parts, "close", { headers: SSE });
+    });
+    const text = await (await anthropicStream(u.key)).text();
+    expect(text.match(/event: content_block_delta/g)).toHaveLength(2000);
+    expect(await usageOfToday(u.key, u.ids[0]!)).toMatchObject({ requests: 1, inputTokens: 1234, outputTokens: 2001, cacheReadTokens: 5000, cacheWriteTokens: 70 });
+  });
+
+  it("OpenAI Chat Completions: 2,000 chunks, the total from the last chunk's usage", async () => {
+    const u = await userWith("openai", 1);
+    up().on("openai.fake/v1/chat/completions", () => {
+      const chunk = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
+      const parts: string[] = [];
+      for (let i = 0; i < 2000; i++) parts.push(chunk({ id: "c", object: "chat.completion.chunk", choices: [{ index: 0, delta: { content: `t${i}` } }], usage: null }));
+      parts.push(chunk({ id: "c", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: 900, completion_tokens: 2000, prompt_tokens_details: { cached_tokens: 300 } } }));
+      parts.push("data: [DONE]\n\n");
+      return scripted(parts, "close", { headers: SSE });
+    });
+    await (await openaiStream(u.key, "/v1/chat/completions", { model: "gpt-5", stream: true, stream_options: { include_usage: true }, messages: [] })).text();
+    expect(await usageOfToday(u.key, u.ids[0]!)).toMatchObject({ requests: 1, inputTokens: 600, outputTokens: 2000, cacheReadTokens: 300 });
+  });
+
+  it("OpenAI Responses: 2,000 deltas, the total from response.completed", async () => {
+    const u = await userWith("openai", 1);
+    up().on("openai.fake/v1/responses", () => {
+      const parts = [sseEvent("response.created", { type: "response.created", response: { id: "r", status: "in_progress", usage: null } })];
+      for (let i = 0; i < 2000; i++) parts.push(sseEvent("response.output_text.delta", { type: "response.output_text.delta", delta: `t${i}` }));
+      parts.push(sseEvent("response.completed", { type: "response.completed", response: { id: "r", status: "completed", usage: { input_tokens: 700, output_tokens: 2000, input_tokens_details: { cached_tokens: 100 } } } }));
+      return scripted(parts, "close", { headers: SSE });
+    });
+    await (await openaiStream(u.key, "/v1/responses", { model: "gpt-5", stream: true, input: "hi" })).text();
+    expect(await usageOfToday(u.key, u.ids[0]!)).toMatchObject({ requests: 1, inputTokens: 600, outputTokens: 2000, cacheReadTokens: 100 });
+  });
+});
+
+describe("memory per stream is bounded whatever arrives", () => {
+  it("300 MB of data: lines that never end an event are dropped as they grow, not held; usage after them still counts", () => {
+    const counted = new SseUsage(findProvider("anthropic")!);
+    const line = enc.encode(`data: ${"x".repeat(1017)}\n`); // 1 KiB
+    const chunk = new Uint8Array(64 * 1024);
+    for (let i = 0; i < 64; i++) chunk.set(line, i * 1024);
+    let peak = 0;
+    for (let sent = 0; sent < 300 * 1024 * 1024; sent += chunk.byteLength) {
+      counted.observe(chunk);
+      peak = Math.max(peak, counted.heldChars());
+    }
+    expect(peak).toBeLessThanOrEqual(1024 * 1024 + chunk.byteLength);
+    counted.observe(enc.encode(`\n\n${sseEvent("message_delta", { type: "message_delta", usage: { input_tokens: 9, output_tokens: 77 } })}`));
+    expect(counted.end()).toMatchObject({ inputTokens: 9, outputTokens: 77 });
+  });
+});
