@@ -3,6 +3,7 @@
  * unreachable gateway, refused key, missing admin rights, an older gateway without a route.
  */
 import { CliError } from "./errors.js";
+import { subpool } from "./invocation.js";
 import type { ResolvedConfig } from "./config.js";
 
 export interface ApiErrorBody {
@@ -43,14 +44,14 @@ function networkCode(e: unknown): string | undefined {
 
 export function unreachable(url: string, e: unknown): CliError {
   const name = (e as { name?: unknown } | null)?.name;
-  if (name === "TimeoutError") return new CliError(`the gateway at ${url} did not answer in time`, "check the URL (`subpool setup`) and your network, then try again");
+  if (name === "TimeoutError") return new CliError(`the gateway at ${url} did not answer in time`, `check the URL (\`${subpool()} setup\`) and your network, then try again`);
   if (name === "AbortError") return new CliError("cancelled", undefined, 130);
   const code = networkCode(e);
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return new CliError(`cannot reach the gateway at ${url}: the host name does not resolve (${code})`, "check the URL: run `subpool setup`");
-  if (code?.startsWith("ERR_TLS") || code?.includes("CERT")) return new CliError(`cannot reach the gateway at ${url}: TLS failed (${code})`, "check the URL: run `subpool setup`");
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return new CliError(`cannot reach the gateway at ${url}: the host name does not resolve (${code})`, `check the URL: run \`${subpool()} setup\``);
+  if (code?.startsWith("ERR_TLS") || code?.includes("CERT")) return new CliError(`cannot reach the gateway at ${url}: TLS failed (${code})`, `check the URL: run \`${subpool()} setup\``);
   const how = code && code !== "ECONNREFUSED" ? ` (${code})` : "";
   if (isLocal(url)) return new CliError(`cannot reach the gateway at ${url}${how}: is it running? (npm run dev)`);
-  return new CliError(`cannot reach the gateway at ${url}${how}`, "check the URL (`subpool setup`) and your network");
+  return new CliError(`cannot reach the gateway at ${url}${how}`, `check the URL (\`${subpool()} setup\`) and your network`);
 }
 
 /** A gateway on this machine (`npm run dev`), as opposed to a deployed one. */
@@ -99,7 +100,7 @@ export class Api {
     }
     if (res.status >= 300 && res.status < 400) {
       const to = res.headers.get("location");
-      throw new CliError(`the gateway at ${this.url} redirects${to ? ` to ${to}` : ""}`, "run `subpool setup` with the address it redirects to (the key is never sent along a redirect)");
+      throw new CliError(`the gateway at ${this.url} redirects${to ? ` to ${to}` : ""}`, `run \`${subpool()} setup\` with the address it redirects to (the key is never sent along a redirect)`);
     }
     const text = await res.text().catch(() => "");
     let json: unknown;
@@ -135,7 +136,7 @@ export class Api {
   }
 
   private notSubpool(status: number): CliError {
-    return new CliError(`the gateway at ${this.url} answered ${status} with something that is not subpool's JSON`, "is that the gateway's address? Check it with `subpool setup`");
+    return new CliError(`the gateway at ${this.url} answered ${status} with something that is not subpool's JSON`, `is that the gateway's address? Check it with \`${subpool()} setup\``);
   }
 
   private rephrase(status: number, e: ApiErrorBody, method: string, path: string): string {
@@ -151,12 +152,12 @@ export class Api {
   private hintFor(status: number, e: ApiErrorBody): string | undefined {
     if (status === 401) {
       return this.keyFrom === "env"
-        ? "fix or unset SUBPOOL_KEY, or run `subpool setup`"
+        ? `fix or unset SUBPOOL_KEY, or run \`${subpool()} setup\``
         : this.keyFrom === "input"
-          ? "check the key (an admin can issue a new one with `subpool users rotate <name>`)"
-          : "run `subpool setup` (an admin can issue a new key with `subpool users rotate <name>`)";
+          ? `check the key (an admin can issue a new one with \`${subpool()} users rotate <name>\`)`
+          : `run \`${subpool()} setup\` (an admin can issue a new key with \`${subpool()} users rotate <name>\`)`;
     }
-    if (status === 403 && /owns no accounts/.test(e.message)) return "the ADMIN_TOKEN only manages users: `subpool users add <you> --admin`, then `subpool setup` with that key";
+    if (status === 403 && /owns no accounts/.test(e.message)) return `the ADMIN_TOKEN only manages users: \`${subpool()} users add <you> --admin\`, then \`${subpool()} setup\` with that key`;
     if (status === 403) return "this needs an admin's key";
     if (status === 404 && e.message.startsWith("no route")) return "update the gateway (git pull && npx wrangler deploy)";
     if (status === 429) return "the gateway is rate limiting: wait a moment and try again";

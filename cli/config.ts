@@ -14,6 +14,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, w
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { CliError } from "./errors.js";
+import { subpool } from "./invocation.js";
 import { warn } from "./ui.js";
 
 export interface StoredConfig {
@@ -90,7 +91,7 @@ export function normalizeUrl(raw: string): string {
     throw new CliError(`"${raw}" is not a URL`, "give the address of your gateway, e.g. http://localhost:8787 or https://subpool.<you>.workers.dev");
   }
   if (u.protocol !== "http:" && u.protocol !== "https:") throw new CliError(`the gateway URL must start with http:// or https:// (got ${u.protocol})`);
-  if (u.username || u.password) throw new CliError("put the key in `subpool setup`, not in the URL");
+  if (u.username || u.password) throw new CliError(`put the key in \`${subpool()} setup\`, not in the URL`);
   if (u.search || u.hash) throw new CliError("the gateway URL takes no ?query or #fragment");
   return `${u.origin}${u.pathname.replace(/\/+$/, "")}`;
 }
@@ -108,9 +109,9 @@ function parseStored(text: string, path: string): ConfigFile {
   try {
     v = JSON.parse(text);
   } catch {
-    throw new CliError(`the config file ${path} is not valid JSON`, "run `subpool setup` to write it again");
+    throw new CliError(`the config file ${path} is not valid JSON`, `run \`${subpool()} setup\` to write it again`);
   }
-  if (!v || typeof v !== "object" || Array.isArray(v)) throw new CliError(`the config file ${path} is not a JSON object`, "run `subpool setup` to write it again");
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new CliError(`the config file ${path} is not a JSON object`, `run \`${subpool()} setup\` to write it again`);
   const o = v as Record<string, unknown>;
   const profiles: Record<string, Partial<StoredConfig>> = {};
   const raw = o.profiles;
@@ -152,7 +153,7 @@ export function loadConfig(): ResolvedConfig {
   if (profile !== null) {
     if (!saved?.url || !saved.key) {
       const what = !saved ? `there is no profile "${profile}" in ${path}` : `the profile "${profile}" in ${path} has no ${!saved.url ? "url" : "key"}`;
-      throw new CliError(what, `run \`subpool setup --profile ${profile}\` first${knownProfiles(file)}`);
+      throw new CliError(what, `run \`${subpool()} setup --profile ${profile}\` first${knownProfiles(file)}`);
     }
     return { url: normalizeUrl(saved.url), key: saved.key, path, profile, urlFrom: "file", keyFrom: "file" };
   }
@@ -160,7 +161,7 @@ export function loadConfig(): ResolvedConfig {
   const key = env("SUBPOOL_KEY") ?? saved?.key;
   if (!url || !key) {
     const missing = !file ? `no gateway configured (${path} does not exist)` : `the config file ${path} has no ${!url ? "url" : "key"}`;
-    throw new CliError(missing, `run \`subpool setup\` first (or set SUBPOOL_URL and SUBPOOL_KEY)${knownProfiles(file)}`);
+    throw new CliError(missing, `run \`${subpool()} setup\` first (or set SUBPOOL_URL and SUBPOOL_KEY)${knownProfiles(file)}`);
   }
   return {
     url: normalizeUrl(url),
@@ -182,7 +183,7 @@ export function loadUrl(): string {
   const profile = currentProfile();
   const file = readConfigFile();
   const url = (profile === null ? env("SUBPOOL_URL") : undefined) ?? profileOf(file, profile)?.url;
-  if (!url) throw new CliError(profile ? `no gateway configured for the profile "${profile}"` : "no gateway configured", `run \`subpool setup${profileFlag(profile)}\` first (or pass --url${profile ? "" : ", or set SUBPOOL_URL"})`);
+  if (!url) throw new CliError(profile ? `no gateway configured for the profile "${profile}"` : "no gateway configured", `run \`${subpool()} setup${profileFlag(profile)}\` first (or pass --url${profile ? "" : ", or set SUBPOOL_URL"})`);
   return normalizeUrl(url);
 }
 

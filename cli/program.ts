@@ -7,11 +7,12 @@ import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { SHELLS, TOOLS, type Shell } from "../src/connect.js";
 import { usualPlacesHelp } from "./commands/import-places.js";
 import { configPath, normalizeUrl, validProfileName } from "./config.js";
-import { PROVIDER_ALIASES, PROVIDERS, type Provider } from "./types.js";
+import { subpool } from "./invocation.js";
+import { API_KEY_PROVIDERS, CREDENTIAL_TOOLS, findProvider, infoOf, PROVIDER_ALIAS_LIST, PROVIDERS, type Provider } from "./types.js";
 import { paint } from "./ui.js";
 
 export function parseProvider(raw: string): Provider {
-  const p = PROVIDER_ALIASES[raw.trim().toLowerCase()];
+  const p = findProvider(raw)?.id;
   if (!p) throw new InvalidArgumentError(`unknown provider "${raw}": use one of ${PROVIDERS.join(", ")}`);
   return p;
 }
@@ -61,6 +62,13 @@ function defaultShell(): Shell {
   if (process.platform === "win32") return "powershell";
   const sh = /([a-z]+)$/.exec(process.env.SHELL ?? "")?.[1];
   return (SHELLS as readonly string[]).includes(sh ?? "") ? (sh as Shell) : "sh";
+}
+
+/** Example lines for --help: each command as this CLI was started (`npx <gateway>/cli/subpool-cli.tgz …` too), its note aligned. */
+function examples(rows: ([string, string] | [string, string, true])[]): string {
+  const lines = rows.map(([args, note, whole]) => [whole ? args : subpool(args), note] as const);
+  const width = Math.max(0, ...lines.filter(([, note]) => note).map(([c]) => c.length));
+  return lines.map(([c, note]) => (note ? `  ${c.padEnd(width)}   ${note}` : `  ${c}`)).join("\n");
 }
 
 const ACCOUNT_ARG = "id, first characters of the id, label, or <provider>:<position> (e.g. anthropic:2)";
@@ -114,23 +122,25 @@ function defaultSubcommand(parent: Command, child: Command): void {
 
 export function buildProgram(version: string): Command {
   const program = new Command("subpool")
-    .description("subpool: your AI provider accounts behind one gateway. Start with `subpool setup`.")
+    .description("subpool: your AI provider accounts behind one gateway. Start with `setup` (see Getting started, below).")
     .version(version, "-v, --version")
-    .addOption(new Option("--profile <name>", "use a saved profile (e.g. admin): see `subpool setup --profile`").argParser(parseProfile))
+    .addOption(new Option("--profile <name>", "use a saved profile (e.g. admin), saved by `setup --profile NAME`").argParser(parseProfile))
     .addHelpText(
       "after",
-      `
+      () => `
 Getting started:
-  subpool setup                    gateway URL and your key (an admin gives you the key)
-  subpool login anthropic          sign in to a subscription (or: openai, github-copilot)
-  subpool import                   or upload the logins opencode, Claude Code, Codex already have
-  subpool accounts                 your pool: status, cooldowns, quota used, last use, counts
-  subpool usage                    requests and tokens per day, per account
-  subpool settings                 how requests pick an account (failover, round-robin, quota-aware)
-  subpool env claude-code          what to set so a tool uses the gateway (see: subpool env list)
+${examples([
+  ["setup", "gateway URL and your key (an admin gives you the key)"],
+  [`login ${PROVIDERS[0]}`, `sign in to a subscription (or: ${PROVIDERS.slice(1).join(", ")})`],
+  ["import", `or upload the logins ${CREDENTIAL_TOOLS.join(", ")} already have`],
+  ["accounts", "your pool: status, cooldowns, quota used, last use, counts"],
+  ["usage", "requests and tokens per day, per account"],
+  ["settings", "how requests pick an account (failover, round-robin, quota-aware)"],
+  ["env claude-code", `what to set so a tool uses the gateway (see: ${subpool("env list")})`],
+])}
 
-Profiles: \`subpool setup --profile admin\` saves a second gateway key beside your own (an admin's
-ADMIN_TOKEN, another gateway); \`subpool --profile admin users list\` uses it; \`subpool profiles\` lists them.
+Profiles: \`${subpool("setup --profile admin")}\` saves a second gateway key beside your own (an admin's
+ADMIN_TOKEN, another gateway); \`${subpool("--profile admin users list")}\` uses it; \`${subpool("profiles")}\` lists them.
 
 Environment: SUBPOOL_URL, SUBPOOL_KEY (override the saved ones, unless a profile is chosen),
 SUBPOOL_PROFILE (a profile, as --profile), SUBPOOL_CONFIG (another config file),
@@ -157,11 +167,11 @@ SUBPOOL_NO_BROWSER=1 (print addresses instead of opening a browser), NO_COLOR.`,
   // ---- login, import ---------------------------------------------------------------------------
   program
     .command("login")
-    .description("sign in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot); the account is stored in the gateway")
-    .argument("<provider>", `${PROVIDERS.join(" | ")} (also: claude, chatgpt, copilot)`, parseProvider)
+    .description(`sign in to a subscription (${PROVIDERS.map((id) => infoOf(id)?.subscription).join(", ")}); the account is stored in the gateway`)
+    .argument("<provider>", `${PROVIDERS.join(" | ")} (also: ${PROVIDER_ALIAS_LIST.join(", ")})`, parseProvider)
     .option("--label <label>", "a name for the account (default: the email or login the provider reports)")
     .option("--no-browser", "do not open a browser; print the address")
-    .option("--no-callback", "openai: do not listen on localhost:1455 for the browser; paste the address instead")
+    .option("--no-callback", `${PROVIDERS.filter((id) => infoOf(id)?.login === "redirect").join(", ")}: do not listen on localhost:1455 for the browser; paste the address instead`)
     .option("--json", "print the resulting account as JSON")
     .addHelpText(
       "after",
@@ -247,8 +257,8 @@ position order, 1 first.`,
 
   accounts
     .command("add")
-    .description("add an API key account (subscriptions: `subpool login`)")
-    .argument("<provider>", PROVIDERS.filter((p) => p !== "github-copilot").join(" | "), parseProvider)
+    .description(`add an API key account (subscriptions: \`${subpool("login")}\`)`)
+    .argument("<provider>", API_KEY_PROVIDERS.map((p) => p.id).join(" | "), parseProvider)
     .option("--key <key>", "the API key; `-` reads it from stdin (keeps it out of the shell history)")
     .option("--label <label>", "a name for it")
     .option("--json", "print the new account as JSON")
@@ -273,11 +283,13 @@ position order, 1 first.`,
     .option("--json", "print the settings as JSON")
     .addHelpText(
       "after",
-      `
+      () => `
 Examples:
-  subpool settings                                  what is set now
-  subpool settings --strategy quota-aware --quota-threshold 90%
-  subpool settings --affinity-ttl 1h                keep a conversation on its account for an hour`,
+${examples([
+  ["settings", "what is set now"],
+  ["settings --strategy quota-aware --quota-threshold 90%", ""],
+  ["settings --affinity-ttl 1h", "keep a conversation on its account for an hour"],
+])}`,
     )
     .action(run("routing", "settings"));
 
@@ -332,12 +344,14 @@ Examples:
     .option("--json", "print the settings as JSON")
     .addHelpText(
       "after",
-      `
+      () => `
 Examples:
-  eval "$(subpool env claude-code)"           needs SUBPOOL_KEY exported (or add --show-key)
-  subpool env opencode > opencode.json
-  subpool env codex --write                   sets model_provider = "subpool" in ~/.codex/config.toml
-  subpool env codex >> ~/.codex/config.toml   appends a provider and a profile: codex --profile subpool`,
+${examples([
+  [`eval "$(${subpool("env claude-code")})"`, "sets them in this shell (with your saved key unless SUBPOOL_KEY is exported)", true],
+  ["env opencode > opencode.json", ""],
+  ["env codex --write", 'sets model_provider = "subpool" in ~/.codex/config.toml'],
+  ["env codex >> ~/.codex/config.toml", "appends a provider and a profile: codex --profile subpool"],
+])}`,
     )
     .action(run("env", "env"));
 

@@ -5,7 +5,8 @@
  * fits several is refused with every match and its id: nothing is changed on a guess.
  */
 import { CliError } from "./errors.js";
-import { PROVIDER_ALIASES, type Account, type User } from "./types.js";
+import { subpool } from "./invocation.js";
+import { findProvider, type Account, type User } from "./types.js";
 
 export function describeAccount(a: Account): string {
   return `${a.provider} #${a.position} "${a.label}" (${a.id})`;
@@ -26,10 +27,10 @@ export function findAccount(accounts: Account[], ref: string): Account {
   if (exact) return exact;
   const slot = /^([a-z-]+)[:#/](\d+)$/i.exec(r);
   if (slot) {
-    const provider = PROVIDER_ALIASES[slot[1]!.toLowerCase()];
+    const provider = findProvider(slot[1]!)?.id;
     const found = provider && accounts.find((a) => a.provider === provider && a.position === Number(slot[2]));
     if (found) return found;
-    if (provider) throw new CliError(`there is no ${provider} account at position ${slot[2]}`, "`subpool accounts` lists them");
+    if (provider) throw new CliError(`there is no ${provider} account at position ${slot[2]}`, `\`${subpool()} accounts\` lists them`);
   }
   const lower = r.toLowerCase();
   const tiers: Account[][] = [
@@ -44,7 +45,7 @@ export function findAccount(accounts: Account[], ref: string): Account {
   }
   throw new CliError(
     accounts.length ? `no account matches "${r}"` : `no account matches "${r}": you have no accounts yet`,
-    accounts.length ? "give an id (or its first characters), a label, or <provider>:<position>; `subpool accounts` lists them" : "add one with `subpool login <provider>` or `subpool import`",
+    accounts.length ? `give an id (or its first characters), a label, or <provider>:<position>; \`${subpool()} accounts\` lists them` : `add one with \`${subpool()} login <provider>\` or \`${subpool()} import\``,
   );
 }
 
@@ -59,8 +60,8 @@ export function findUser(users: User[], ref: string): User {
   for (const matches of tiers) {
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) {
-      throw new CliError(`"${r}" matches ${matches.length} users:\n${matches.map((u) => `  ${u.name}  ${u.id}`).join("\n")}`, "name one of them by its id; `subpool users list` lists them");
+      throw new CliError(`"${r}" matches ${matches.length} users:\n${matches.map((u) => `  ${u.name}  ${u.id}`).join("\n")}`, `name one of them by its id; \`${subpool()} users list\` lists them`);
     }
   }
-  throw new CliError(`no user matches "${r}"`, "give a name or an id; `subpool users list` lists them");
+  throw new CliError(`no user matches "${r}"`, `give a name or an id; \`${subpool()} users list\` lists them`);
 }

@@ -1,9 +1,10 @@
 /** `subpool accounts`: the caller's pool as a table, and rm | disable | enable | move | rename | add. */
 import { context, type Ctx } from "../context.js";
 import { CliError } from "../errors.js";
+import { subpool } from "../invocation.js";
 import { ask, confirm, isInteractive, readLine } from "../prompts.js";
 import { describeAccount, findAccount, slotOf } from "../resolve.js";
-import { PROVIDERS, type Account, type AccountStatus, type Provider } from "../types.js";
+import { CREDENTIAL_TOOLS, infoOf, PROVIDERS, type Account, type AccountStatus, type Provider } from "../types.js";
 import { ago, duration, out, outputWidth, paint, printJson, printTable, renderTable, say, textWidth } from "../ui.js";
 
 const STATUS_STYLE: Record<AccountStatus, "green" | "yellow" | "red" | "gray"> = {
@@ -63,7 +64,7 @@ export function accountNotes(accounts: Account[], now = Date.now(), compact = fa
     const who = `${slotOf(a)} "${a.label}"`;
     const at = lastErrorAt(a);
     const when = at !== null ? `, ${ago(at, now)}` : "";
-    if (a.status === "needs_reauth") notes.push(`${who} needs a new login: ${a.lastError ?? "the provider refused its refresh token"}${when}. Sign in again: subpool login ${a.provider}`);
+    if (a.status === "needs_reauth") notes.push(`${who} needs a new login: ${a.lastError ?? "the provider refused its refresh token"}${when}. Sign in again: ${subpool()} login ${a.provider}`);
     else if (errorIsCurrent(a)) {
       // Already whole in the table's cell: nothing to add.
       if (!compact && a.lastStatus !== null && a.lastError && a.lastError.length <= CELL_ERROR && at === null) continue;
@@ -149,7 +150,7 @@ export async function printAccounts(accounts: Account[]): Promise<void> {
           const status = `${STATUS_SHORT[a.status] ?? a.status}${cd !== "-" ? ` ${shortDuration(a.cooldownUntil! - now)}` : ""}`;
           return [
             a.position,
-            a.provider === "github-copilot" ? "copilot" : a.provider,
+            infoOf(a.provider)?.short ?? a.provider,
             truncate(a.label, labelMax),
             paint(STATUS_STYLE[a.status] ?? "white", status),
             ago(a.lastUsedAt, now).replace(/^(\S+) (\S+) ago$/, "$1$2").replace(/ ago$/, ""),
@@ -191,7 +192,7 @@ export async function list(opts: { json?: boolean; provider?: Provider }): Promi
   }
   if (shown.length === 0) {
     out(opts.provider ? `No ${opts.provider} accounts.` : "No accounts yet.");
-    say("Add one: `subpool login anthropic|openai|github-copilot`, `subpool import` (files of opencode, Claude Code, Codex), or `subpool accounts add <provider>` for an API key.");
+    say(`Add one: \`${subpool(`login ${PROVIDERS.join("|")}`)}\`, \`${subpool("import")}\` (files of ${CREDENTIAL_TOOLS.join(", ")}), or \`${subpool()} accounts add <provider>\` for an API key.`);
     return;
   }
   await printAccounts(shown);
@@ -213,7 +214,7 @@ async function setEnabled(ref: string, enabled: boolean, opts: { json?: boolean 
   const ctx = context();
   const a = await patch(ctx, await resolve(ctx, ref), { enabled });
   if (opts.json) printJson(a);
-  else out(enabled ? `Enabled ${describeAccount(a)}: it is ${a.status} now.` : `Disabled ${describeAccount(a)}: requests skip it until \`subpool accounts enable ${a.id}\`.`);
+  else out(enabled ? `Enabled ${describeAccount(a)}: it is ${a.status} now.` : `Disabled ${describeAccount(a)}: requests skip it until \`${subpool()} accounts enable ${a.id}\`.`);
 }
 
 export const enable = (ref: string, opts: { json?: boolean }) => setEnabled(ref, true, opts);
@@ -240,12 +241,13 @@ export async function rename(ref: string, label: string, opts: { json?: boolean 
 }
 
 export async function add(provider: Provider, opts: { key?: string; label?: string; json?: boolean }): Promise<void> {
-  if (provider === "github-copilot") throw new CliError("GitHub Copilot accounts are subscriptions, not API keys", "run `subpool login github-copilot`");
+  const info = infoOf(provider);
+  if (info && !(info.types as readonly string[]).includes("api")) throw new CliError(`${info.name} accounts are subscriptions, not API keys`, `run \`${subpool(`login ${provider}`)}\``);
   const ctx = context();
   let key: string;
   if (opts.key === "-") key = (await readLine())?.trim() ?? "";
   else if (opts.key !== undefined) key = opts.key.trim();
-  else if (isInteractive()) key = await ask({ message: `${provider === "anthropic" ? "Anthropic" : "OpenAI"} API key`, secret: true, validate: (v) => (v ? undefined : "paste the key") });
+  else if (isInteractive()) key = await ask({ message: `${info?.name ?? provider} API key`, secret: true, validate: (v) => (v ? undefined : "paste the key") });
   else throw new CliError("no API key given", "pass --key - and pipe the key in");
   if (!key) throw new CliError("the API key is empty");
   const a = await ctx.api.post<Account & { check?: CheckResult }>("/api/accounts", { provider, type: "api", key, ...(opts.label ? { label: opts.label } : {}) });
@@ -254,7 +256,7 @@ export async function add(provider: Provider, opts: { key?: string; label?: stri
     return;
   }
   out(`Added ${describeAccount(a)}.`);
-  if (a.check) say(a.check.verdict === "ok" ? "The provider accepted the key." : `The provider could not be asked about the key now (${a.check.message}); it is kept. \`subpool accounts check ${a.id}\` asks again.`);
+  if (a.check) say(a.check.verdict === "ok" ? "The provider accepted the key." : `The provider could not be asked about the key now (${a.check.message}); it is kept. \`${subpool()} accounts check ${a.id}\` asks again.`);
 }
 
 interface CheckResult {
@@ -286,7 +288,7 @@ export async function check(ref: string | undefined, opts: { json?: boolean }): 
       results.map(({ account: a, result: c }) => [`${slotOf(a)} "${truncate(a.label, 28)}"`, a.type === "api" ? "api key" : "oauth", paint(c.verdict === "ok" ? "green" : c.verdict === "invalid" ? "red" : "yellow", VERDICT[c.verdict] ?? c.verdict), truncate(c.message || String(c.status), 48), a.status]),
     );
     for (const { account: a, result: c } of results) {
-      if (c.verdict === "invalid") say(`${slotOf(a)} "${a.label}": ${a.type === "api" ? "a new key is needed (subpool accounts rm, then add)" : `sign in again: subpool login ${a.provider}`}`);
+      if (c.verdict === "invalid") say(`${slotOf(a)} "${a.label}": ${a.type === "api" ? `a new key is needed (${subpool("accounts rm")}, then add)` : `sign in again: ${subpool(`login ${a.provider}`)}`}`);
     }
   }
   if (results.some((r) => r.result.verdict === "invalid")) process.exitCode = 1;

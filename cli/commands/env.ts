@@ -3,17 +3,21 @@
  * src/connect.ts (the dashboard shows the same). stdout holds only what to paste, so
  * `eval "$(subpool env claude-code)"`, `subpool env opencode > opencode.json` and
  * `subpool env codex >> ~/.codex/config.toml` work; shell and TOML output carry their notes as #
- * comments, JSON output has its notes on stderr. The key itself is printed only with --show-key;
- * otherwise the lines refer to $SUBPOOL_KEY, and the command refuses to feed `eval` lines that
- * would set an empty key. `subpool env codex --write` edits Codex's config.toml in place.
+ * comments, JSON output has its notes on stderr. The lines refer to $SUBPOOL_KEY when it is exported;
+ * when it is not, lines that go to a program (`eval "$(…)"`, a pipe, a file) carry the key `subpool
+ * setup` saved, and a terminal gets the $SUBPOOL_KEY lines with a note (--show-key prints the key
+ * anywhere). With no key at all it refuses to feed `eval` lines that would set an empty key.
+ * `subpool env codex --write` edits Codex's config.toml in place.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { connectParts, connectText, findTool, KEY_VAR, keyVarLine, TOOLS, type Shell, type ToolId } from "../../src/connect.js";
+import { connectParts, connectText, findTool, KEY_VAR, keyVarLine, TOOLS, type Shell } from "../../src/connect.js";
 import { useGatewayInCodexConfig } from "../codex-config.js";
 import { loadConfig, loadUrl } from "../config.js";
 import { CliError } from "../errors.js";
+import { subpool } from "../invocation.js";
+import { PROVIDER_CATALOGUE } from "../types.js";
 import { out, printJson, printTable, say, warn } from "../ui.js";
 
 interface EnvOptions {
@@ -24,16 +28,24 @@ interface EnvOptions {
   write?: boolean;
 }
 
-/** Other names people type. */
-const TOOL_ALIASES: Record<string, ToolId> = {
+/** Other names people type: a provider's id names the tool that speaks its API as is (the catalogue's sdkTool). */
+const TOOL_ALIASES: Record<string, string> = {
   claude: "claude-code",
-  anthropic: "anthropic-sdk",
-  openai: "openai-sdk",
   "codex-cli": "codex",
-  "github-copilot": "copilot",
+  ...Object.fromEntries(PROVIDER_CATALOGUE.map((p) => [p.id, p.sdkTool])),
 };
 
 const keyIsExported = (): boolean => Boolean(process.env[KEY_VAR]?.trim());
+
+/** The key `subpool setup` saved (for the chosen profile), or null when there is none to use. */
+function savedKey(): { key: string } | null {
+  try {
+    const cfg = loadConfig();
+    return cfg.keyFrom === "file" ? { key: cfg.key } : null;
+  } catch {
+    return null;
+  }
+}
 
 function codexConfigPath(): string {
   const home = process.env.CODEX_HOME?.trim() || join(homedir(), ".codex");
@@ -56,7 +68,7 @@ function writeCodex(url: string, shell: Shell, json: boolean): void {
   try {
     edit = useGatewayInCodexConfig(before, url, KEY_VAR);
   } catch (e) {
-    throw new CliError(`${path} was left as it was: ${(e as Error).message}`, "or append the snippet of `subpool env codex` and run `codex --profile subpool`");
+    throw new CliError(`${path} was left as it was: ${(e as Error).message}`, `or append the snippet of \`${subpool()} env codex\` and run \`codex --profile subpool\``);
   }
   const changed = edit.text !== before;
   let backup: string | null = null;
@@ -90,17 +102,42 @@ export async function env(rawTool: string, opts: EnvOptions): Promise<void> {
     if (opts.json) printJson({ tools: TOOLS.map((t) => ({ tool: t.id, title: t.summary })) });
     else {
       await printTable(["tool", "for"], TOOLS.map((t) => [t.id, t.summary]));
-      say("Run `subpool env <tool>` for what to set.");
+      say(`Run \`${subpool()} env <tool>\` for what to set.`);
     }
     return;
   }
   const tool = findTool(name);
-  if (!tool) throw new CliError(`unknown tool "${rawTool}"`, `use one of: ${TOOLS.map((t) => t.id).join(", ")} (\`subpool env list\`)`);
-  if (opts.write && tool.id !== "codex") throw new CliError(`--write is for codex only (it edits ~/.codex/config.toml)`, `for ${tool.id}, redirect the output: subpool env ${tool.id} > file`, 2);
+  if (!tool) throw new CliError(`unknown tool "${rawTool}"`, `use one of: ${TOOLS.map((t) => t.id).join(", ")} (\`${subpool()} env list\`)`);
+  if (opts.write && tool.id !== "codex") throw new CliError(`--write is for codex only (it edits ~/.codex/config.toml)`, `for ${tool.id}, redirect the output: ${subpool()} env ${tool.id} > file`, 2);
   const url = opts.url ?? loadUrl();
   if (opts.write) return writeCodex(url, opts.shell, opts.json === true);
 
-  const key = opts.showKey ? loadConfig().key : null;
+  // The key in the lines: with --show-key the saved one; else $SUBPOOL_KEY, which the lines refer to
+  // (guarded). When it is not exported and the lines go to a program (eval "$(…)", a pipe, a file),
+  // they carry the saved key instead: `eval "$(subpool env claude-code)"` works right after setup.
+  let key = opts.showKey ? loadConfig().key : null;
+  let keyFromConfig = false;
+  if (!key && !opts.json && tool.kind === "env" && !keyIsExported()) {
+    const saved = savedKey();
+    if (saved && !process.stdout.isTTY) {
+      key = saved.key;
+      keyFromConfig = true;
+    } else {
+      const what = connectParts(tool.id, { baseUrl: url, key: null, shell: opts.shell })
+        .env.filter((v) => v.isKey)
+        .map((v) => v.name)
+        .join(" and ");
+      const problem = `${KEY_VAR} is not set in this shell, so these lines would set an empty ${what}`;
+      const evalLine = `eval "$(${subpool(`env ${tool.id}`)})"`;
+      if (!saved) {
+        const fix = `export ${KEY_VAR}=<your gateway key> first, or save your key with \`${subpool("setup")}\``;
+        if (!process.stdout.isTTY) throw new CliError(`${problem}, and no key is saved`, fix);
+        warn(`${problem}: ${fix}`);
+      } else {
+        say(`# ${KEY_VAR} is not set in this shell: ${evalLine} sets these with your saved key (--show-key prints it here).`);
+      }
+    }
+  }
   const parts = connectParts(tool.id, { baseUrl: url, key, shell: opts.shell });
 
   if (opts.json) {
@@ -113,15 +150,7 @@ export async function env(rawTool: string, opts: EnvOptions): Promise<void> {
     });
     return;
   }
-
-  if (tool.kind === "env" && !key && !keyIsExported()) {
-    const what = parts.env.filter((v) => v.isKey).map((v) => v.name).join(" and ");
-    const problem = `${KEY_VAR} is not set in this shell, so these lines would set an empty ${what}`;
-    if (!process.stdout.isTTY) {
-      throw new CliError(problem, `export ${KEY_VAR}=<your gateway key> first, or put your saved key into the lines: eval "$(subpool env ${tool.id} --show-key)"`);
-    }
-    warn(`${problem}: export it first, or use --show-key`);
-  }
+  if (keyFromConfig) say(`# ${KEY_VAR} is not set in this shell: these lines carry your saved gateway key.`);
 
   if (parts.file?.format === "json") {
     say(`# ${parts.name}: put this in ${parts.file.where}`);

@@ -1,6 +1,7 @@
 /** Where opencode, Claude Code and Codex keep their logins: for `subpool import` and its --help (a light module). */
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { subpool } from "../invocation.js";
 
 export interface Candidate {
   tool: string;
@@ -33,5 +34,5 @@ ${usualFiles()
   .join("\n")}
 (XDG_DATA_HOME, CLAUDE_CONFIG_DIR and CODEX_HOME move them.)
 On macOS Claude Code keeps its login in the Keychain:
-  security find-generic-password -s "Claude Code-credentials" -w | subpool import -`;
+  security find-generic-password -s "Claude Code-credentials" -w | ${subpool("import -")}`;
 }

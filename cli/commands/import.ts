@@ -7,8 +7,9 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { ApiError } from "../api.js";
 import { context } from "../context.js";
 import { Cancelled, CliError } from "../errors.js";
+import { subpool } from "../invocation.js";
 import { confirm, isInteractive, loadClack, readAllStdin } from "../prompts.js";
-import type { ImportResult } from "../types.js";
+import { PROVIDER_CATALOGUE, type ImportResult } from "../types.js";
 import { out, paint, plural, printJson, printTable, say, warn } from "../ui.js";
 import { tilde, usualFiles } from "./import-places.js";
 
@@ -25,23 +26,28 @@ interface Loaded {
 
 const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
-/** Names what a credential file holds, without reading out any value. */
+/** Names what a credential file holds, without reading out any value. The file formats are the catalogue's (src/providers/catalogue.ts). */
 export function summarize(data: Record<string, unknown>): { summary: string[]; singleUse: string[] } {
-  const claude = obj(data.claudeAiOauth);
-  if (claude) return { summary: ["Claude Code login (anthropic, oauth)"], singleUse: ["Claude Code"] };
-  if (obj(data.tokens) || "OPENAI_API_KEY" in data) {
-    const summary: string[] = [];
-    if (obj(data.tokens)) summary.push("ChatGPT login (openai, oauth)");
-    if (typeof data.OPENAI_API_KEY === "string" && data.OPENAI_API_KEY) summary.push("OpenAI API key (openai, api)");
-    return { summary, singleUse: obj(data.tokens) ? ["Codex"] : [] };
+  // A provider's own tool's file (Claude Code's .credentials.json, Codex's auth.json).
+  for (const p of PROVIDER_CATALOGUE) {
+    for (const f of p.toolFiles) {
+      const present = Object.entries(f.entries as Record<string, "api" | "oauth">).filter(([k]) => k in data);
+      if (present.length === 0) continue;
+      const held = present.filter(([k, type]) => (type === "oauth" ? obj(data[k]) : typeof data[k] === "string" && data[k]));
+      return {
+        summary: held.map(([, type]) => (type === "oauth" ? `${p.loginSite} login (${p.id}, oauth)` : `${p.name} API key (${p.id}, api)`)),
+        singleUse: p.singleUseRefresh && held.some(([, type]) => type === "oauth") ? [f.tool] : [],
+      };
+    }
   }
+  // opencode's auth.json: {"<provider>": {"type": ...}}.
   const summary: string[] = [];
   const singleUse: string[] = [];
   for (const [name, v] of Object.entries(data)) {
     const type = obj(v)?.type;
     if (typeof type !== "string") continue;
     summary.push(`${name} (${type})`);
-    if (type === "oauth" && (name === "anthropic" || name === "openai")) singleUse.push(`opencode's ${name} login`);
+    if (type === "oauth" && PROVIDER_CATALOGUE.some((p) => p.opencodeKey === name && p.singleUseRefresh)) singleUse.push(`opencode's ${name} login`);
   }
   return { summary, singleUse };
 }
@@ -83,8 +89,8 @@ export async function importFiles(files: string[], opts: { yes?: boolean; json?:
       const looked = usualFiles()
         .map((c) => `  ${c.tool}: ${tilde(c.path)}`)
         .join("\n");
-      const mac = process.platform === "darwin" ? '\nOn macOS, Claude Code keeps its login in the Keychain: security find-generic-password -s "Claude Code-credentials" -w | subpool import -' : "";
-      throw new CliError(`found no credential files; looked at:\n${looked}`, `give a file: subpool import <file>${mac}`);
+      const mac = process.platform === "darwin" ? `\nOn macOS, Claude Code keeps its login in the Keychain: security find-generic-password -s "Claude Code-credentials" -w | ${subpool()} import -` : "";
+      throw new CliError(`found no credential files; looked at:\n${looked}`, `give a file: ${subpool()} import <file>${mac}`);
     }
     loaded = found.map((c) => {
       const l = readFile(c.path);
@@ -98,7 +104,7 @@ export async function importFiles(files: string[], opts: { yes?: boolean; json?:
   if (shared.length) {
     warn(
       `${shared.join(", ")}: the gateway and the tool will then share one login whose refresh tokens work once; whichever refreshes second is signed out. ` +
-        "For a separate login use `subpool login <provider>` instead, or stop using the tool's own login.",
+        `For a separate login use \`${subpool()} login <provider>\` instead, or stop using the tool's own login.`,
     );
   }
 

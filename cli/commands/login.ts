@@ -9,9 +9,10 @@ import { ApiError, type Answer } from "../api.js";
 import { browserUsable, openBrowser } from "../browser.js";
 import { context, type Ctx } from "../context.js";
 import { Cancelled, CliError } from "../errors.js";
+import { subpool } from "../invocation.js";
 import { ask, isInteractive, progress, sleep } from "../prompts.js";
 import { describeAccount } from "../resolve.js";
-import type { LoginDone, LoginPending, LoginStart, Provider } from "../types.js";
+import { infoOf, type LoginDone, type LoginPending, type LoginStart, type Provider } from "../types.js";
 import { out, paint, printJson, say } from "../ui.js";
 
 const CALLBACK_PORT = 1455;
@@ -28,7 +29,7 @@ interface LoginOptions {
 const isAbort = (e: unknown) => (e as { name?: unknown } | null)?.name === "AbortError";
 
 function again(provider: string): string {
-  return `run \`subpool login ${provider}\` again`;
+  return `run \`${subpool()} login ${provider}\` again`;
 }
 
 /** Errors of finish that end this login (as opposed to "paste it again"). */
@@ -116,7 +117,7 @@ async function codeFlow(ctx: Ctx, start: Extract<LoginStart, { method: "code" | 
   const state = new URL(start.url).searchParams.get("state");
   const callback = redirect && opts.callback ? await listenForCallback(state) : null;
   try {
-    if (callback) say("Sign in to ChatGPT in the browser: it then comes back to this terminal by itself (through localhost:1455).");
+    if (callback) say(`Sign in to ${infoOf(provider)?.loginSite ?? provider} in the browser: it then comes back to this terminal by itself (through localhost:${CALLBACK_PORT}).`);
     else if (start.instructions) say(start.instructions);
     const opened = opts.browser && (await openBrowser(start.url));
     say(opened ? "Your browser should open at this address (if it did not, open it yourself):" : "Open this address in a browser:");
@@ -230,5 +231,5 @@ export async function login(provider: Provider, opts: LoginOptions): Promise<voi
   }
   const a = done.account;
   out(done.created ? `Added ${describeAccount(a)}.` : `Signed in again: refreshed ${describeAccount(a)}; it is ${a.status} now.`);
-  say("`subpool accounts` shows your pool; `subpool env list` shows how to point your tools at it.");
+  say(`\`${subpool()} accounts\` shows your pool; \`${subpool()} env list\` shows how to point your tools at it.`);
 }

@@ -3,6 +3,7 @@ import type { Settings, UsageAnswer, UsageDay } from "../../src/wire.js";
 import { ApiError } from "../api.js";
 import { context, type Ctx } from "../context.js";
 import { CliError } from "../errors.js";
+import { subpool } from "../invocation.js";
 import { findAccount, slotOf } from "../resolve.js";
 import type { Account } from "../types.js";
 import { duration, out, printJson, printTable, say } from "../ui.js";
@@ -125,7 +126,7 @@ export async function settings(opts: { strategy?: string; quotaThreshold?: numbe
     if (e instanceof ApiError && e.status === 400 && e.body.field) {
       const field = e.body.field as keyof Settings;
       const why = e.message.startsWith(`${field}: `) ? e.message.slice(field.length + 2) : e.message;
-      throw new CliError(`the gateway refused ${field}${FLAGS[field] ? ` (${FLAGS[field]})` : ""}: ${why}`, "nothing was changed; `subpool settings --help` lists the values");
+      throw new CliError(`the gateway refused ${field}${FLAGS[field] ? ` (${FLAGS[field]})` : ""}: ${why}`, `nothing was changed; \`${subpool()} settings --help\` lists the values`);
     }
     throw e;
   }

@@ -2,8 +2,9 @@
 import { Api, ApiError } from "../api.js";
 import { configPath, currentProfile, loadConfig, normalizeUrl, profileFlag, profileOf, readConfigFile, saveConfig, type ConfigFile, type StoredConfig } from "../config.js";
 import { CliError } from "../errors.js";
+import { installLine, subpool } from "../invocation.js";
 import { ask, isInteractive, progress, readLine } from "../prompts.js";
-import type { Me } from "../types.js";
+import { CREDENTIAL_TOOLS, PROVIDERS, type Me } from "../types.js";
 import { out, paint, printJson, printTable, say, warn } from "../ui.js";
 
 interface SetupOptions {
@@ -33,7 +34,7 @@ async function verify(url: string, key: string): Promise<Me> {
     if (e instanceof ApiError && e.status === 401) {
       throw new CliError(
         `the key was refused by ${url}; nothing was saved`,
-        "check the key: an admin shows it once, with `subpool users add <name>` or `subpool users rotate <name>`",
+        `check the key: an admin shows it once, with \`${subpool()} users add <name>\` or \`${subpool()} users rotate <name>\``,
       );
     }
     if (e instanceof CliError) throw new CliError(`${e.message}; nothing was saved`, e.hint, e.exitCode);
@@ -70,7 +71,7 @@ export async function setup(opts: SetupOptions): Promise<void> {
   let key: string;
   if (opts.key === "-") {
     const line = await readLine();
-    if (!line?.trim()) throw new CliError("--key - read no key from stdin", 'pipe the key in: echo "$KEY" | subpool setup --url … --key -');
+    if (!line?.trim()) throw new CliError("--key - read no key from stdin", `pipe the key in: echo "$KEY" | ${subpool()} setup --url … --key -`);
     key = line.trim();
   } else if (opts.key !== undefined) key = opts.key.trim();
   else if (interactive) {
@@ -94,16 +95,27 @@ export async function setup(opts: SetupOptions): Promise<void> {
     out(`Saved ${url} and your key to ${path}${profile ? ` as the profile "${profile}"` : ""} (readable by you only).`);
     out(me.id === null ? `Signed in with the bootstrap ADMIN_TOKEN.` : `Signed in as ${paint("bold", me.name)} (${me.role}).`);
     out();
-    if (me.id === null) {
-      out("This token manages users only; it owns no accounts. Next:");
-      out(`  subpool${p} users add <your-name> --admin     # an account-holding user for yourself`);
-      out(`  subpool${p} users add <teammate>              # one per teammate; each gets a key, shown once`);
-      if (!profile) out("Tip: keep this token as a profile and your own key as the default: `subpool setup --profile admin`.");
-    } else {
-      out("Next:");
-      out(`  subpool${p} login anthropic | openai | github-copilot   # sign in to a subscription`);
-      out(`  subpool${p} import                                      # or bring in logins opencode, Claude Code, Codex already have`);
-      out(`  subpool${p} env claude-code                             # then point your tools at the gateway`);
+    const next: [string, string][] =
+      me.id === null
+        ? [
+            ["users add <your-name> --admin", "an account-holding user for yourself"],
+            ["users add <teammate>", "one per teammate; each gets a key, shown once"],
+          ]
+        : [
+            [`login ${PROVIDERS.join(" | ")}`, "sign in to a subscription"],
+            ["import", `or bring in logins ${CREDENTIAL_TOOLS.join(", ")} already have`],
+            ["env claude-code", "then point your tools at the gateway"],
+          ];
+    out(me.id === null ? "This token manages users only; it owns no accounts. Next:" : "Next:");
+    const lines = next.map(([args, why]) => [subpool(`${p ? `${p.trim()} ` : ""}${args}`), why] as const);
+    const width = Math.max(...lines.map(([c]) => c.length));
+    for (const [c, why] of lines) out(`  ${c.padEnd(width)}   # ${why}`);
+    if (me.id === null && !profile) out(`Tip: keep this token as a profile and your own key as the default: \`${subpool("setup --profile admin")}\`.`);
+    // Run through npx or from the one file, the CLI is no command of its own: say how to make it one.
+    const install = installLine(url);
+    if (install) {
+      out();
+      out(`Run it as shown above, or install it once as the command \`subpool\`: ${install}`);
     }
   }
   if (!profile) {
@@ -138,7 +150,7 @@ export async function profiles(opts: { json?: boolean }): Promise<void> {
   }
   if (rows.length === 0) {
     out(`No profiles saved in ${path}.`);
-    say("Save one: `subpool setup` (the default), `subpool setup --profile admin` (another).");
+    say(`Save one: \`${subpool()} setup\` (the default), \`${subpool()} setup --profile admin\` (another).`);
     return;
   }
   await printTable(["profile", "url", ""], rows.map((r) => [r.name, r.url ?? "-", r.current ? "(in use)" : ""]));

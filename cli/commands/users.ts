@@ -1,6 +1,7 @@
 /** `subpool users add | list | rm | rotate`: the team, for admins. Keys are shown once, here only. */
 import { profileFlag, saveConfig } from "../config.js";
 import { context, type Ctx } from "../context.js";
+import { subpool } from "../invocation.js";
 import { confirm } from "../prompts.js";
 import { findUser } from "../resolve.js";
 import type { Me, User, UserWithKey } from "../types.js";
@@ -32,7 +33,7 @@ export async function listUsers(opts: { json?: boolean }): Promise<void> {
   }
   if (data.users.length === 0) {
     out("No users yet.");
-    say(`Add one: \`subpool${profileFlag()} users add <name>\` (add --admin for another admin).`);
+    say(`Add one: \`${subpool(`${profileFlag().trim()} users add <name>`.trim())}\` (add --admin for another admin).`);
     return;
   }
   await printTable(

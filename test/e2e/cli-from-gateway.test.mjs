@@ -1,6 +1,7 @@
 // A teammate with only the gateway's address and Node gets a working CLI in one command: the gateway
 // started the README's way serves its own one-file CLI (wrangler.toml [build] + [assets]), and `npx
 // <gateway>/cli/subpool-cli.tgz` runs it from a directory with no checkout, on the machine's Node.
+// There is no `subpool` command on that machine: what the CLI suggests next must run as printed.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -62,5 +63,39 @@ describe("the CLI from the gateway", { timeout: 240_000 }, () => {
     });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { accounts: [] });
+  });
+
+  const esc = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+  it("setup through npx: the commands it suggests run as printed (npx <gateway>/cli/subpool-cli.tgz …), it offers the global install, and env claude-code uses the saved key", async () => {
+    const user = await gw.api("POST", "/admin/users", gw.adminToken, { name: `npx${Date.now()}` });
+    assert.equal(user.status, 201, user.text);
+    const spec = `${gw.url}/cli/subpool-cli.tgz`;
+    const r = spawnSync("npx", ["--yes", spec, "setup", "--url", gw.url, "--key", user.json.key], { cwd: dir, env, encoding: "utf8", timeout: 180_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^  npx ${esc(spec)} login anthropic \\| openai \\| github-copilot +# sign in to a subscription$`, "m"), r.stdout);
+    assert.match(r.stdout, new RegExp(`^  npx ${esc(spec)} import +# `, "m"));
+    assert.match(r.stdout, new RegExp(`^  npx ${esc(spec)} env claude-code +# `, "m"));
+    assert.doesNotMatch(r.stdout, /^ {2}subpool /m, "no `subpool …` line: that command does not exist here");
+    assert.match(r.stdout, new RegExp(`install it once as the command \`subpool\`: npm install -g ${esc(spec)}$`, "m"));
+
+    // The printed lines, run as printed in a shell of this machine (no subpool on PATH, no SUBPOOL_KEY).
+    const run = (line) => spawnSync("sh", ["-c", line], { cwd: dir, env, encoding: "utf8", timeout: 120_000 });
+    const envLine = new RegExp(`^  (npx ${esc(spec)} env claude-code)`, "m").exec(r.stdout)[1];
+    const evaluated = run(`eval "$(${envLine} --shell sh)" && printf '%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_API_KEY"`);
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    assert.equal(evaluated.stdout, `${gw.url}/anthropic|${user.json.key}`, "the saved key, not a refusal");
+    const accounts = run(`npx ${spec} accounts`);
+    assert.equal(accounts.status, 0, accounts.stderr);
+    assert.match(accounts.stdout, /No accounts yet/);
+    assert.match(accounts.stderr, new RegExp(`Add one: \`npx ${esc(spec)} login anthropic\\|openai\\|github-copilot\`, \`npx ${esc(spec)} import\``));
+    const help = run(`npx ${spec} --help`);
+    assert.match(help.stdout, new RegExp(`^  npx ${esc(spec)} login anthropic +sign in`, "m"));
+
+    // The one file, run with node: its suggestions say `node subpool-cli.mjs …`.
+    const one = spawnSync(systemNode(), ["subpool-cli.mjs", "setup", "--url", gw.url, "--key", user.json.key], { cwd: dir, env, encoding: "utf8", timeout: 60_000 });
+    assert.equal(one.status, 0, one.stderr);
+    assert.match(one.stdout, /^ {2}node subpool-cli\.mjs login anthropic \| openai \| github-copilot +# /m);
+    assert.match(one.stdout, new RegExp(`npm install -g ${esc(spec)}$`, "m"));
   });
 });

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -32,8 +32,12 @@ function newestMtime(dir) {
   return t;
 }
 
+/** What the CLI's build compiles in from src/ (cli/tsconfig.json "include"). */
+const SHARED = ["wire.ts", "connect.ts", join("providers", "catalogue.ts")].map((f) => join(ROOT, "src", f));
+
 function ensureBuilt() {
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestMtime(join(ROOT, "cli"))) return;
+  const newest = Math.max(newestMtime(join(ROOT, "cli")), ...SHARED.map((f) => statSync(f).mtimeMs));
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest) return;
   execFileSync("npm", ["run", "-s", "build:cli"], { cwd: ROOT, stdio: "inherit" });
 }
 
@@ -186,7 +190,15 @@ function portIsFree(port) {
 /** gw: the gateway (test/e2e/gateway.mjs). */
 const state = { gw: /** @type {import("./gateway.mjs").Gateway | null} */ (null), fake: null, url: "", adminToken: "", dir: "", home: "", memberKey: "", memberName: "", quota: null };
 
-/** A clean environment: no SUBPOOL_* from the developer's shell, a fake HOME, no browser, no colour. */
+/**
+ * The CLI as a person runs it once installed (`npm install -g`): a `subpool` command on PATH, here a
+ * link in <tmp>/bin, so the commands it suggests read `subpool …` (run through npx they read
+ * `npx <spec> …`: test/e2e/cli-from-gateway.test.mjs).
+ */
+const binDir = () => join(state.dir, "bin");
+const BIN = () => join(binDir(), "subpool");
+
+/** A clean environment: no SUBPOOL_* from the developer's shell, a fake HOME, no browser, no colour, `subpool` on PATH. */
 function cliEnv(extra = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
@@ -201,13 +213,14 @@ function cliEnv(extra = {}) {
     XDG_DATA_HOME: join(state.home, ".local", "share"),
     SUBPOOL_NO_BROWSER: "1",
     NO_COLOR: "1",
+    PATH: `${binDir()}${delimiter}${env.PATH ?? ""}`,
     ...extra,
   };
 }
 
 /** Spawns `subpool …`; returns a handle to talk to it and a promise of its end. */
 function spawnCli(args, extraEnv = {}) {
-  const child = spawn(NODE, [CLI, ...args], { cwd: state.dir, env: cliEnv(extraEnv), stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(NODE, [BIN(), ...args], { cwd: state.dir, env: cliEnv(extraEnv), stdio: ["pipe", "pipe", "pipe"] });
   const out = { stdout: "", stderr: "" };
   child.stdout.on("data", (d) => (out.stdout += d));
   child.stderr.on("data", (d) => (out.stderr += d));
@@ -277,6 +290,8 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     state.dir = mkdtempSync(join(tmpdir(), "subpool-cli-e2e-"));
     state.home = join(state.dir, "home");
     mkdirSync(state.home);
+    mkdirSync(binDir());
+    symlinkSync(CLI, BIN());
     state.fake = await startFake();
     const fake = `http://127.0.0.1:${state.fake.address().port}`;
     const vars = {
@@ -789,9 +804,26 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     fails(await cli(["env", "claude-code", "--shell", "tcsh"], { env }), /Allowed choices are sh, bash, zsh, fish, powershell/);
   });
 
-  it("env without SUBPOOL_KEY exported: refuses to print lines that set an empty key; --show-key fills in the saved key", T, async () => {
+  it("env without SUBPOOL_KEY exported: eval \"$(subpool env claude-code)\" sets the saved key; on a terminal it says so; with no saved key it refuses", T, async () => {
     const env = configFor("member"); // cliEnv() drops SUBPOOL_* from the environment
-    const r = fails(await cli(["env", "claude-code"], { env }), /SUBPOOL_KEY is not set in this shell, so these lines would set an empty ANTHROPIC_API_KEY/, /--show-key/);
+    // For eval (stdout is not a terminal): the lines carry the key `subpool setup` saved.
+    const piped = ok(await cli(["env", "claude-code", "--shell", "sh"], { env }));
+    assert.deepEqual(piped.stdout.split("\n").filter((l) => l && !l.startsWith("#")), [`export ANTHROPIC_BASE_URL="${state.url}/anthropic"`, `export ANTHROPIC_API_KEY='${state.memberKey}'`]);
+    assert.match(piped.stderr, /SUBPOOL_KEY is not set in this shell: these lines carry your saved gateway key/);
+    assert.ok(!piped.stderr.includes(state.memberKey), "the key goes to stdout only");
+    const evaluated = execFileSync("sh", ["-c", `eval "$("${NODE}" "${BIN()}" env claude-code --shell sh)"\nprintf '%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_API_KEY"`], { env: cliEnv(env), encoding: "utf8" });
+    assert.equal(evaluated, `${state.url}/anthropic|${state.memberKey}`);
+    // The key works: the lines point a client at the gateway as this member.
+    const me = await api("GET", "/api/me", evaluated.split("|")[1]);
+    assert.equal(me.status, 200);
+    // On a terminal the key is not printed: the lines refer to $SUBPOOL_KEY and a note says what eval does.
+    const tty = spawnSync("script", ["-qec", `"${NODE}" "${BIN()}" env claude-code --shell sh`, "/dev/null"], { env: cliEnv(env), encoding: "utf8" });
+    assert.equal(tty.status, 0, tty.stdout);
+    assert.ok(!tty.stdout.includes(state.memberKey), `a terminal does not get the key:\n${tty.stdout}`);
+    assert.match(tty.stdout, /export ANTHROPIC_API_KEY="\$\{SUBPOOL_KEY:\?/);
+    assert.match(tty.stdout, /SUBPOOL_KEY is not set in this shell: eval "\$\(subpool env claude-code\)" sets these with your saved key/);
+    // No saved key (only a URL): nothing for eval to run, and it says what to do.
+    const r = fails(await cli(["env", "claude-code", "--url", state.url], { env: configFor("nobody") }), /SUBPOOL_KEY is not set in this shell, so these lines would set an empty ANTHROPIC_API_KEY, and no key is saved/, /subpool setup/);
     assert.equal(r.stdout, "", "nothing for eval to run");
     assert.equal(r.code, 1);
     const shown = ok(await cli(["env", "claude-code", "--show-key", "--shell", "sh"], { env }));
@@ -1097,8 +1129,8 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     // Without a terminal to ask in, nothing is uploaded unless --yes says so.
     const asked = fails(await cli(["import"], { env: homeEnv }), /--yes/);
     assert.match(asked.stderr, /opencode ~\/\.local\/share\/opencode\/auth\.json: anthropic \(api\), mistral \(api\)/);
-    assert.match(asked.stderr, /Claude Code ~\/\.claude\/\.credentials\.json: Claude Code login/);
-    assert.match(asked.stderr, /Codex ~\/\.codex\/auth\.json: ChatGPT login/);
+    assert.match(asked.stderr, /Claude Code ~\/\.claude\/\.credentials\.json: Claude login \(anthropic, oauth\)/);
+    assert.match(asked.stderr, /Codex ~\/\.codex\/auth\.json: ChatGPT login \(openai, oauth\)/);
     assert.match(asked.stderr, /refresh tokens work once/);
     assert.equal((await accountsOf(state.memberKey)).length, before);
 
