@@ -7,8 +7,8 @@
  * On the proxy a coding tool's body is 50 KB–1 MB, and reading it into the isolate costs more than
  * the rest of the request (DESIGN §11: `arrayBuffer()` +275–550 µs for 271 KB, `tee()` +75–175).
  * So a body with a declared length over SMALL_BODY_BYTES is never read by the gateway: each attempt
- * sends one branch of a `tee()` and keeps the other for the next (the runtime holds the bytes), and
- * a FixedLengthStream keeps the client's Content-Length on the way out. Small bodies (every JSON
+ * sends one branch of a `tee()` and keeps the other for the next (the runtime holds the bytes; a
+ * branch keeps the client's Content-Length). Small bodies (every JSON
  * side call) are read whole: for them that is cheapest, and routing can look at them for free.
  */
 import { GatewayError } from "../errors";
@@ -77,12 +77,10 @@ export async function replayable(req: Request, limit: number): Promise<Replayabl
   return {
     next() {
       if (whole) return whole;
+      // A tee branch of the client's body keeps its length: the upstream gets the same Content-Length.
       const [send, keep] = kept.tee();
       kept = keep;
-      // A tee branch has no known length: without this the upstream would get a chunked body.
-      const sized = new FixedLengthStream(length);
-      void send.pipeTo(sized.writable).catch(() => {});
-      return sized.readable;
+      return send;
     },
     held: () => whole,
     async bytes() {
