@@ -1,15 +1,19 @@
 #!/usr/bin/env node
 // `npm run demo`: the gateway failing over, on this machine, with no provider keys and no Cloudflare
-// account. It starts a fake Anthropic API (scripts/fake-provider.mjs) and the gateway the README's
-// way (`npm run dev -- --persist-to .wrangler/demo/state --var ANTHROPIC_API_BASE:<fake>`, state
-// apart from your own `npm run dev`), creates a user with two accounts of which the first is rate
-// limited, sends a request through it and shows what happened: the 429, the failover, the cooldown,
-// the pool as `subpool accounts` shows it. Then it keeps running and prints lines to try.
+// account. It starts a fake Anthropic and OpenAI API (scripts/fake-provider.mjs) and the gateway the
+// README's way (`npm run dev -- --persist-to .wrangler/demo/state --var ANTHROPIC_API_BASE:<fake>
+// --var OPENAI_API_BASE:<fake>`, state apart from your own `npm run dev`), creates a user with two
+// Anthropic accounts of which the first is rate limited and one OpenAI account, sends requests through
+// it and shows what happened: the 429, the failover, the cooldown, OpenAI's Chat Completions and a
+// streamed Responses call (what Codex CLI sends), the pool as `subpool accounts` shows it. Then it
+// keeps running and prints lines to try (curl, the CLI, the OpenAI SDK, Codex CLI, the dashboard).
 //
-//   npm run demo                      the above, then waits for Ctrl-C
-//   npm run demo -- --once            the above, then stops everything (for scripts and tests)
-//   npm run demo -- --port 9000       another port (default 8787, or a free one when that is taken)
-//   npm run demo -- --dir <path>      another directory for its state and log (default .wrangler/demo)
+//   npm run demo                        the above, then waits for Ctrl-C
+//   npm run demo -- --once              the above, then stops everything (for scripts and tests)
+//   npm run demo -- --port 9000         the gateway's port (default 8787, or a free one when that is taken)
+//   npm run demo -- --fake-port 4000    the fake provider's port (default: a free one)
+//   npm run demo -- --var NAME:value    a Worker var for the gateway, as `npm run dev -- --var` (repeatable)
+//   npm run demo -- --dir <path>        another directory for its state and log (default .wrangler/demo)
 import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -17,7 +21,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { styleText } from "node:util";
-import { DEMO_KEYS, startFakeProvider } from "./fake-provider.mjs";
+import { DEMO_KEYS, OPENAI_DEMO_KEYS, startFakeProvider } from "./fake-provider.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const t0 = Date.now();
@@ -26,6 +30,21 @@ const argv = process.argv.slice(2);
 const option = (name) => argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1) ?? (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 const once = argv.includes("--once") || process.env.SUBPOOL_DEMO_ONCE === "1";
 const portArg = option("--port");
+const fakePortArg = option("--fake-port");
+/** Every --var NAME:value (or --var=NAME:value), in order, for `npm run dev`. */
+const extraVars = argv.flatMap((a, i) => (a === "--var" && argv[i + 1] !== undefined ? [argv[i + 1]] : a.startsWith("--var=") ? [a.slice("--var=".length)] : []));
+for (const v of extraVars) {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*:/.test(v)) {
+    process.stderr.write(`subpool demo: --var takes NAME:value (got "${v}"), as npm run dev -- --var does\n`);
+    process.exit(2);
+  }
+}
+for (const [name, raw] of [["--port", portArg], ["--fake-port", fakePortArg]]) {
+  if (raw !== undefined && !(/^\d+$/.test(raw) && Number(raw) > 0 && Number(raw) < 65536)) {
+    process.stderr.write(`subpool demo: ${name} takes a port number from 1 to 65535 (got "${raw}")\n`);
+    process.exit(2);
+  }
+}
 const demoDir = resolve(root, option("--dir") ?? join(".wrangler", "demo"));
 const stateDir = join(demoDir, "state");
 const logFile = join(demoDir, "gateway.log");
@@ -60,13 +79,18 @@ if (!existsSync(cli)) {
   if (b.status !== 0) process.exit(1);
 }
 
-const fake = await startFakeProvider();
+const fake = await startFakeProvider({ port: fakePortArg ? Number(fakePortArg) : 0 }).catch((e) => {
+  process.stderr.write(`subpool demo: the fake provider cannot listen on 127.0.0.1:${fakePortArg} (${e.code ?? e.message}): pick another --fake-port, or leave it out for a free one\n`);
+  process.exit(1);
+});
 const port = portArg ? Number(portArg) : (await portFree(8787)) ? 8787 : await freePort();
 const url = `http://localhost:${port}`;
 rmSync(stateDir, { recursive: true, force: true });
 mkdirSync(demoDir, { recursive: true });
 const log = createWriteStream(logFile);
-const gateway = spawn("npm", ["run", "dev", "--", "--port", String(port), "--persist-to", stateDir, "--var", `ANTHROPIC_API_BASE:${fake.url}`], {
+// The demo's vars first, then yours: a --var of the same name given to the demo wins.
+const vars = [`ANTHROPIC_API_BASE:${fake.url}`, `OPENAI_API_BASE:${fake.url}`, ...extraVars].flatMap((v) => ["--var", v]);
+const gateway = spawn("npm", ["run", "dev", "--", "--port", String(port), "--persist-to", stateDir, ...vars], {
   cwd: root,
   detached: true,
   stdio: ["ignore", "pipe", "pipe"],
@@ -103,10 +127,14 @@ function fail(message) {
   return stop(1);
 }
 
-say(st("bold", "subpool demo") + ": the gateway and a fake Anthropic API, on this machine only (no provider keys, no Cloudflare account)");
+say(st("bold", "subpool demo") + ": the gateway and a fake Anthropic and OpenAI API, on this machine only (no provider keys, no Cloudflare account)");
 say();
-say(`  fake Anthropic API   ${fake.url}   (${DEMO_KEYS.limited}: always 429; ${DEMO_KEYS.ok}: answers)`);
+say(`  fake provider        ${fake.url}   (Anthropic's and OpenAI's APIs, scripts/fake-provider.mjs)`);
+say(`                       Anthropic keys ${DEMO_KEYS.limited}: always 429, ${DEMO_KEYS.ok}: answers`);
+say(`                       OpenAI keys ${OPENAI_DEMO_KEYS.limited}: always 429, ${OPENAI_DEMO_KEYS.ok}: answers`);
 say(`  gateway              ${url}   (npm run dev; state in ${shown(stateDir)}, log in ${shown(logFile)})`);
+if (extraVars.length) say(`                       with --var ${extraVars.join(" --var ")}`);
+say(`  admin token          ADMIN_TOKEN in ${shown(join(root, ".dev.vars"))}: sign in with it at ${url}/ for the Admin view (users, keys)`);
 
 const base = `http://127.0.0.1:${port}`;
 let healthy = false;
@@ -158,9 +186,13 @@ try {
     accounts.push(a.data);
   }
   const [limited, ok] = accounts;
-  say(`${st("bold", "2.")} The user adds two Anthropic API-key accounts, tried in position order:`);
-  say(`     #${limited.position} "limited"   key ${DEMO_KEYS.limited}   (the fake provider rate limits it)`);
-  say(`     #${ok.position} "healthy"   key ${DEMO_KEYS.ok}`);
+  const oa = await call("POST", "/api/accounts", key, { provider: "openai", type: "api", key: OPENAI_DEMO_KEYS.ok, label: "openai" });
+  if (oa.status !== 201) throw new Error(`POST /api/accounts (openai) answered ${oa.status}: ${oa.text}`);
+  accounts.push(oa.data);
+  say(`${st("bold", "2.")} The user adds two Anthropic API-key accounts, tried in position order, and an OpenAI one:`);
+  say(`     anthropic #${limited.position} "limited"   key ${DEMO_KEYS.limited}   (the fake provider rate limits it)`);
+  say(`     anthropic #${ok.position} "healthy"   key ${DEMO_KEYS.ok}`);
+  say(`     openai    #${oa.data.position} "openai"    key ${OPENAI_DEMO_KEYS.ok}`);
 
   // 3. One request, exactly as the Anthropic API takes it.
   const message = (text) => ({ model: "claude-sonnet-4-5", max_tokens: 64, messages: [{ role: "user", content: text }] });
@@ -191,8 +223,36 @@ try {
   const calls2 = fake.log.slice(seen2).filter((e) => e.path === "/v1/messages").length;
   say(`${st("bold", "4.")} Another request while "limited" cools: ${second.status} from "${labelOf(second.headers.get("x-subpool-account"))}", x-subpool-attempts: ${second.headers.get("x-subpool-attempts")} (the provider saw ${calls2} request${calls2 === 1 ? "" : "s"})`);
 
-  // 5. The pool, exactly as the CLI shows it.
-  say(`${st("bold", "5.")} The pool, as \`subpool accounts\` shows it:`);
+  // 5. OpenAI's API through the same gateway: Chat Completions (the OpenAI SDKs), and a streamed
+  // Responses call shaped like Codex CLI's (its session header, input items, store: false).
+  const chat = await call("POST", "/openai/v1/chat/completions", key, { model: "gpt-5-demo", messages: [{ role: "user", content: "hello from the OpenAI SDK" }] });
+  if (chat.status !== 200) throw new Error(`POST /openai/v1/chat/completions answered ${chat.status}: ${chat.text.slice(0, 300)}`);
+  const codexLike = await call(
+    "POST",
+    "/openai/v1/responses",
+    key,
+    { model: "gpt-5-demo", instructions: "You are Codex.", input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "hello from Codex" }] }], stream: true, store: false },
+    { accept: "text/event-stream", session_id: `demo-${Date.now()}` },
+  );
+  const events = [...codexLike.text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]);
+  if (codexLike.status !== 200 || events.at(-1) !== "response.completed") throw new Error(`POST /openai/v1/responses (stream) answered ${codexLike.status}: ${codexLike.text.slice(0, 300)}`);
+  say(`${st("bold", "5.")} OpenAI's API through the same gateway, served by "openai":`);
+  say(`     POST ${url}/openai/v1/chat/completions  ->  ${st("green", String(chat.status))}  "${(chat.data?.choices?.[0]?.message?.content ?? "").slice(0, 60)}…"`);
+  say(`     POST ${url}/openai/v1/responses, streamed as Codex CLI sends it  ->  ${st("green", String(codexLike.status))}, ${events.length} events ending in ${events.at(-1)}`);
+  // Codex CLI's own config for the demo, written by the CLI (`subpool env codex --write`) into a
+  // directory of the demo's: CODEX_HOME=<it> codex uses the gateway, your ~/.codex stays as it is.
+  const codexHome = join(demoDir, "codex");
+  rmSync(join(codexHome, "config.toml"), { force: true });
+  rmSync(join(codexHome, "config.toml.bak"), { force: true });
+  const codexCfg = spawnSync(process.execPath, [cli, "env", "codex", "--write", "--url", url], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, CODEX_HOME: codexHome, SUBPOOL_PROFILE: "", SUBPOOL_CONFIG: join(demoDir, "no-config.json") },
+  });
+  if (codexCfg.status !== 0) throw new Error(`subpool env codex --write failed: ${codexCfg.stderr}`);
+
+  // 6. The pool, exactly as the CLI shows it.
+  say(`${st("bold", "6.")} The pool, as \`subpool accounts\` shows it:`);
   const table = spawnSync(process.execPath, [cli, "accounts"], {
     cwd: root,
     encoding: "utf8",
@@ -212,11 +272,20 @@ try {
     say();
     say(`  export SUBPOOL_URL=${url} SUBPOOL_KEY=${key}`);
     say(`  ${curl}`);
-    say(`  npx subpool accounts                  # the pool: status, cooldown, last use, counts`);
-    say(`  npx subpool accounts disable healthy  # the request above now gets 429 with Retry-After: "limited" is still cooling`);
-    say(`  npx subpool accounts enable healthy   # and it answers again`);
-    say(`  npx subpool env claude-code           # Claude Code through the demo (answers come from the fake provider)`);
-    say(`  ${url}/                # the dashboard: sign in with the key above`);
+    const lines = [
+      [`npx subpool accounts`, "the pool: status, cooldown, last use, counts"],
+      [`npx subpool accounts disable healthy`, 'the request above now gets 429 with Retry-After: "limited" is still cooling'],
+      [`npx subpool accounts enable healthy`, "and it answers again"],
+      [`eval "$(npx subpool env claude-code)"`, "then `claude`: Claude Code through the demo (answers come from the fake provider)"],
+      [`eval "$(npx subpool env openai-sdk)"`, "then any OpenAI SDK program (OPENAI_BASE_URL, OPENAI_API_KEY): Chat Completions, Responses"],
+      [`CODEX_HOME=${shown(codexHome)} codex`, "Codex CLI through the demo: its config there points at the gateway (npx subpool env codex --write wrote it)"],
+      [`${url}/`, "the dashboard: sign in with the key above"],
+    ];
+    const width = Math.max(...lines.map(([c]) => c.length));
+    for (const [c, why] of lines) say(`  ${c.padEnd(width)}  # ${why}`);
+    say();
+    say(`The dashboard has an Admin view too (users, new keys): sign in there with the admin token, ADMIN_TOKEN in ${shown(join(root, ".dev.vars"))}`);
+    say(`(grep ADMIN_TOKEN ${shown(join(root, ".dev.vars"))}).`);
     say();
     say("Ctrl-C stops the demo (the gateway and the fake provider).");
     if (gateway.exitCode === null) gateway.once("exit", (code) => stopping || fail(`the gateway stopped (code ${code})`));

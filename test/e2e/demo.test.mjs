@@ -1,11 +1,13 @@
 // End to end: `npm run demo`, the README's first command. Its non-interactive part (--once) shows a
-// failover within two minutes; left running, the lines it prints work against it, and Ctrl-C stops
-// the gateway and the fake provider. Each run gets its own --dir and --port, so it never touches
-// .wrangler/demo or a gateway the developer has running.
+// failover within two minutes, and OpenAI's API (Chat Completions, a streamed Responses call as Codex
+// CLI sends it) through the same gateway; left running, the lines it prints work against it (curl,
+// the CLI, `eval "$(npx subpool env …)"`, the OpenAI SDK, Codex's config), --fake-port and --var
+// reach the fake and the gateway, and Ctrl-C stops both. Each run gets its own --dir and --port, so
+// it never touches .wrangler/demo or a gateway the developer has running.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -40,15 +42,21 @@ describe("npm run demo", { timeout: 300_000 }, () => {
     assert.match(s, /x-subpool-account: {2}acc_\S+ {2}\("healthy"\)/);
     assert.match(s, /"limited" is cooling for (2m 0s|1m 5\ds)/);
     assert.match(s, /Another request while "limited" cools: 200 from "healthy", x-subpool-attempts: 1 \(the provider saw 1 request\)/);
+    // OpenAI's API through the same gateway: what the OpenAI SDKs and Codex CLI send.
+    assert.match(s, /POST http:\/\/localhost:\d+\/openai\/v1\/chat\/completions {2}-> {2}200 {2}"Hello from subpool's demo provider/);
+    assert.match(s, /POST http:\/\/localhost:\d+\/openai\/v1\/responses, streamed as Codex CLI sends it {2}-> {2}200, \d+ events ending in response\.completed/);
+    // Where the admin token is, and that the page has an Admin view.
+    assert.match(s, /admin token +ADMIN_TOKEN in \.dev\.vars: sign in with it at http:\/\/localhost:\d+\/ for the Admin view/);
     // The pool as `subpool accounts` prints it.
     const rows = s
       .split("\n")
       .filter((l) => l.startsWith("│"))
       .map((l) => l.split("│").slice(1, -1).map((c) => c.trim()));
     assert.deepEqual(rows[0], ["#", "provider", "label", "type", "status", "cooldown", "last used", "last status", "ok/fail", "5h used", "week used", "id"]);
-    assert.deepEqual(rows.slice(1).map((c) => [c[0], c[2], c[4], c[8]]), [
-      ["1", "limited", "cooling", "0/1"],
-      ["2", "healthy", "active", "2/0"],
+    assert.deepEqual(rows.slice(1).map((c) => [c[0], c[1], c[2], c[4], c[8]]), [
+      ["1", "anthropic", "limited", "cooling", "0/1"],
+      ["2", "anthropic", "healthy", "active", "2/0"],
+      ["1", "openai", "openai", "active", "2/0"],
     ]);
     assert.match(rows[1][5], /^(2m|1m 5\ds)$/);
     const shown = Number(/Failover shown ([\d.]+) s after the demo started/.exec(s)?.[1]);
@@ -56,11 +64,12 @@ describe("npm run demo", { timeout: 300_000 }, () => {
     assert.equal(await listening(port), false, "--once stops the gateway");
   });
 
-  it("left running: the printed curl and CLI lines work against it; Ctrl-C stops everything", { timeout: 150_000 }, async () => {
+  it("left running: the printed curl, CLI, SDK and Codex lines work against it; --fake-port and --var are used; Ctrl-C stops everything", { timeout: 150_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "subpool-demo-"));
     dirs.push(dir);
     const port = await freePort();
-    const child = spawn("npm", ["run", "-s", "demo", "--", "--port", String(port), "--dir", dir], { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const fakePort = await freePort();
+    const child = spawn("npm", ["run", "-s", "demo", "--", "--port", String(port), "--fake-port", String(fakePort), "--var", "MAX_BODY_BYTES:20000", "--dir", dir], { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -87,6 +96,64 @@ describe("npm run demo", { timeout: 300_000 }, () => {
       assert.match(table, /│ 2 +│ anthropic +│ healthy +│ api key +│ disabled /);
       assert.match(cliRun("accounts enable healthy"), /Enabled anthropic #2 "healthy"/);
       assert.match(execFileSync("sh", ["-c", `${exportLine}\n${curlLine}`], { env, encoding: "utf8" }), /^HTTP\/1\.1 200/);
+
+      // --fake-port: the fake provider listens where it was told, and says so.
+      assert.match(out, new RegExp(`fake provider +http://127\\.0\\.0\\.1:${fakePort} `));
+      const models = await fetch(`http://127.0.0.1:${fakePort}/v1/models`, { headers: { authorization: "Bearer sk-demo-openai-ok" } });
+      assert.equal(models.status, 200);
+      assert.equal((await models.json()).object, "list");
+      // --var reached the gateway: a body over MAX_BODY_BYTES (20000 here, 32 MiB by default) is refused.
+      const key = /key (sp_\S+)/.exec(out)[1];
+      const big = await fetch(`http://127.0.0.1:${port}/anthropic/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 8, messages: [{ role: "user", content: "x".repeat(30_000) }] }),
+      });
+      assert.equal(big.status, 413, await big.text());
+
+      // The printed tool lines: eval "$(npx subpool env …)" sets what the tools read.
+      const lineOf = (re) => new RegExp(`^ {2}(${re}) +# `, "m").exec(out)?.[1];
+      const claudeLine = lineOf(`eval "\\$\\(npx subpool env claude-code\\)"`);
+      const openaiLine = lineOf(`eval "\\$\\(npx subpool env openai-sdk\\)"`);
+      assert.ok(claudeLine && openaiLine, out);
+      const claudeEnv = execFileSync("sh", ["-c", `${exportLine}\n${claudeLine}\nprintf '%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_API_KEY"`], { cwd: ROOT, env, encoding: "utf8" });
+      assert.equal(claudeEnv, `http://localhost:${port}/anthropic|${key}`);
+      const [baseURL, apiKey] = execFileSync("sh", ["-c", `${exportLine}\n${openaiLine}\nprintf '%s|%s' "$OPENAI_BASE_URL" "$OPENAI_API_KEY"`], { cwd: ROOT, env, encoding: "utf8" }).split("|");
+      assert.equal(baseURL, `http://localhost:${port}/openai/v1`);
+      assert.equal(apiKey, key);
+
+      // The OpenAI SDK through the demo: Chat Completions (plain and streamed) and a streamed Responses call.
+      const { default: OpenAI } = await import("openai");
+      const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
+      const chat = await client.chat.completions.create({ model: "gpt-5-demo", messages: [{ role: "user", content: "hi from the SDK" }] });
+      assert.match(chat.choices[0].message.content, /Hello from subpool's demo provider.*hi from the SDK/);
+      let streamed = "";
+      let usage = null;
+      for await (const chunk of await client.chat.completions.create({ model: "gpt-5-demo", messages: [{ role: "user", content: "stream it" }], stream: true, stream_options: { include_usage: true } })) {
+        streamed += chunk.choices[0]?.delta?.content ?? "";
+        usage = chunk.usage ?? usage;
+      }
+      assert.match(streamed, /You said: "stream it"/);
+      assert.ok(usage?.completion_tokens > 0, JSON.stringify(usage));
+      const rs = client.responses.stream({ model: "gpt-5-demo", instructions: "You are Codex.", input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "codex here" }] }], store: false });
+      const types = [];
+      for await (const ev of rs) types.push(ev.type);
+      const final = await rs.finalResponse();
+      assert.match(final.output_text, /You said: "codex here"/);
+      assert.ok(types.includes("response.output_text.delta") && types.at(-1) === "response.completed", types.join(", "));
+
+      // Codex CLI: the printed CODEX_HOME holds a config.toml that sends Codex to the gateway with $SUBPOOL_KEY.
+      const codexHome = /^ {2}CODEX_HOME=(\S+) codex +# /m.exec(out)?.[1];
+      assert.ok(codexHome, out);
+      const { parse: parseToml } = await import("smol-toml");
+      const codex = parseToml(readFileSync(join(codexHome.startsWith("/") ? "" : ROOT, codexHome, "config.toml"), "utf8"));
+      assert.equal(codex.model_provider, "subpool");
+      assert.deepEqual({ ...codex.model_providers.subpool }, { name: "subpool", base_url: `http://localhost:${port}/openai/v1`, env_key: "SUBPOOL_KEY", wire_api: "responses" });
+      assert.ok(existsSync(join(dir, "codex", "config.toml")), "in the demo's own directory");
+
+      // The dashboard, and the admin token for its Admin view.
+      assert.match(out, new RegExp(`^ {2}http://localhost:${port}/ +# the dashboard: sign in with the key above$`, "m"));
+      assert.match(out, /The dashboard has an Admin view too \(users, new keys\): sign in there with the admin token, ADMIN_TOKEN in \.dev\.vars/);
     } finally {
       process.kill(-child.pid, "SIGINT");
       // As a terminal's Ctrl-C: the whole foreground group gets SIGINT; npm itself ends by that signal.
