@@ -8,6 +8,8 @@
  *                                event-loop turn (separate chunks)
  *   POST .../chat/completions    the same two answers in OpenAI chat-completions shape
  *   ANY  .../big                 200 MB (BIG_BYTES) streamed in 64 KiB chunks, honouring backpressure
+ *   ANY  .../hostile-sse         a hostile stream: one real event, then BIG_BYTES of `data:` lines that
+ *                                never end an event (no blank line), in 64 KiB chunks
  *
  * Long streams with spaced events (the `long` and `turn` phases): a request with the header
  * `x-bench-events: N` is answered with a stream of N events in all, one event per network chunk, each
@@ -228,6 +230,24 @@ function streamBig(res) {
   pump();
 }
 
+const HOSTILE_FIRST = Buffer.from(`event: message_start\ndata: ${JSON.stringify({ type: "message_start", message: { id: "msg_hostile", usage: { input_tokens: 1, output_tokens: 1 } } })}\n\n`);
+const HOSTILE_CHUNK = Buffer.from(`data: ${"x".repeat(1017)}\n`.repeat(64));
+
+function streamHostileSse(res) {
+  res.writeHead(200, { "content-type": "text/event-stream" });
+  res.write(HOSTILE_FIRST);
+  let left = BIG_BYTES;
+  const pump = () => {
+    while (left > 0) {
+      left -= HOSTILE_CHUNK.length;
+      if (!res.write(HOSTILE_CHUNK)) return void res.once("drain", pump);
+    }
+    res.end();
+  };
+  res.on("close", () => (left = 0));
+  pump();
+}
+
 function control(req, res, url, body) {
   if (url.pathname === "/__ctl" && req.method === "POST") {
     const r = JSON.parse(body || "{}");
@@ -272,6 +292,7 @@ const server = http.createServer((req, res) => {
     note(key, rule, req, 200);
     const path = url.split("?")[0];
     if (path.endsWith("/big")) return streamBig(res);
+    if (path.endsWith("/hostile-sse")) return streamHostileSse(res);
     if (req.headers["x-bench-events"] !== undefined && longStream(req, res, path, bodyBytes) !== false) return;
     if (path.endsWith("/messages")) {
       if (body.includes('"stream":true')) return streamSse(res);

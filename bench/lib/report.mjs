@@ -102,6 +102,10 @@ export function evaluateTargets(report) {
     const m = report.memory.subpool;
     add("memory growth < 20 MB while 200 MB stream through", m.complete && m.growthMB < 20, `+${f(m.growthMB, 1)} MB (RSS of the workerd process)${m.complete ? "" : " — stream INCOMPLETE"}`, "< 20 MB");
   }
+  if (report.memory?.["subpool (hostile SSE)"]) {
+    const m = report.memory["subpool (hostile SSE)"];
+    add("memory growth < 20 MB while a 200 MB event that never ends streams through", m.complete && m.growthMB < 20, `+${f(m.growthMB, 1)} MB (RSS of the workerd process)${m.complete ? "" : " — stream INCOMPLETE"}`, "< 20 MB");
+  }
   if (report.failover) {
     const fo = report.failover;
     const added = fo.failover.p50 - fo.normal.p50;

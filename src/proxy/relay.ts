@@ -20,6 +20,8 @@ import { Deadline } from "./deadline";
 const PACE_MS = 100;
 /** A read that returned at least this much is followed by another at once (bounds the tee's buffer). */
 const BURST_BYTES = 16 * 1024;
+/** This many full reads of the copy in a row: it is behind, and let go (memory stays bounded). */
+const FULL_READS = 4;
 
 export type StreamEnd = "done" | "cut" | "idle" | "client-gone";
 
@@ -50,7 +52,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export function relay(head: Uint8Array, body: ReadableStream<Uint8Array>, o: RelayOptions): ReadableStream<Uint8Array> {
   const [toClient, copy] = body.tee();
   const { readable, writable } = new IdentityTransformStream();
-  const reader = copy.getReader();
+  const reader = copyReader(copy);
   let stopped = false;
   let seen = head.byteLength;
   /** Resolves once the client's side is over: the copy then reads what is left without pausing. */
@@ -106,11 +108,12 @@ export function relay(head: Uint8Array, body: ReadableStream<Uint8Array>, o: Rel
   const watch = (async () => {
     const clock = new Deadline(o.idleMs, o.idleMs);
     let finished = false;
+    let fullReads = 0;
     void clientDone.then(() => (finished = true));
     try {
       for (;;) {
         clock.within(o.idleMs);
-        const pending = reader.read();
+        const pending = reader.next();
         // A read that is settled at once found data queued (a JS-backed copy queues chunk by chunk).
         const now = await Promise.race([pending, nothingQueued]);
         const waited = now === NOTHING_QUEUED;
@@ -123,6 +126,15 @@ export function relay(head: Uint8Array, body: ReadableStream<Uint8Array>, o: Rel
           return;
         }
         if (r.done) return;
+        if (r.value.byteLength >= READ_BYTES && ++fullReads >= FULL_READS) {
+          // The copy keeps finding a full read waiting: it is behind a stream no model sends (one
+          // event that never ends, or megabytes a second), and the tee holds all it has not read.
+          // Let go of the copy; the client's branch flows on, unwatched.
+          console.log(`subpool: a stream outran the gateway's reading of its copy (${FULL_READS} full reads of ${READ_BYTES} bytes); its usage and silence are no longer watched`);
+          void reader.cancel().catch(() => {});
+          return;
+        }
+        if (r.value.byteLength < READ_BYTES) fullReads = 0;
         stats.streams.copyReads++;
         seen += r.value.byteLength;
         o.observe(r.value);
@@ -141,4 +153,37 @@ export function relay(head: Uint8Array, body: ReadableStream<Uint8Array>, o: Rel
   void pipe.then(over);
   o.waitUntil(Promise.all([pipe, watch]).then(() => o.end(how ?? "done")));
   return readable;
+}
+
+/** The copy's next bytes, as much as is queued up to READ_BYTES. */
+interface CopyReader {
+  next(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(): Promise<void>;
+}
+
+/** A read of a copy takes at most this much (a default reader of a runtime stream hands over 4 KiB). */
+const READ_BYTES = 256 * 1024;
+
+/**
+ * A network body's copy is read with a BYOB reader into one reused buffer: a default reader of a
+ * workerd stream returns at most 4 KiB a read, so a fast stream would cost JS a read per 4 KiB (and
+ * the tee would hold what the copy has not read). A JS-backed stream has no BYOB mode: read as is.
+ */
+function copyReader(copy: ReadableStream<Uint8Array>): CopyReader {
+  let byob: ReadableStreamBYOBReader;
+  try {
+    byob = copy.getReader({ mode: "byob" });
+  } catch {
+    const plain = copy.getReader();
+    return { next: () => plain.read(), cancel: (r?: unknown) => plain.cancel(r) };
+  }
+  let buffer = new ArrayBuffer(READ_BYTES);
+  return {
+    async next() {
+      const r = await byob.read(new Uint8Array(buffer, 0, READ_BYTES));
+      if (r.value) buffer = r.value.buffer as ArrayBuffer;
+      return r.done ? { done: true, value: undefined } : { done: false, value: r.value! };
+    },
+    cancel: (r?: unknown) => byob.cancel(r),
+  };
 }

@@ -127,12 +127,14 @@ const MAX_EVENT_CHARS = 1024 * 1024;
  * `data:` lines that never ends an event is dropped as it grows, not buffered.
  */
 export class SseUsage {
-  private readonly decoder = new TextDecoder();
+  private decoder = new TextDecoder();
   private readonly key: string;
   /** Text after the last complete event. */
   private pending = "";
   /** An event over the limit was dropped: what precedes the next boundary is its tail. */
   private skipping = false;
+  /** The last batch ended with a line end (a boundary may span two batches). */
+  private newlineLast = false;
   private usage: Usage | null = null;
 
   constructor(private readonly provider: Provider) {
@@ -140,28 +142,44 @@ export class SseUsage {
   }
 
   observe(chunk: Uint8Array): void {
+    if (this.skipping) {
+      // The rest of a dropped event is not decoded: only its end is looked for, in the bytes.
+      const at = eventEnd(chunk, this.newlineLast);
+      if (at < 0) {
+        this.newlineLast = chunk[chunk.length - 1] === 0x0a;
+        return;
+      }
+      this.skipping = false;
+      this.newlineLast = false;
+      chunk = chunk.subarray(at);
+    }
     let text = this.decoder.decode(chunk, { stream: true });
+    if (text === "") return;
     // SSE allows CR LF and CR line ends (a CR LF split between two batches reads as one extra line
     // end: at worst one event is misread, and usage comes in the last events anyway).
     if (text.includes("\r")) text = text.replace(/\r\n?/g, "\n");
-    const all = this.pending + text;
-    const cut = all.lastIndexOf("\n\n");
-    if (cut < 0) {
-      this.pending = all;
-    } else {
-      let complete = all.slice(0, cut);
-      this.pending = all.slice(cut + 2);
-      if (this.skipping) {
-        const b = complete.indexOf("\n\n");
-        complete = b < 0 ? "" : complete.slice(b + 2);
-        this.skipping = false;
-      }
-      if (complete.includes(this.key)) for (const block of complete.split("\n\n")) if (block.includes(this.key)) this.event(block);
+    // Only the new text is searched, plus the one boundary that can span two batches: the work per
+    // batch is its own size, never the held event's (a stream of lines that never ends an event
+    // would otherwise be searched again with every batch).
+    const boundary = text.lastIndexOf("\n\n");
+    const joins = this.newlineLast && text[0] === "\n";
+    this.newlineLast = text[text.length - 1] === "\n";
+    if (boundary < 0 && !joins) {
+      this.pending += text;
+      if (this.pending.length > MAX_EVENT_CHARS) this.drop();
+      return;
     }
-    if (this.pending.length > MAX_EVENT_CHARS) {
-      this.pending = "";
-      this.skipping = true;
-    }
+    const complete = boundary >= 0 ? this.pending + text.slice(0, boundary) : this.pending;
+    const rest = boundary >= 0 ? text.slice(boundary + 2) : text.slice(1);
+    if (complete.includes(this.key)) for (const block of complete.split("\n\n")) if (block.includes(this.key)) this.event(block);
+    this.pending = rest;
+    if (this.pending.length > MAX_EVENT_CHARS) this.drop();
+  }
+
+  private drop() {
+    this.pending = "";
+    this.skipping = true;
+    this.decoder = new TextDecoder();
   }
 
   /** Characters held between batches (at most one incomplete event, bounded). */
@@ -184,4 +202,15 @@ export class SseUsage {
     }
     if (data.length) this.usage = this.provider.usage.fromSse(this.usage, event || "message", parseJsonBody(data.join("\n")));
   }
+}
+
+/** Where the first event ends in `bytes` (just after its blank line), or -1; `newlineLast`: the previous batch ended a line. */
+function eventEnd(bytes: Uint8Array, newlineLast: boolean): number {
+  if (newlineLast && bytes[0] === 0x0a) return 1;
+  if (newlineLast && bytes[0] === 0x0d && bytes[1] === 0x0a) return 2;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
+    if (bytes[i + 1] === 0x0a) return i + 2;
+    if (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a) return i + 3;
+  }
+  return -1;
 }

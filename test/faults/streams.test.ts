@@ -6,7 +6,7 @@
  * not held in memory.
  */
 import { describe, expect, it } from "vitest";
-import { addAccount, call, callRaw, createUser, listAccounts, sleep, useGateway } from "../helpers/gateway";
+import { ADMIN, addAccount, call, callRaw, createUser, listAccounts, sleep, useGateway } from "../helpers/gateway";
 import { SSE, scripted, sseEvent, tap } from "../helpers/faults";
 import { secrets } from "../helpers/secrets";
 import { SseUsage } from "../../src/proxy/usage";
@@ -244,5 +244,39 @@ describe("memory per stream is bounded whatever arrives", () => {
     expect(peak).toBeLessThanOrEqual(1024 * 1024 + chunk.byteLength);
     counted.observe(enc.encode(`\n\n${sseEvent("message_delta", { type: "message_delta", usage: { input_tokens: 9, output_tokens: 77 } })}`));
     expect(counted.end()).toMatchObject({ inputTokens: 9, outputTokens: 77 });
+  });
+
+  it("reads the same usage however the stream is cut into batches (events and CR LF line ends split anywhere)", () => {
+    const anthropic = findProvider("anthropic")!;
+    const text =
+      sseEvent("message_start", { type: "message_start", message: { usage: { input_tokens: 11, output_tokens: 1, cache_read_input_tokens: 7, cache_creation_input_tokens: 3 } } }) +
+      delta("a") +
+      ": ping\n\n" +
+      sseEvent("message_delta", { type: "message_delta", usage: { output_tokens: 5 } }) +
+      delta("b").replace(/\n/g, "\r\n") +
+      sseEvent("message_delta", { type: "message_delta", usage: { output_tokens: 9 } });
+    const bytes = enc.encode(text);
+    const expected = { inputTokens: 11, outputTokens: 9, cacheReadTokens: 7, cacheWriteTokens: 3 };
+    for (let a = 1; a < bytes.length; a += 3) {
+      for (const b of [a + 1, a + 17, a + 160]) {
+        const counted = new SseUsage(anthropic);
+        counted.observe(bytes.subarray(0, a));
+        counted.observe(bytes.subarray(a, Math.min(b, bytes.length)));
+        counted.observe(bytes.subarray(Math.min(b, bytes.length)));
+        expect(counted.end(), `cut at ${a} and ${b}`).toEqual(expected);
+      }
+    }
+  });
+
+  it("a stream that outruns the reading of its copy is passed on whole, and the copy is let go", async () => {
+    const u = await userWith("anthropic", 1);
+    const big = `data: ${"y".repeat(1017)}\n`.repeat(256); // 256 KiB of an event that never ends
+    const t = tap();
+    up().on("anthropic.fake/v1/messages", () => scripted([messageStart(2), ...Array.from({ length: 12 }, () => big)], "close", { headers: SSE }, t));
+    const before = (await call("/admin/stats", { key: ADMIN })).json<{ isolate: { streams: { copyReads: number } } }>().isolate.streams.copyReads;
+    const text = await (await anthropicStream(u.key)).text();
+    expect(text.length).toBe(messageStart(2).length + 12 * big.length);
+    const after = (await call("/admin/stats", { key: ADMIN })).json<{ isolate: { streams: { copyReads: number } } }>().isolate.streams.copyReads;
+    expect(after - before).toBeLessThan(12); // let go after a few full reads, not read to the end
   });
 });
