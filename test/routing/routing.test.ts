@@ -161,6 +161,41 @@ describe("session affinity", () => {
     expect(await servedBy(u.key, conv("a new chat"))).toBe(u.ids[0]);
   });
 
+  it("a Claude Code session (x-claude-code-session-id) keeps its account with 300 KB bodies; the bodies reach the upstream whole", async () => {
+    const u = await userWithKeys(3);
+    await setStrategy(u.key, { strategy: "round-robin" });
+    const seen: number[] = [];
+    up().on("anthropic.fake/v1/messages", async (req) => {
+      seen.push((await req.arrayBuffer()).byteLength);
+      return json(anthropicMessage());
+    });
+    const big = (turn: number) => ({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "x".repeat(300_000) }, { role: "user", content: `turn ${turn}` }] });
+    const session = (id: string) => ({ "x-claude-code-session-id": id });
+    const a = (await messages(u.key, big(0), session("cc-1"))).headers.get("x-subpool-account");
+    const b = (await messages(u.key, big(0), session("cc-2"))).headers.get("x-subpool-account");
+    expect(b).not.toBe(a); // round-robin places a new conversation elsewhere
+    for (let i = 1; i < 4; i++) {
+      expect((await messages(u.key, big(i), session("cc-1"))).headers.get("x-subpool-account")).toBe(a);
+      expect((await messages(u.key, big(i), session("cc-2"))).headers.get("x-subpool-account")).toBe(b);
+    }
+    expect(new Set(seen)).toEqual(new Set([JSON.stringify(big(0)).length]));
+  });
+
+  it("a 1 MB body fails over to the next accounts byte for byte (never read by the gateway, replayed from the kept copy)", async () => {
+    const u = await userWithKeys(3);
+    const bodies: string[] = [];
+    up().on("anthropic.fake/v1/messages", async (req, cred) => {
+      bodies.push(await req.text());
+      return cred === u.keys[2] ? json(anthropicMessage()) : json(anthropicError("rate_limit_error", "rate limited"), 429, { "retry-after": "30" });
+    });
+    const body = { model: "m", max_tokens: 8, metadata: { user_id: "s" }, messages: [{ role: "user", content: "é€😀".repeat(80_000) }] };
+    const r = await messages(u.key, body);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("x-subpool-attempts")).toBe("3");
+    expect(bodies).toHaveLength(3);
+    for (const b of bodies) expect(b).toBe(JSON.stringify(body));
+  });
+
   it("is named by Claude Code's metadata.user_id without any header", async () => {
     const u = await userWithKeys(2);
     await setStrategy(u.key, { strategy: "round-robin" });
