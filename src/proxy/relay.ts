@@ -16,12 +16,20 @@
 import { stats } from "../stats";
 import { Deadline } from "./deadline";
 
-/** While events trickle, the copy is read at most this often (DESIGN §11: +1–3 µs per event). */
-const PACE_MS = 100;
+/**
+ * While events trickle, the copy is read at most this often. Each read of the copy costs the process
+ * far more than its JS (the tee hands over what it queued): at 100 ms a 2,000-event answer took ~75
+ * reads and ~+7 µs per event over no copy at all, at 250 ms ~+3 (BENCHMARKS.md, "Streams"). Usage
+ * and silence need no finer grain; what piles up meanwhile is a few KB for a model's stream.
+ */
+const PACE_MS = 500;
 /** A read that returned at least this much is followed by another at once (bounds the tee's buffer). */
 const BURST_BYTES = 16 * 1024;
-/** This many full reads of the copy in a row: it is behind, and let go (memory stays bounded). */
-const FULL_READS = 4;
+/**
+ * This many full reads of the copy in a row: it is behind (2 MiB queued, over 4 MB/s, which no model
+ * streams), and let go, so memory stays bounded.
+ */
+const FULL_READS = 8;
 
 export type StreamEnd = "done" | "cut" | "idle" | "client-gone";
 
