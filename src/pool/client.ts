@@ -66,17 +66,13 @@ export function poolClient(env: Env, userId: string) {
 
 export type RefreshedCredential = { ok: true; cred: Credential } | { ok: false; reason: Exclude<RefreshOutcome, { ok: true }>["reason"]; message: string };
 
-const refreshes = new Map<string, Promise<RefreshOutcome>>();
-
-/** Asks the DO for a refreshed credential; concurrent callers in this isolate share one call. */
+/**
+ * Asks the DO for a refreshed credential. The DO makes one token call per account however many ask
+ * (invariant 2); each request asks with a call of its own, never awaiting another request's (see
+ * pool/snapshots.ts: a request that ended would leave the others waiting for good).
+ */
 export async function refreshCredential(env: Env, cfg: Config, userId: string, acc: AccountState, seenVersion: number, force: boolean): Promise<RefreshedCredential> {
-  const flightKey = `${acc.id}:${seenVersion}:${force ? 1 : 0}`;
-  let p = refreshes.get(flightKey);
-  if (!p) {
-    p = callPool(env, userId, (s) => s.refresh(acc.id, seenVersion, force)).finally(() => refreshes.delete(flightKey));
-    refreshes.set(flightKey, p);
-  }
-  const out = await p;
+  const out = await callPool(env, userId, (s) => s.refresh(acc.id, seenVersion, force));
   const live = liveAccount(userId, acc.id);
   if (!out.ok) {
     if (out.reason === "needs_reauth" && live) {
@@ -145,7 +141,3 @@ export async function checkUnreadable(env: Env, cfg: Config, userId: string, acc
   }
 }
 
-/** For tests: forget refresh calls in flight. */
-export function resetRefreshes(): void {
-  refreshes.clear();
-}

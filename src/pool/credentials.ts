@@ -14,20 +14,17 @@ import { callPool } from "./rpc";
 import { type AccountState, refreshMarginMs } from "./types";
 
 const credentials = new Map<string, Credential>();
-const dataKeys = new Map<string, Promise<CryptoKey>>();
+/** Unwrapped data keys, kept once a request has one (the key, never the promise of one: see pool/snapshots.ts). */
+const dataKeys = new Map<string, CryptoKey>();
 
 async function dataKey(env: Env, cfg: Config, userId: string): Promise<CryptoKey> {
-  let p = dataKeys.get(userId);
-  if (!p) {
-    p = (async () => {
-      const wrapped = (await env.VAULT.get(kvKeys.dataKey(userId))) ?? (await callPool(env, userId, (s) => s.wrappedDataKey()));
-      if (!wrapped) throw new Error("user has no data key");
-      return (await unwrapDataKey(await getKeyring(cfg), userId, wrapped)).key;
-    })();
-    bounded(dataKeys, userId, p);
-    p.catch(() => dataKeys.delete(userId));
-  }
-  return p;
+  const known = dataKeys.get(userId);
+  if (known) return known;
+  const wrapped = (await env.VAULT.get(kvKeys.dataKey(userId))) ?? (await callPool(env, userId, (s) => s.wrappedDataKey()));
+  if (!wrapped) throw new Error("user has no data key");
+  const { key } = await unwrapDataKey(await getKeyring(cfg), userId, wrapped);
+  bounded(dataKeys, userId, key);
+  return key;
 }
 
 /** Opens a record and keeps it, unless a newer version is already kept. */

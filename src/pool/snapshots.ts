@@ -7,9 +7,17 @@
  *   - outcomes (counters, cooldowns, quota telemetry, usage), applied to the local snapshot at once
  *     (this isolate never retries a benched account) and batched to the DO off the response path:
  *     failures right away, the rest at most once a second, each batch answered with a fresh
- *     snapshot (one round trip, single flight per user);
+ *     snapshot (one round trip);
  *   - conversation bindings (session affinity): kept here, sent with the batches, and received as
  *     the changes other isolates made since this one's last round trip.
+ *
+ * No request ever awaits a round trip another request started (docs/ARCHITECTURE.md, "One request,
+ * its own I/O"): the platform settles a promise only in the request that made it, so a request that
+ * ends early (its client went away) would leave every request waiting on its promise stalled, or
+ * failing with "Cannot perform I/O on behalf of a different request". What is shared between
+ * requests is data (the snapshot, pending outcomes) and timestamps (a background refresh under way),
+ * never a promise: a request that finds the snapshot expired makes its own round trip, and the
+ * freshest answer (by the DO's clock) is the one kept.
  */
 import type { Config, Env } from "../config";
 import { bounded } from "../util";
@@ -20,12 +28,18 @@ import type { AccountState, AffinityEntry, OutcomeReport, Snapshot, UsageDelta }
 const SUCCESS_FLUSH_MS = 1_000;
 /** A binding's `at` is refreshed locally on every request, and sent at most this often. */
 const AFFINITY_TOUCH_MS = 60_000;
+/**
+ * A background refresh (or a scheduled flush) that has not reported back within this long is taken
+ * as lost (its request ended before it did): the next request may start another one.
+ */
+const MARK_EXPIRES_MS = 5_000;
 
 interface UserEntry {
   snap: Snapshot;
   fetchedAt: number;
   pending: Map<string, OutcomeReport>;
-  flushScheduled: boolean;
+  /** When a flush of successes was scheduled (0: none). A mark, not a promise (see above). */
+  flushScheduledAt: number;
   /** conversation key -> binding, as this isolate knows it. */
   affinity: Map<string, AffinityEntry>;
   pendingAffinity: Map<string, AffinityEntry>;
@@ -36,24 +50,38 @@ interface UserEntry {
 }
 
 const users = new Map<string, UserEntry>();
-const inflight = new Map<string, Promise<Snapshot>>();
+/** user -> when a background refresh of the snapshot started (a mark, never a promise). */
+const refreshing = new Map<string, number>();
+/** user -> how many times this isolate changed the user's pool: an answer that left before a change is not kept. */
+const changes = new Map<string, number>();
 
 export async function getSnapshot(env: Env, cfg: Config, userId: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Snapshot> {
   const e = users.get(userId);
   if (e) {
-    const age = Date.now() - e.fetchedAt;
+    const now = Date.now();
+    const age = now - e.fetchedAt;
     if (age < cfg.SNAPSHOT_TTL_MS) {
-      if (waitUntil && age >= cfg.SNAPSHOT_TTL_MS * 0.8 && !inflight.has(userId)) waitUntil(sync(env, userId).catch(() => undefined));
+      if (waitUntil && age >= cfg.SNAPSHOT_TTL_MS * 0.8 && now - (refreshing.get(userId) ?? 0) >= MARK_EXPIRES_MS) {
+        bounded(refreshing, userId, now);
+        waitUntil(
+          sync(env, userId)
+            .catch(() => undefined)
+            .finally(() => refreshing.delete(userId)),
+        );
+      }
       return e.snap;
     }
   }
   return sync(env, userId);
 }
 
-/** One round trip: sends pending outcomes and bindings, receives the fresh snapshot. Single flight per user. */
-function sync(env: Env, userId: string): Promise<Snapshot> {
-  let p = inflight.get(userId);
-  if (p) return p;
+/**
+ * One round trip, made by the calling request itself: sends the pending outcomes and bindings,
+ * receives the fresh snapshot. Concurrent round trips of one user are allowed (each carries what
+ * was pending when it left); the snapshot kept is the newest by the DO's clock.
+ */
+async function sync(env: Env, userId: string): Promise<Snapshot> {
+  const seen = changes.get(userId) ?? 0;
   const e = users.get(userId);
   const reports = e ? [...e.pending.values()] : [];
   const bindings = e ? [...e.pendingAffinity.values()] : [];
@@ -61,52 +89,56 @@ function sync(env: Env, userId: string): Promise<Snapshot> {
   e?.pendingAffinity.clear();
   // Bindings another isolate wrote while our last answer was on its way are caught by the overlap.
   const since = e ? e.snap.at - 5_000 : 0;
-  p = callPool(env, userId, (s) => s.sync(reports, { affinity: bindings, since }))
-    .then((snap) => {
-      const cur = users.get(userId);
-      const pending = cur?.pending ?? new Map<string, OutcomeReport>();
-      // Outcomes recorded while this round trip was under way are not in `snap` yet: re-apply.
-      for (const r of pending.values()) applyToSnapshot(snap, r);
-      const affinity = cur?.affinity ?? new Map<string, AffinityEntry>();
-      for (const b of snap.affinity) {
-        const mine = affinity.get(b.key);
-        if (!mine || mine.at <= b.at) bounded(affinity, b.key, b, AFFINITY_CAP);
-      }
-      snap.affinity = []; // held in the map from here on
-      bounded(users, userId, {
-        snap,
-        fetchedAt: Date.now(),
-        pending,
-        flushScheduled: cur?.flushScheduled ?? false,
-        affinity,
-        pendingAffinity: cur?.pendingAffinity ?? new Map(),
-        turns: cur?.turns ?? new Map(),
-        bound: new Map(),
-      });
-      return snap;
-    })
-    .catch((err: unknown) => {
-      // Put the reports back so they are not lost with a failed round trip.
-      const cur = users.get(userId);
-      if (cur) {
-        for (const r of reports) mergeReport(cur.pending, r);
-        for (const b of bindings) if (!cur.pendingAffinity.has(b.key)) cur.pendingAffinity.set(b.key, b);
-      }
-      throw err;
-    })
-    .finally(() => inflight.delete(userId));
-  inflight.set(userId, p);
-  return p;
+  let snap: Snapshot;
+  try {
+    snap = await callPool(env, userId, (s) => s.sync(reports, { affinity: bindings, since }));
+  } catch (err) {
+    // Put the reports back so they are not lost with a failed round trip.
+    const cur = users.get(userId);
+    if (cur) {
+      for (const r of reports) mergeReport(cur.pending, r);
+      for (const b of bindings) if (!cur.pendingAffinity.has(b.key)) cur.pendingAffinity.set(b.key, b);
+    }
+    throw err;
+  }
+  const cur = users.get(userId);
+  const pending = cur?.pending ?? new Map<string, OutcomeReport>();
+  // Outcomes recorded while this round trip was under way are not in `snap` yet: re-apply.
+  for (const r of pending.values()) applyToSnapshot(snap, r);
+  const affinity = cur?.affinity ?? new Map<string, AffinityEntry>();
+  for (const b of snap.affinity) {
+    const mine = affinity.get(b.key);
+    if (!mine || mine.at <= b.at) bounded(affinity, b.key, b, AFFINITY_CAP);
+  }
+  snap.affinity = []; // held in the map from here on
+  // A concurrent round trip brought a newer answer, or this isolate changed the pool after this one
+  // left: the caller uses what it got, the isolate keeps what it has (an expired snapshot is read again).
+  const changed = (changes.get(userId) ?? 0) !== seen;
+  if (cur && (cur.snap.at > snap.at || changed)) return snap;
+  bounded(users, userId, {
+    snap,
+    fetchedAt: changed ? 0 : Date.now(),
+    pending,
+    flushScheduledAt: cur?.flushScheduledAt ?? 0,
+    affinity,
+    pendingAffinity: cur?.pendingAffinity ?? new Map(),
+    turns: cur?.turns ?? new Map(),
+    bound: new Map(),
+  });
+  return snap;
 }
 
 /** After a change made through the pool client: the next request reads the DO again. */
 export function invalidateSnapshot(userId: string): void {
+  bounded(changes, userId, (changes.get(userId) ?? 0) + 1);
   const e = users.get(userId);
   if (e) e.fetchedAt = 0;
 }
 
 export function forgetSnapshot(userId: string): void {
   users.delete(userId);
+  changes.delete(userId);
+  refreshing.delete(userId);
 }
 
 /** The account as this isolate currently believes it (outcomes of concurrent requests included). */
@@ -239,21 +271,28 @@ export function recordUsage(env: Env, userId: string, accountId: string, usage: 
   return recordOutcome(env, userId, { accountId, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, usage: [{ date: utcDay(now), requests: 0, ...usage }] });
 }
 
+/**
+ * The flush of successes, at most once a second, made by the request that scheduled it (its
+ * waitUntil). If that request ended before the timer fired, the mark expires and another request
+ * schedules the next flush.
+ */
 function scheduleFlush(env: Env, userId: string, e: UserEntry): Promise<unknown> | null {
-  if (e.flushScheduled) return null;
-  e.flushScheduled = true;
+  const now = Date.now();
+  if (e.flushScheduledAt !== 0 && now - e.flushScheduledAt < SUCCESS_FLUSH_MS + MARK_EXPIRES_MS) return null;
+  e.flushScheduledAt = now;
   return scheduler.wait(SUCCESS_FLUSH_MS).then(() => {
     const cur = users.get(userId);
-    if (cur) cur.flushScheduled = false;
+    if (cur) cur.flushScheduledAt = 0;
     return cur && (cur.pending.size > 0 || cur.pendingAffinity.size > 0) ? flush(env, userId) : null;
   });
 }
 
-/** Sends pending outcomes now (the account listing calls this so it shows this isolate's counts). */
+/**
+ * Sends pending outcomes now (the account listing calls this so it shows this isolate's counts), in
+ * a round trip of the caller's own: a round trip of another request may be under way, but awaiting
+ * it is what must never happen (see the top of this file), and what it carries is not pending any more.
+ */
 export async function flush(env: Env, userId: string): Promise<void> {
-  // A round trip already under way left before these outcomes were recorded: wait for it, then send.
-  const running = inflight.get(userId);
-  if (running) await running.catch(() => undefined);
   const e = users.get(userId);
   if (!e || (e.pending.size === 0 && e.pendingAffinity.size === 0)) return;
   try {
@@ -266,5 +305,6 @@ export async function flush(env: Env, userId: string): Promise<void> {
 /** For tests: forget every snapshot and pending outcome. */
 export function resetSnapshots(): void {
   users.clear();
-  inflight.clear();
+  refreshing.clear();
+  changes.clear();
 }

@@ -1,6 +1,5 @@
 /** Forgets everything the test isolate's Worker code remembers between requests. */
 import { resetKeyCache } from "../../src/auth/key-cache";
-import { resetRefreshes } from "../../src/pool/client";
 import { resetCredentials } from "../../src/pool/credentials";
 import { resetSnapshots } from "../../src/pool/snapshots";
 
@@ -8,5 +7,4 @@ export function resetIsolateCaches(): void {
   resetKeyCache();
   resetSnapshots();
   resetCredentials();
-  resetRefreshes();
 }
