@@ -9,8 +9,9 @@
 //                          `npm install -g ./subpool-cli.tgz`
 //
 // Both are versioned with the gateway (package.json's version) and reproducible: the same sources
-// give the same bytes (esbuild's output is deterministic; npm pack fixes file times). Several builds
-// may run at once (wrangler.toml's [build] runs this at every `wrangler dev`, and test suites start
+// give the same bytes (esbuild's output is deterministic; npm pack fixes file times; every file it
+// packs gets its mode set here, as the tarball records modes and the umask would pick them). Several
+// builds may run at once (wrangler.toml's [build] runs this at every `wrangler dev`, and test suites start
 // gateways side by side): each builds in a directory of its own and moves finished files into place
 // with rename, so a reader never sees half a file and two builds never trip over each other.
 import { execFileSync } from "node:child_process";
@@ -77,6 +78,8 @@ try {
       2,
     )}\n`,
   );
+  // writeFileSync's mode passes through the umask (077 would make it 0600 and another tarball).
+  chmodSync(join(stage, "package.json"), 0o644);
   const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", work], { cwd: stage, encoding: "utf8" }).trim().split("\n").pop();
   const packedPath = join(work, packed);
 
@@ -88,6 +91,11 @@ try {
   publish(built, join(served, "subpool-cli.mjs"));
   publish(packedPath, join(served, "subpool-cli.tgz"));
   publish(packedPath, join(served, `subpool-cli-${pkg.version}.tgz`));
+  // The asset server names no type for .tgz: say it (Workers static assets read _headers).
+  const headers = join(work, "_headers");
+  writeFileSync(headers, ["/cli/subpool-cli.tgz", `/cli/subpool-cli-${pkg.version}.tgz`].map((p) => `${p}\n  Content-Type: application/gzip\n`).join(""));
+  chmodSync(headers, 0o644);
+  publish(headers, join(dist, "public", "_headers"));
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

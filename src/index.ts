@@ -20,6 +20,15 @@ const app = new Hono<AppEnv>();
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 
+// Management answers hold a member's accounts, and once a new gateway key: no cache (a browser's,
+// a proxy's) may keep one. Set after the route ran, so errors and 404s carry it too.
+for (const path of ["/api/*", "/admin/*"]) {
+  app.use(path, async (c, next) => {
+    await next();
+    c.res.headers.set("cache-control", "no-store");
+  });
+}
+
 app.route("/admin", admin);
 app.route("/api", accounts);
 app.route("/", dashboard);

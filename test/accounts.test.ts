@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { addAccount, call, createUser, listAccounts, postJson, useGateway } from "./helpers/gateway";
+import { ADMIN, addAccount, call, createUser, listAccounts, postJson, useGateway } from "./helpers/gateway";
 import { secrets } from "./helpers/secrets";
 
 useGateway();
@@ -151,5 +151,22 @@ describe("what an account says about its last error", () => {
     const r = await postJson(`/api/accounts/${a.id}`, u.key, { enabled: true }, "PATCH");
     expect(r.status).toBe(200);
     expect(r.json<{ status: string; cooldownUntil: number | null }>()).toMatchObject({ status: "active", cooldownUntil: null });
+  });
+});
+
+describe("management answers are never cached", () => {
+  it("every /api and /admin answer, errors included, carries cache-control: no-store", async () => {
+    const u = await createUser(`nostore-${crypto.randomUUID().slice(0, 8)}`);
+    const answers = [
+      await call("/api/accounts", { key: u.key }),
+      await call("/api/me", { key: u.key }),
+      await call("/api/settings", { key: u.key }),
+      await call("/api/accounts"), // no key: 401
+      await call("/api/nothing", { key: u.key }), // 404
+      await postJson("/api/accounts", u.key, { provider: "gemini" }), // 400
+      await call("/admin/users", { key: ADMIN }),
+      await postJson("/admin/users", ADMIN, { name: `nostore-${crypto.randomUUID().slice(0, 8)}` }), // a new key, shown once
+    ];
+    for (const r of answers) expect(r.headers.get("cache-control"), `${r.status} ${r.body.slice(0, 80)}`).toBe("no-store");
   });
 });

@@ -1,98 +1,51 @@
-// The CLI for machines without this checkout (`npm run build:cli-bundle`): dist/subpool-cli.mjs, one
-// file with every dependency inside, and dist/subpool-cli.tgz, a package npx can run. Both are run
-// from a temporary directory outside the repository (no node_modules to lean on), the .mjs on the
-// machine's own Node (20 here), the .tgz through npx from a path and from an http:// address (what a
-// gateway serving it looks like), with a throwaway npm cache.
+// The CLI bundle the gateway serves (scripts/build-cli-bundle.mjs, wrangler.toml [assets]):
+// - the package is the same bytes whoever builds it, whatever their umask (npm pack records each
+//   file's mode: a package.json written 0600 under `umask 077` made another tarball);
+// - GET /cli/subpool-cli.tgz (and the versioned name) says what it is: application/gzip.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
-import { ROOT } from "./gateway.mjs";
+import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, startGateway } from "./gateway.mjs";
 
-const MJS = join(ROOT, "dist", "subpool-cli.mjs");
-const TGZ = join(ROOT, "dist", "subpool-cli.tgz");
 const version = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
+const sha256 = (b) => createHash("sha256").update(b).digest("hex");
 
-/** The machine's own node (npm puts node_modules/.bin, with Node 22, first on PATH). */
-function systemNode() {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir || dir.includes(join("node_modules", ".bin"))) continue;
-    const p = join(dir, process.platform === "win32" ? "node.exe" : "node");
-    if (existsSync(p)) return p;
-  }
-  return process.execPath;
+/** Builds the bundle under `umask`; the package's sha256 as the build prints it. */
+function buildUnder(umask) {
+  const r = spawnSync("sh", ["-c", `umask ${umask} && node scripts/build-cli-bundle.mjs`], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  const m = /dist\/subpool-cli\.tgz\s.*sha256 ([0-9a-f]{64})/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  return m[1];
 }
 
-describe("the single-file CLI", { timeout: 240_000 }, () => {
-  let dir = "";
-  let env = {};
-  before(() => {
-    execFileSync("npm", ["run", "-s", "build:cli-bundle"], { cwd: ROOT, stdio: "inherit" });
-    dir = mkdtempSync(join(tmpdir(), "subpool-cli-bundle-"));
-    copyFileSync(MJS, join(dir, "subpool-cli.mjs"));
-    copyFileSync(TGZ, join(dir, "subpool-cli.tgz"));
-    env = { ...process.env, HOME: dir, npm_config_cache: join(dir, "npm-cache"), npm_config_update_notifier: "false", NO_COLOR: "1", SUBPOOL_CONFIG: join(dir, "config.json") };
-    for (const k of ["SUBPOOL_URL", "SUBPOOL_KEY", "SUBPOOL_PROFILE"]) delete env[k];
-  });
-  after(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+describe("the CLI bundle", { timeout: 240_000 }, () => {
+  it("is the same package whatever the builder's umask", () => {
+    const strict = buildUnder("077");
+    const usual = buildUnder("022"); // last, so the files left in dist/ are the usual ones
+    assert.equal(strict, usual);
   });
 
-  it("node subpool-cli.mjs runs on the machine's Node, outside the repository", { timeout: 60_000 }, () => {
-    const node = systemNode();
-    const run = (...args) => spawnSync(node, ["subpool-cli.mjs", ...args], { cwd: dir, env, encoding: "utf8" });
-    const help = run("--help");
-    assert.equal(help.status, 0, help.stderr);
-    assert.match(help.stdout, /^Usage: subpool \[options\] \[command\]/);
-    // Its examples are written the way it was started: there is no `subpool` command here.
-    assert.match(help.stdout, /^ {2}node subpool-cli\.mjs setup +gateway URL and your key/m);
-    assert.doesNotMatch(help.stdout, /^ {2}subpool /m);
-    assert.equal(run("--version").stdout.trim(), version);
-    assert.match(readFileSync(join(dir, "subpool-cli.mjs"), "utf8"), /^#!\/usr\/bin\/env node\n/);
-    // The libraries inside work: commander (usage errors), cli-table3 (CommonJS), src/connect.ts.
-    const bad = run("accounts", "frob");
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /unknown command 'frob'/);
-    assert.match(run("env", "list").stdout, /│ claude-code +│/);
-    const lines = spawnSync(node, ["subpool-cli.mjs", "env", "claude-code", "--url", "https://gw.example", "--shell", "sh"], { cwd: dir, env: { ...env, SUBPOOL_KEY: "k" }, encoding: "utf8" });
-    assert.match(lines.stdout, /^export ANTHROPIC_BASE_URL="https:\/\/gw\.example\/anthropic"$/m);
-    const down = run("accounts");
-    assert.equal(down.status, 1);
-    assert.match(down.stderr, /no gateway configured/);
-  });
-
-  it("npx ./subpool-cli.tgz and npx http://…/subpool-cli.tgz run it", { timeout: 180_000 }, async () => {
-    const listing = execFileSync("tar", ["-xzOf", TGZ, "package/package.json"], { encoding: "utf8" });
-    const pkg = JSON.parse(listing);
-    assert.equal(pkg.version, version);
-    assert.deepEqual(pkg.bin, { subpool: "subpool-cli.mjs" });
-    assert.equal(pkg.dependencies, undefined, "nothing to download besides the tarball");
-
-    const local = spawnSync("npx", ["--yes", "./subpool-cli.tgz", "--help"], { cwd: dir, env, encoding: "utf8" });
-    assert.equal(local.status, 0, local.stderr);
-    assert.match(local.stdout, /^Usage: subpool \[options\] \[command\]/);
-
-    // As a gateway would serve it.
-    const server = createServer((req, res) => {
-      if (req.url !== "/cli/subpool-cli.tgz") return res.writeHead(404).end();
-      const body = readFileSync(TGZ);
-      res.writeHead(200, { "content-type": "application/gzip", "content-length": body.length });
-      res.end(body);
+  describe("served by the gateway", () => {
+    let gw;
+    before(async () => {
+      gw = await startGateway();
     });
-    await new Promise((r) => server.listen(0, "127.0.0.1", r));
-    try {
-      const url = `http://127.0.0.1:${server.address().port}/cli/subpool-cli.tgz`;
-      const remote = await new Promise((resolve) => {
-        const child = execFile("npx", ["--yes", url, "--version"], { cwd: dir, env, encoding: "utf8" }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
-        child.stdin?.end();
-      });
-      assert.equal(remote.code, 0, remote.stderr);
-      assert.equal(remote.stdout.trim(), version);
-    } finally {
-      server.close();
-    }
+    after(async () => {
+      await gw?.stop();
+    });
+
+    it("as application/gzip, under both names", async () => {
+      for (const name of ["subpool-cli.tgz", `subpool-cli-${version}.tgz`]) {
+        const res = await fetch(`${gw.url}/cli/${name}`);
+        assert.equal(res.status, 200, name);
+        assert.equal(res.headers.get("content-type"), "application/gzip", name);
+        const bytes = Buffer.from(await res.arrayBuffer());
+        assert.equal(sha256(bytes), sha256(readFileSync(join(ROOT, "dist", "public", "cli", name))), name);
+      }
+    });
   });
 });
