@@ -34,6 +34,30 @@ export function humanDuration(seconds: number): string {
   return h < 48 ? `${h}h ${m % 60}m` : `${Math.floor(h / 24)}d ${h % 24}h`;
 }
 
+/**
+ * Characters no account label may hold: C0 and C1 controls (ESC, BEL, a newline, DEL …), which a
+ * terminal acts on when the CLI prints a label, the line and paragraph separators, and the
+ * bidirectional controls (U+061C, U+200E/F, U+202A–E, U+2066–9), which reorder the text shown around
+ * them. One rule for every label (docs/ARCHITECTURE.md, "Labels"): a label a person sends with one
+ * is refused (labelProblem), one that comes from elsewhere (a provider's answer, an older release's
+ * storage) is cleaned (cleanLabel).
+ */
+const LABEL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** Labels are at most this many characters. */
+export const LABEL_MAX = 100;
+
+/** Why a label typed by a person cannot be used, or null when it can. */
+export function labelProblem(label: string): string | null {
+  if (new RegExp(LABEL_UNSAFE.source).test(label)) return "must not contain control characters (such as ESC, BEL or a line break) or bidirectional text controls";
+  if (label.trim() === "") return "must not be empty";
+  if (label.trim().length > LABEL_MAX) return `at most ${LABEL_MAX} characters`;
+  return null;
+}
+
+/** A label from elsewhere made safe: unsafe characters dropped, trimmed, at most LABEL_MAX characters. */
+export const cleanLabel = (label: string): string => label.replace(LABEL_UNSAFE, "").trim().slice(0, LABEL_MAX);
+
 /** Bound on every isolate-level map: a team gateway has few users; beyond this is an attack or a leak. */
 export const MAX_ISOLATE_ENTRIES = 10_000;
 

@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ADMIN, addAccount, call, createUser, listAccounts, postJson, useGateway } from "./helpers/gateway";
 import { secrets } from "./helpers/secrets";
@@ -134,6 +134,44 @@ describe("labels name one account each", () => {
     expect(r.status).toBe(409);
     expect(r.json().error.field).toBe("label");
     expect((await postJson(`/api/accounts/${a.id}`, u.key, { label: "work" }, "PATCH")).status).toBe(200); // its own label
+  });
+});
+
+describe("one rule for labels everywhere", () => {
+  const unsafe: [string, string][] = [
+    ["ESC (a terminal escape)", "work\u001b[31mred"],
+    ["BEL", "work\u0007"],
+    ["a line break", "work\nsecond line"],
+    ["a right-to-left override", "work\u202egnp.exe"],
+    ["a C1 control", "work\u009b2J"],
+  ];
+  for (const [what, label] of unsafe) {
+    it(`a label with ${what} is refused with a 400 naming label, when adding, renaming or signing in, and nothing changes`, async () => {
+      const u = await createUser(`lbl-${crypto.randomUUID().slice(0, 8)}`);
+      const add = await postJson("/api/accounts?check=false", u.key, { provider: "anthropic", type: "api", key: key(), label });
+      expect(add.status).toBe(400);
+      expect(add.json().error).toMatchObject({ field: "label", message: expect.stringMatching(/^label: must not contain control characters/) });
+      expect(await listAccounts(u.key)).toEqual([]);
+
+      const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: key(), label: "keep" });
+      const rename = await postJson(`/api/accounts/${a.id}`, u.key, { label }, "PATCH");
+      expect(rename.status).toBe(400);
+      expect(rename.json().error.field).toBe("label");
+      expect((await listAccounts(u.key))[0]!.label).toBe("keep");
+
+      const login = await postJson("/api/oauth/anthropic/start", u.key, { label });
+      expect(login.status).toBe(400);
+      expect(login.json().error.field).toBe("label");
+    });
+  }
+
+  it("a label stored before the rule is shown without its controls", async () => {
+    const u = await createUser(`lbl-${crypto.randomUUID().slice(0, 8)}`);
+    const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: key(), label: "old" });
+    await runInDurableObject(env.USER_POOL.get(env.USER_POOL.idFromName(u.id)), (_o, s) => {
+      s.storage.sql.exec("UPDATE accounts SET label = ? WHERE id = ?", "old\u001b]0;pwned\u0007 one\u202e", a.id);
+    });
+    expect((await listAccounts(u.key))[0]!.label).toBe("old]0;pwned one");
   });
 });
 

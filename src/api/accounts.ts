@@ -13,10 +13,10 @@ import { importer } from "./import";
 import { oauth } from "./oauth";
 import { routing } from "./routing";
 import type { Me } from "../wire";
-import { jsonBody, pathId, providerId } from "./validate";
+import { jsonBody, labelField, pathId, providerId } from "./validate";
 
 const provider = providerId;
-const label = z.string().trim().min(1, "must not be empty").max(100, "at most 100 characters");
+const label = labelField;
 
 const NewAccount = z.discriminatedUnion(
   "type",

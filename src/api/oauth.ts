@@ -12,9 +12,9 @@ import { badRequest } from "../errors";
 import { poolClient } from "../pool/client";
 import { type Provider, findProvider } from "../providers";
 import { pasted } from "../providers/import-fields";
-import { jsonBody, parseWith, providerId } from "./validate";
+import { jsonBody, labelField, parseWith, providerId } from "./validate";
 
-const Start = z.strictObject({ label: z.string().trim().min(1).max(100).optional() });
+const Start = z.strictObject({ label: labelField.optional() });
 const Finish = z.strictObject({
   loginId: z.string({ error: "required: the loginId that start returned" }).regex(/^login_[\w-]{16}$/, "not a login id (login_…)"),
   code: pasted("code").optional(),

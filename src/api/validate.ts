@@ -8,6 +8,7 @@ import { z } from "zod";
 import { GatewayError, badRequest } from "../errors";
 import { findProvider, providerList } from "../providers";
 import { readBody } from "../proxy/body";
+import { labelProblem } from "../util";
 
 /** Management bodies are small; an import file of a few hundred accounts fits easily. */
 const API_BODY_LIMIT = 1024 * 1024;
@@ -46,3 +47,12 @@ export function pathId(c: Context, name: string, prefix: string, what: string): 
 export const providerId = z.string({ error: () => `must be one of ${providerList()}` }).refine((id) => findProvider(id) !== undefined, {
   error: () => `must be one of ${providerList()}`,
 });
+
+/** An account label a person sends (adding, renaming, signing in): the one rule of util.ts, trimmed. */
+export const labelField = z
+  .string({ error: "must be a string" })
+  .superRefine((s, ctx) => {
+    const problem = labelProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .transform((s) => s.trim());

@@ -1,5 +1,6 @@
 /** Shapes shared by the per-user Durable Object and the Worker's pool client. None holds a secret. */
 import type { AccountExtras, AccountType, ProviderId } from "../providers/types";
+import { cleanLabel } from "../util";
 import type { AccountStatus, AccountView, Quota, Settings, UsageDay, UserProfile } from "../wire";
 
 export type { AccountStatus, AccountView, Role, UserProfile } from "../wire";
@@ -82,7 +83,8 @@ export function viewOf(a: AccountState, now = Date.now()): AccountView {
     id: a.id,
     provider: a.provider,
     type: a.type,
-    label: a.label,
+    // Stored before the label rule, a label may hold controls: shown cleaned (util.ts, cleanLabel).
+    label: cleanLabel(a.label),
     position: a.position,
     enabled: a.enabled,
     status,

@@ -17,7 +17,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type Env, getConfig } from "../config";
 import { providerFor } from "../providers";
 import type { AccountExtras, AccountType, CheckVerdict, LoginStart, ProviderId } from "../providers/types";
-import { parseJsonBody } from "../util";
+import { cleanLabel, parseJsonBody } from "../util";
 import { VaultError, decryptField, encryptField, fingerprintSecret, getKeyring, newDataKey, newId, rewrapDataKey, unwrapDataKey } from "../vault/envelope";
 import { type Credential, type CredentialRecord, kvKeys, openCredential, sealCredential } from "../vault/records";
 import type { CheckAnswer, ImportAction, KeyReset, Settings, UsageDay } from "../wire";
@@ -478,7 +478,8 @@ export class UserPool extends DurableObject<Env> {
       const row = this.row(id);
       if (!row) throw noAccount(id);
       if (patch.label !== undefined) {
-        const label = patch.label.trim();
+        const label = cleanLabel(patch.label);
+        if (label === "") throw refuse(400, "label: must not be empty", "label");
         if (this.labelTaken(label, id)) throw refuse(409, `another of your accounts is already labelled "${label}": labels name one account each`, "label");
         this.sql.exec("UPDATE accounts SET label = ? WHERE id = ?", label, id);
       }
@@ -786,9 +787,9 @@ export class UserPool extends DurableObject<Env> {
     const position =
       (this.sql.exec<{ p: number | null }>("SELECT MAX(position) AS p FROM accounts WHERE provider = ?", input.provider).one().p ?? 0) + 1;
     const extras = providerFor(input.provider).extrasOf?.(input.access) ?? {};
-    // A label may come from a provider's answer (a login's email or GitHub name): no control
-    // characters (a terminal would run them), 100 characters at most, like a label a person types.
-    const given = input.label?.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim().slice(0, 100);
+    // A label may come from a provider's answer (a login's email or GitHub name) or a file: the
+    // label rule (util.ts) cleans it, as the API refuses what a person types against the rule.
+    const given = input.label === undefined ? undefined : cleanLabel(input.label);
     const label = this.uniqueLabel(given || `${input.provider} ${input.type === "api" ? "key" : "account"} ${position}`);
     // An access token handed in from elsewhere has an unknown age: no `issued`, the full margin applies.
     const cred: Credential = { version: 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
