@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ADMIN, addAccount, call, createUser, listAccounts, postJson, useGateway } from "./helpers/gateway";
 import { secrets } from "./helpers/secrets";
 
-useGateway();
+const { up } = useGateway();
 let n = 0;
 const key = () => secrets.add(`sk-ant-api03-acct-${++n}-${crypto.randomUUID()}`);
 
@@ -134,6 +134,75 @@ describe("labels name one account each", () => {
     expect(r.status).toBe(409);
     expect(r.json().error.field).toBe("label");
     expect((await postJson(`/api/accounts/${a.id}`, u.key, { label: "work" }, "PATCH")).status).toBe(200); // its own label
+  });
+});
+
+describe("one credential, one account", () => {
+  it("adding a key a second time is a 409 naming the account that holds it, and adds nothing", async () => {
+    const u = await createUser(`dup-${crypto.randomUUID().slice(0, 8)}`);
+    const k = key();
+    const first = await addAccount(u.key, { provider: "anthropic", type: "api", key: k, label: "work" });
+    const again = await postJson("/api/accounts?check=false", u.key, { provider: "anthropic", type: "api", key: k, label: "again" });
+    expect(again.status).toBe(409);
+    expect(again.json().error).toMatchObject({ field: "key", message: expect.stringContaining(`"work" (${first.id})`) });
+    const r = `rt-${crypto.randomUUID()}`;
+    secrets.add(r);
+    const oauth = await addAccount(u.key, { provider: "anthropic", type: "oauth", refresh: r, label: "claude" });
+    const twice = await postJson("/api/accounts?check=false", u.key, { provider: "anthropic", type: "oauth", refresh: r });
+    expect(twice.status).toBe(409);
+    expect(twice.json().error).toMatchObject({ field: "refresh", message: expect.stringContaining(oauth.id) });
+    // The same key for another provider is another credential.
+    expect((await postJson("/api/accounts?check=false", u.key, { provider: "openai", type: "api", key: k })).status).toBe(201);
+    expect((await listAccounts(u.key)).map((a) => a.label)).toEqual(["work", "claude", "openai key 1"]);
+  });
+
+  it("an import finds a key added by hand already there, and adds it no second time", async () => {
+    const u = await createUser(`dup-${crypto.randomUUID().slice(0, 8)}`);
+    const k = key();
+    const added = await addAccount(u.key, { provider: "anthropic", type: "api", key: k, label: "by hand" });
+    for (let i = 0; i < 2; i++) {
+      const r = await postJson("/api/import", u.key, { anthropic: { type: "api", key: k } });
+      expect(r.status).toBe(200);
+      expect(r.json().imported).toMatchObject([{ action: "unchanged", account: { id: added.id } }]);
+    }
+    expect(await listAccounts(u.key)).toHaveLength(1);
+  });
+
+  it("an account stored before adding took fingerprints is found too", async () => {
+    const u = await createUser(`dup-${crypto.randomUUID().slice(0, 8)}`);
+    const k = key();
+    const old = await addAccount(u.key, { provider: "anthropic", type: "api", key: k });
+    await runInDurableObject(env.USER_POOL.get(env.USER_POOL.idFromName(u.id)), (_o, s) => {
+      s.storage.sql.exec("UPDATE accounts SET fingerprint = NULL");
+    });
+    const again = await postJson("/api/accounts?check=false", u.key, { provider: "anthropic", type: "api", key: k });
+    expect(again.status).toBe(409);
+    expect(again.json().error.message).toContain(old.id);
+    expect((await postJson("/api/import", u.key, { anthropic: { type: "api", key: k } })).json().imported[0]).toMatchObject({ action: "unchanged", account: { id: old.id } });
+  });
+
+  it("a grant from a sign-in, added or imported afterwards, is that same account", async () => {
+    const u = await createUser(`dup-${crypto.randomUUID().slice(0, 8)}`);
+    const auth = up().anthropicAuth;
+    const redeem = auth.redeem.bind(auth);
+    let issued = "";
+    auth.redeem = async (code, verifier) => {
+      const r = await redeem(code, verifier);
+      issued = String(r.body.refresh_token ?? "");
+      return r;
+    };
+    const s = (await postJson("/api/oauth/anthropic/start", u.key, {})).json();
+    const { code, state } = auth.authorize(s.url, { uuid: "dup-user", email: "dup@example.com" });
+    const fin = await postJson("/api/oauth/anthropic/finish", u.key, { loginId: s.loginId, code: `${code}#${state}` });
+    expect(fin.status).toBe(201);
+    const id = fin.json().account.id;
+    expect(issued).not.toBe("");
+    const added = await postJson("/api/accounts?check=false", u.key, { provider: "anthropic", type: "oauth", refresh: issued });
+    expect(added.status).toBe(409);
+    expect(added.json().error.message).toContain(id);
+    const imported = await postJson("/api/import", u.key, { anthropic: { type: "oauth", refresh: issued, access: "sk-ant-oat01-x", expires: Date.now() + 60_000 } });
+    expect(imported.json().imported[0]).toMatchObject({ action: "unchanged", account: { id } });
+    expect(await listAccounts(u.key)).toHaveLength(1);
   });
 });
 

@@ -35,7 +35,7 @@ export interface NewAccount {
   refresh?: string;
   access?: string;
   expires?: number | null;
-  /** Keyed hash of the grant as last imported, to recognise a re-import of the same file. */
+  /** Keyed hash of the secret (API key, or the refresh token): the same secret is one account. */
   fingerprint?: string;
   /** The provider account's stable id (login, or read from a token), to refresh instead of duplicating. */
   identity?: string | null;
@@ -442,8 +442,20 @@ export class UserPool extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Adds one account. The same secret for the same provider is one account, however it came (added,
+   * imported, signed in): adding it again is a 409 naming the account that holds it.
+   */
   addAccount(input: NewAccount): Promise<PoolResult<AccountView>> {
-    return guard(() => this.insertAccount(input));
+    return guard(async () => {
+      const fingerprint = await this.fingerprintOf(input);
+      const same = await this.sameSecret(input, fingerprint);
+      if (same) {
+        const what = input.type === "api" ? "API key" : "refresh token";
+        throw refuse(409, `this ${providerFor(same.provider).name} ${what} is already your account "${cleanLabel(same.label)}" (${same.id}): one credential, one account`, input.type === "api" ? "key" : "refresh");
+      }
+      return this.insertAccount({ ...input, fingerprint });
+    });
   }
 
   /**
@@ -452,12 +464,11 @@ export class UserPool extends DurableObject<Env> {
    */
   importAccount(input: NewAccount & { fingerprint: string }): Promise<PoolResult<{ action: ImportAction; account: AccountView }>> {
     return guard(async () => {
-      const same = this.byFingerprint(input.provider, input.type, input.fingerprint) ?? (await this.byOldFingerprint(input));
+      const same = await this.sameSecret(input, input.fingerprint);
       if (same) return { action: "unchanged" as const, account: viewOf(stateOf(same)) };
       const known = input.identity ? this.byIdentity(input.provider, input.identity) : undefined;
       if (known) {
         const account = await this.putCredential(known, input);
-        this.sql.exec("UPDATE accounts SET fingerprint = ? WHERE id = ?", input.fingerprint, known.id);
         return { action: "updated" as const, account };
       }
       return { action: "created" as const, account: await this.insertAccount(input) };
@@ -583,9 +594,12 @@ export class UserPool extends DurableObject<Env> {
       case "done": {
         this.sql.exec("DELETE FROM logins WHERE id = ?", row.id);
         const g = step.grant;
-        const known = g.identity ? this.byIdentity(provider, g.identity) : undefined;
+        const grant = { provider, type: "oauth" as const, refresh: g.refresh };
+        const fingerprint = await this.fingerprintOf(grant);
+        // The same provider account, or the same grant already stored: that account is refreshed.
+        const known = (g.identity ? this.byIdentity(provider, g.identity) : undefined) ?? (await this.sameSecret(grant, fingerprint));
         if (known) {
-          const account = await this.putCredential(known, { refresh: g.refresh, access: g.access, expires: g.expires });
+          const account = await this.putCredential(known, { refresh: g.refresh, access: g.access, expires: g.expires, fingerprint });
           return { kind: "account", account, created: false };
         }
         const account = await this.insertAccount({
@@ -596,6 +610,7 @@ export class UserPool extends DurableObject<Env> {
           access: g.access,
           expires: g.expires,
           identity: g.identity,
+          fingerprint,
         });
         return { kind: "account", account, created: true };
       }
@@ -814,7 +829,7 @@ export class UserPool extends DurableObject<Env> {
     return viewOf(stateOf(this.row(id)!), now);
   }
 
-  private async putCredential(row: Row, input: Pick<NewAccount, "key" | "refresh" | "access" | "expires">): Promise<AccountView> {
+  private async putCredential(row: Row, input: Pick<NewAccount, "key" | "refresh" | "access" | "expires" | "fingerprint">): Promise<AccountView> {
     const userId = this.userId();
     const cred: Credential = { version: row.cred_version + 1, key: input.key, refresh: input.refresh, access: input.access, expires: input.expires ?? null };
     const record = await sealCredential(await this.dataKey(), userId, row.id, cred);
@@ -827,8 +842,36 @@ export class UserPool extends DurableObject<Env> {
       JSON.stringify(extras),
       row.id,
     );
+    if (input.fingerprint) this.sql.exec("UPDATE accounts SET fingerprint = ? WHERE id = ?", input.fingerprint, row.id);
     await this.env.VAULT.put(kvKeys.credential(userId, row.id), JSON.stringify(record));
     return viewOf(stateOf(this.row(row.id)!));
+  }
+
+  /** The keyed hash of an account's secret (the API key, or the OAuth grant's refresh token). */
+  private async fingerprintOf(input: Pick<NewAccount, "provider" | "type" | "key" | "refresh">): Promise<string> {
+    const secret = (input.type === "api" ? input.key : input.refresh) ?? "";
+    return fingerprintSecret(await getKeyring(getConfig(this.env)), input.provider, input.type, secret);
+  }
+
+  /**
+   * The account that already holds this secret for this provider, if any: by its fingerprint (taken
+   * when it was added, imported or signed in; during a MASTER_KEY rotation also under the old
+   * version). Accounts stored before adding took fingerprints get theirs here, from their current
+   * secret, the first time one is looked for.
+   */
+  private async sameSecret(input: NewAccount, fingerprint: string): Promise<Row | undefined> {
+    const found = this.byFingerprint(input.provider, input.type, fingerprint) ?? (await this.byOldFingerprint({ ...input, fingerprint }));
+    if (found) return found;
+    const unmarked = this.sql.exec<Row>("SELECT * FROM accounts WHERE provider = ? AND type = ? AND fingerprint IS NULL", input.provider, input.type).toArray();
+    let match: Row | undefined;
+    for (const row of unmarked) {
+      const opened = await this.openOwn(row);
+      if (opened.kind !== "ok") continue; // unreadable: markUnreadable deals with it
+      const own = await this.fingerprintOf({ provider: row.provider as ProviderId, type: row.type as AccountType, key: opened.cred.key, refresh: opened.cred.refresh });
+      this.sql.exec("UPDATE accounts SET fingerprint = ? WHERE id = ? AND fingerprint IS NULL", own, row.id);
+      if (own === fingerprint && !match) match = this.row(row.id);
+    }
+    return match;
   }
 
   private byFingerprint(provider: string, type: string, fingerprint: string): Row | undefined {
