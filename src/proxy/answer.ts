@@ -20,6 +20,8 @@ import { relay } from "./relay";
 import { isEventStream, peekFirstEvent } from "./sse";
 import { SseUsage, usageOf, usageOfJson } from "./usage";
 
+const ERROR_OBJECT = /"error"\s*:\s*\{/;
+
 /** JSON answers up to this size (declared) are read whole before they are returned. */
 const SMALL_JSON_BYTES = 256 * 1024;
 
@@ -36,8 +38,8 @@ export interface AnswerContext {
   waitUntil(p: Promise<unknown>): void;
   /** A wait the provider stated, else DEFAULT_COOLDOWN_S. */
   benchFor(cooldownS: number | undefined): number;
-  /** Aborts the upstream exchange (present when the request may stream: ./body.ts). */
-  upstream: AbortController | null;
+  /** Aborts the upstream exchange. */
+  upstream: AbortController;
 }
 
 export async function answer(x: AnswerContext, res: Response): Promise<Attempt> {
@@ -95,7 +97,9 @@ async function stream(x: AnswerContext, res: Response, body: ReadableStream<Uint
     return { failure: null };
   }
   const head = concat(peeked.chunks);
-  const cls = ev.event === "error" || ev.data.includes('"error"') ? provider.classifySseError(parseJsonBody(ev.data)) : null;
+  // An error event, or data holding an error object (a Chat Completions stream has no event names);
+  // `"error": null` (every Responses event) is none.
+  const cls = ev.event === "error" || ERROR_OBJECT.test(ev.data) ? provider.classifySseError(parseJsonBody(ev.data)) : null;
   if (cls) {
     void peeked.reader.cancel().catch(() => {});
     const limited = cls.class === "short" || cls.class === "quota";
@@ -117,11 +121,12 @@ async function stream(x: AnswerContext, res: Response, body: ReadableStream<Uint
     cutEvent: (bytes) => provider.errorFormat.sseEvent(`the upstream connection was lost after ${bytes} bytes; the response is incomplete`),
     idleEvent: provider.errorFormat.sseEvent(`${provider.name} sent nothing for ${idleS} s, so the gateway ended the stream (STREAM_IDLE_TIMEOUT_MS); the response is incomplete`),
     idleMs: cfg.STREAM_IDLE_TIMEOUT_MS,
-    abortUpstream: () => x.upstream?.abort(),
+    abortUpstream: () => x.upstream.abort(),
     observe: (chunk) => counted.observe(chunk),
     end(how) {
       out.lateUsage(counted.end());
-      if (how === "cut") out.lateFailure("the stream was cut after it began; the client got an error event");
+      if (counted.errored) out.lateFailure("the provider ended the stream with an error event after it began");
+      else if (how === "cut") out.lateFailure("the stream was cut after it began; the client got an error event");
       else if (how === "idle") out.lateFailure(`the stream went silent for ${idleS} s after it began; the client got an error event`);
     },
     waitUntil: x.waitUntil,

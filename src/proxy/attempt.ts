@@ -18,9 +18,8 @@ import type { Credential } from "../vault/records";
 import { type Attempt, answer } from "./answer";
 import type { ReplayableBody } from "./body";
 import { Deadline } from "./deadline";
-import type { Failure } from "./failure";
+import { type Failure, failureBody } from "./failure";
 import { clientResponse, upstreamRequestHeaders } from "./headers";
-import { failureBody } from "./failure";
 import { Outcome, type OutcomeContext } from "./outcome";
 
 /** How much of an error body is read to classify it; the rest is passed on unread, if at all. */
@@ -101,12 +100,10 @@ export async function attempt(x: AttemptContext, acc: AccountState): Promise<Att
     try {
       stats.upstreamFetches++;
       // redirect "manual": a redirect must not carry the account's key to another host.
-      // A signal only where the answer may be a stream: it costs every request that carries one.
-      const upstream = x.body.mayStream ? new AbortController() : null;
-      const res = await withHeaderTimeout(
-        fetch(route.url, { method: x.request.method, headers, body: x.body.next(), redirect: "manual", ...(upstream ? { signal: upstream.signal } : {}) }),
-        clock,
-      );
+      // The signal ends a relayed stream whose upstream went silent (and an exchange that timed out).
+      // It costs nothing measurable per request (BENCHMARKS.md, "Streams and big requests").
+      const upstream = new AbortController();
+      const res = await withHeaderTimeout(fetch(route.url, { method: x.request.method, headers, body: x.body.next(), redirect: "manual", signal: upstream.signal }), clock, upstream);
       if (!(res instanceof Response)) {
         // No answer in time: bench briefly, so the next request does not wait all over again.
         if (res === "timeout") out.report(0, false, cfg.DEFAULT_COOLDOWN_S, `no answer within ${cfg.UPSTREAM_TIMEOUT_MS} ms`);
@@ -204,13 +201,16 @@ function sendable(acc: AccountState, cred: Credential): boolean {
 }
 
 /**
- * Waits for the upstream's response headers until the attempt's deadline. The fetch is not aborted
- * for it: a late answer that lost the race is discarded when it arrives.
+ * Waits for the upstream's response headers until the attempt's deadline; past it, the exchange is
+ * aborted (its request body branch and connection let go).
  */
-async function withHeaderTimeout(pending: Promise<Response>, clock: Deadline): Promise<Response | "timeout" | Error> {
+async function withHeaderTimeout(pending: Promise<Response>, clock: Deadline, upstream: AbortController): Promise<Response | "timeout" | Error> {
   try {
     const winner = await clock.race(pending);
-    if (winner === "timeout") void pending.then((late) => late.body?.cancel()).catch(() => {});
+    if (winner === "timeout") {
+      upstream.abort();
+      void pending.then((late) => late.body?.cancel()).catch(() => {});
+    }
     return winner;
   } catch (e) {
     return e instanceof Error ? e : new Error(String(e));

@@ -55,16 +55,10 @@ export interface ReplayableBody {
   bytes(): Promise<ArrayBuffer | null>;
   /** The answer is final: let go of the kept copy. */
   release(): void;
-  /**
-   * Whether the answer may be a stream (a body that says "stream", or one too large to look at):
-   * such an exchange gets an AbortSignal, the only way to end a pipe whose upstream went silent.
-   */
-  mayStream: boolean;
 }
 
 function buffered(bytes: ArrayBuffer | null): ReplayableBody {
-  const mayStream = bytes !== null && bytes.byteLength > 0 && new TextDecoder().decode(bytes).includes('"stream"');
-  return { next: () => bytes, held: () => bytes, bytes: async () => bytes, release() {}, mayStream };
+  return { next: () => bytes, held: () => bytes, bytes: async () => bytes, release() {} };
 }
 
 export async function replayable(req: Request, limit: number): Promise<ReplayableBody> {
@@ -90,6 +84,5 @@ export async function replayable(req: Request, limit: number): Promise<Replayabl
     release() {
       if (!whole) void kept.cancel().catch(() => {});
     },
-    mayStream: true,
   };
 }

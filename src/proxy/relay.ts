@@ -1,6 +1,6 @@
 /**
  * Relays an SSE answer to the client once its first event has been seen, at what the platform
- * charges (docs/ARCHITECTURE.md, "Streams at the platform's cost"; DESIGN §11):
+ * charges (docs/ARCHITECTURE.md, "Streams and big requests"; DESIGN §11):
  *  - the client's bytes never pass through JS: the peeked head is written once, then the upstream
  *    is piped natively (`pipeTo` an `IdentityTransformStream`). In workerd JS being handed each chunk
  *    costs ~70 µs per event; the native pipe costs nothing measurable over a null forward;
@@ -10,7 +10,8 @@
  *  - a stream silent for `idleMs` ends for the client with `idleEvent` and the upstream is cancelled;
  *  - an upstream cut ends the client's stream with `cutEvent(bytes)`: never a silent truncation;
  *  - a client that goes away cancels both branches, so the upstream connection is let go (the
- *    provider stops generating, and billing, an answer nobody reads).
+ *    provider stops generating, and billing, an answer nobody reads). The pipe learns of it at its
+ *    next write: during a complete silence, only STREAM_IDLE_TIMEOUT_MS ends it.
  * `end` is called once, with how the stream ended, after both the pipe and the copy are done.
  */
 import { stats } from "../stats";
@@ -26,10 +27,12 @@ const PACE_MS = 500;
 /** A read that returned at least this much is followed by another at once (bounds the tee's buffer). */
 const BURST_BYTES = 16 * 1024;
 /**
- * This many full reads of the copy in a row: it is behind (2 MiB queued, over 4 MB/s, which no model
- * streams), and let go, so memory stays bounded.
+ * This many full reads of the copy in a row (16 MiB queued that it has not read: no model's stream,
+ * even a burst of a large tool input after a pause): it is behind, and let go, so memory stays bounded.
  */
-const FULL_READS = 8;
+const FULL_READS = 64;
+/** A read of the copy takes at most this much (a default reader of a runtime stream hands over 4 KiB). */
+const READ_BYTES = 256 * 1024;
 
 export type StreamEnd = "done" | "cut" | "idle" | "client-gone";
 
@@ -169,8 +172,6 @@ interface CopyReader {
   cancel(): Promise<void>;
 }
 
-/** A read of a copy takes at most this much (a default reader of a runtime stream hands over 4 KiB). */
-const READ_BYTES = 256 * 1024;
 
 /**
  * A network body's copy is read with a BYOB reader into one reused buffer: a default reader of a

@@ -1,7 +1,7 @@
 /**
  * Token usage of an answer, counted without holding it back: a JSON answer is read from a copy
- * (bounded), an SSE stream is watched chunk by chunk as it passes to the client, and only events
- * whose text mentions "usage" are parsed. The provider module says what its figures mean
+ * (bounded), an SSE stream is read in batches from the paced copy of ./relay.ts, and only events
+ * whose text holds a usage object are parsed. The provider module says what its figures mean
  * (Anthropic's message_delta usage is cumulative, not additive).
  *
  * A JSON answer's `usage` is read from its end: Anthropic and OpenAI put it after the content, so
@@ -136,9 +136,14 @@ export class SseUsage {
   /** The last batch ended with a line end (a boundary may span two batches). */
   private newlineLast = false;
   private usage: Usage | null = null;
+  /** Finds a usage object (Chat Completions chunks all carry `"usage": null`: those are not parsed). */
+  private readonly usageObject: RegExp;
+  /** The provider sent an `error` event after the stream began. */
+  errored = false;
 
   constructor(private readonly provider: Provider) {
     this.key = `"${provider.usage.key}"`;
+    this.usageObject = new RegExp(`"${provider.usage.key}"\\s*:\\s*\\{`);
   }
 
   observe(chunk: Uint8Array): void {
@@ -146,7 +151,8 @@ export class SseUsage {
       // The rest of a dropped event is not decoded: only its end is looked for, in the bytes.
       const at = eventEnd(chunk, this.newlineLast);
       if (at < 0) {
-        this.newlineLast = chunk[chunk.length - 1] === 0x0a;
+        const last = chunk[chunk.length - 1];
+        this.newlineLast = last === 0x0a || last === 0x0d;
         return;
       }
       this.skipping = false;
@@ -171,7 +177,8 @@ export class SseUsage {
     }
     const complete = boundary >= 0 ? this.pending + text.slice(0, boundary) : this.pending;
     const rest = boundary >= 0 ? text.slice(boundary + 2) : text.slice(1);
-    if (complete.includes(this.key)) for (const block of complete.split("\n\n")) if (block.includes(this.key)) this.event(block);
+    if (complete.includes("event: error")) this.errored = true;
+    if (complete.includes(this.key)) for (const block of complete.split("\n\n")) if (this.usageObject.test(block)) this.event(block);
     this.pending = rest;
     if (this.pending.length > MAX_EVENT_CHARS) this.drop();
   }
@@ -188,7 +195,8 @@ export class SseUsage {
   }
 
   end(): Usage | null {
-    if (!this.skipping && this.pending.includes(this.key)) this.event(this.pending);
+    if (!this.skipping && this.usageObject.test(this.pending)) this.event(this.pending);
+    if (this.pending.includes("event: error")) this.errored = true;
     this.pending = "";
     return this.usage;
   }
@@ -206,11 +214,20 @@ export class SseUsage {
 
 /** Where the first event ends in `bytes` (just after its blank line), or -1; `newlineLast`: the previous batch ended a line. */
 function eventEnd(bytes: Uint8Array, newlineLast: boolean): number {
-  if (newlineLast && bytes[0] === 0x0a) return 1;
-  if (newlineLast && bytes[0] === 0x0d && bytes[1] === 0x0a) return 2;
-  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
-    if (bytes[i + 1] === 0x0a) return i + 2;
-    if (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a) return i + 3;
+  if (newlineLast && (bytes[0] === 0x0a || bytes[0] === 0x0d)) return bytes[0] === 0x0d && bytes[1] === 0x0a ? 2 : 1;
+  // A line end is LF, CR LF or CR: a blank line is two of them in a row.
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (c !== 0x0a && c !== 0x0d) {
+      const lf = bytes.indexOf(0x0a, i);
+      const cr = bytes.indexOf(0x0d, i);
+      if (lf < 0 && cr < 0) return -1;
+      i = (lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr)) - 1;
+      continue;
+    }
+    const next = c === 0x0d && bytes[i + 1] === 0x0a ? i + 2 : i + 1;
+    if (bytes[next] === 0x0a || bytes[next] === 0x0d) return bytes[next] === 0x0d && bytes[next + 1] === 0x0a ? next + 2 : next + 1;
+    i = next - 1;
   }
   return -1;
 }

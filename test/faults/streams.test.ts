@@ -150,6 +150,18 @@ describe("a stream that goes silent after its first event", () => {
     expect(t.cancelled).toBe(true);
   });
 
+  it("ends a silent GET stream too (a Responses resume: no body says it streams)", async () => {
+    const u = await userWith("openai", 1);
+    const t = tap();
+    up().on("openai.fake/v1/responses/resp_1", () => scripted([sseEvent("response.output_text.delta", { type: "response.output_text.delta", delta: "again" })], "stall", { headers: SSE }, t));
+    const res = await callRaw("/openai/v1/responses/resp_1?stream=true", { key: u.key });
+    const text = await res.text();
+    expect(text).toContain("again");
+    expect(text).toContain("upstream_disconnected");
+    await sleep(50);
+    expect(t.cancelled).toBe(true);
+  });
+
   it("a stream that keeps sending is never cut, however long it runs", async () => {
     const u = await userWith("anthropic", 1);
     up().on("anthropic.fake/v1/messages", () => {
@@ -268,15 +280,45 @@ describe("memory per stream is bounded whatever arrives", () => {
     }
   });
 
-  it("a stream that outruns the reading of its copy is passed on whole, and the copy is let go", async () => {
+  it("a stream that outruns the reading of its copy (16 MiB behind) is passed on whole, and the copy is let go", async () => {
     const u = await userWith("anthropic", 1);
     const big = `data: ${"y".repeat(1017)}\n`.repeat(256); // 256 KiB of an event that never ends
-    const t = tap();
-    up().on("anthropic.fake/v1/messages", () => scripted([messageStart(2), ...Array.from({ length: 12 }, () => big)], "close", { headers: SSE }, t));
-    const before = (await call("/admin/stats", { key: ADMIN })).json<{ isolate: { streams: { copyReads: number } } }>().isolate.streams.copyReads;
+    up().on("anthropic.fake/v1/messages", () => scripted([messageStart(2), ...Array.from({ length: 80 }, () => big)], "close", { headers: SSE }));
+    const reads = async () => (await call("/admin/stats", { key: ADMIN })).json<{ isolate: { streams: { copyReads: number } } }>().isolate.streams.copyReads;
+    const before = await reads();
     const text = await (await anthropicStream(u.key)).text();
-    expect(text.length).toBe(messageStart(2).length + 12 * big.length);
-    const after = (await call("/admin/stats", { key: ADMIN })).json<{ isolate: { streams: { copyReads: number } } }>().isolate.streams.copyReads;
-    expect(after - before).toBeLessThan(12); // let go after a few full reads, not read to the end
+    expect(text.length).toBe(messageStart(2).length + 80 * big.length);
+    expect((await reads()) - before).toBeLessThan(80); // let go after 64 full reads, not read to the end
+  });
+
+  it("a legitimate burst after a pause (3 MiB of deltas at once) keeps its usage", async () => {
+    const u = await userWith("anthropic", 1);
+    const burst = delta("z".repeat(900)).repeat(256);
+    up().on("anthropic.fake/v1/messages", () =>
+      scripted([messageStart(5), ...Array.from({ length: 12 }, () => burst), sseEvent("message_delta", { type: "message_delta", usage: { output_tokens: 999 } }), sseEvent("message_stop", { type: "message_stop" })], "close", { headers: SSE }, tap(), 0),
+    );
+    await (await anthropicStream(u.key)).text();
+    expect(await usageOfToday(u.key, u.ids[0]!)).toMatchObject({ requests: 1, inputTokens: 5, outputTokens: 999 });
+  });
+
+  it("an error event after the stream began counts as a failure of the account", async () => {
+    const u = await userWith("anthropic", 1);
+    up().on("anthropic.fake/v1/messages", () =>
+      scripted([messageStart(5), delta("half"), sseEvent("error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } })], "close", { headers: SSE }),
+    );
+    const text = await (await anthropicStream(u.key)).text();
+    expect(text).toContain("overloaded_error"); // the provider's own event reaches the client as sent
+    await sleep(1200);
+    const acc = (await listAccounts(u.key))[0]!;
+    expect(acc.failureCount).toBe(1);
+    expect(acc.lastError).toMatch(/error event after it began/);
+  });
+
+  it("after an event too large to hold, a CR-only stream's later usage still counts", () => {
+    const counted = new SseUsage(findProvider("anthropic")!);
+    counted.observe(enc.encode("event: message_delta\r"));
+    for (let i = 0; i < 1100; i++) counted.observe(enc.encode(`data: ${"q".repeat(1017)}\r`));
+    counted.observe(enc.encode(`\r${sseEvent("message_delta", { type: "message_delta", usage: { output_tokens: 31 } }).replace(/\n/g, "\r")}`));
+    expect(counted.end()).toMatchObject({ outputTokens: 31 });
   });
 });
