@@ -181,7 +181,7 @@ describe("OAuth refresh", () => {
     const r = await messages(u.key);
     expect(r.headers.get("x-subpool-account")).toBe(u.ids[1]);
     const a = (await listAccounts(u.key))[0]!;
-    expect(a.status).toBe("active");
+    expect(a.status).not.toBe("needs_reauth"); // benched until the next try (REFRESH_RETRY_MS), never signed out
     expect(a.lastError).toMatch(/503/);
   });
 });

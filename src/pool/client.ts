@@ -79,6 +79,8 @@ export async function refreshCredential(env: Env, cfg: Config, userId: string, a
       live.needsReauth = true;
       live.lastError = `refresh refused: ${out.message}`;
     }
+    // The DO benched the account until its next renewal: this isolate skips it from now on too.
+    if (out.retryAt !== undefined) for (const a of [acc, live]) if (a) a.cooldownUntil = Math.max(a.cooldownUntil ?? 0, out.retryAt);
     return out;
   }
   const cred = await openRecord(env, cfg, userId, acc.id, out.record);

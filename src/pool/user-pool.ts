@@ -62,7 +62,7 @@ export const UNREADABLE_CREDENTIAL = "stored credential does not decrypt (altere
 
 export type RefreshOutcome =
   | { ok: true; record: CredentialRecord; extras: AccountExtras }
-  | { ok: false; reason: "needs_reauth" | "transient" | "gone"; message: string };
+  | { ok: false; reason: "needs_reauth" | "transient" | "gone"; message: string; retryAt?: number };
 
 type Row = {
   id: string;
@@ -348,11 +348,19 @@ export class UserPool extends DurableObject<Env> {
       const now = Date.now();
       let current = row;
       let found: CheckVerdict | null = null;
+      let recordIt = true;
       if (row.type === "oauth") {
         const record = JSON.parse(row.cred) as CredentialRecord;
         const due = !record.fields.access || (row.expires_at !== null && row.expires_at - now < refreshMarginMs(provider.refreshSkewMs, record));
+        const wait = this.renewalWait(row);
         if (row.needs_reauth === 1) found = { verdict: "invalid", status: 0, message: row.last_error ?? "needs a new login" };
-        else if (due || provider.checkByRefresh) {
+        else if ((due || provider.checkByRefresh) && wait) {
+          // A check waits out a failed renewal like every request does (a hundred checks must not
+          // make a hundred token calls); enabling the account is how a person tries at once.
+          const s = Math.ceil((wait.at - now) / 1000);
+          found = { verdict: "unknown", status: 0, message: `renewing the session failed (${wait.reason}); the next try is in ${s} s, or at once when you enable the account` };
+          recordIt = false; // nothing new was learnt: the account keeps its own lastError
+        } else if (due || provider.checkByRefresh) {
           const r = await this.refreshOnce(row);
           if (!r.ok) found = { verdict: r.reason === "needs_reauth" ? "invalid" : "unknown", status: 0, message: `renewing the session: ${r.message}` };
           current = this.row(id) ?? row;
@@ -368,10 +376,14 @@ export class UserPool extends DurableObject<Env> {
         else found = { verdict: "ok", status: 200, message: provider.checkByRefresh ? "the token exchange succeeded" : "the session is valid" };
       }
       if (!this.row(id)) throw noAccount(id);
-      // A check speaks only for itself: a pass clears an earlier check's error, not a rate limit
-      // the account's requests met; the last status stays the last request's.
-      if (found.verdict === "ok") this.sql.exec("UPDATE accounts SET last_error = NULL WHERE id = ? AND last_error LIKE 'check: %'", id);
-      else this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ? WHERE id = ?", `check: ${found.message}`, Date.now(), id);
+      // A check speaks only for itself: a pass clears an earlier check's error, a failed renewal's
+      // wait and a bench for a refused credential (401/403), not a rate limit the account's requests
+      // met; the last status stays the last request's.
+      if (found.verdict === "ok") {
+        this.endRenewalWait(id);
+        this.sql.exec("UPDATE accounts SET last_error = NULL WHERE id = ? AND (last_error LIKE 'check: %' OR last_error LIKE 'refresh failed: %')", id);
+        this.sql.exec("UPDATE accounts SET cooldown_until = NULL WHERE id = ? AND last_status IN (401, 403)", id);
+      } else if (recordIt) this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ? WHERE id = ?", `check: ${found.message}`, Date.now(), id);
       if (found.quota) applyTelemetry(this.sql, [{ accountId: id, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, quota: { ...found.quota, updatedAt: Date.now() } }]);
       return { verdict: found.verdict, status: found.status, message: found.message, account: viewOf(stateOf(this.row(id)!)) };
     });
@@ -496,7 +508,8 @@ export class UserPool extends DurableObject<Env> {
       }
       if (patch.enabled !== undefined) {
         // Enabling is also how a person says "try it again": it clears the bench, even on an account
-        // that was enabled already.
+        // that was enabled already, and the wait after a failed renewal.
+        if (patch.enabled) this.retryAfter.delete(id);
         this.sql.exec(
           "UPDATE accounts SET enabled = ?, cooldown_until = CASE WHEN ? = 1 THEN NULL ELSE cooldown_until END WHERE id = ?",
           patch.enabled ? 1 : 0,
@@ -637,12 +650,27 @@ export class UserPool extends DurableObject<Env> {
         return { ok: true, record, extras: extrasOf(row.extras) };
       }
       // The token endpoint failed lately: do not make every request wait for it again.
-      const wait = this.retryAfter.get(id);
-      if (wait && wait.at > Date.now() && wait.version === row.cred_version) {
-        return { ok: false, reason: "transient", message: `${wait.reason} (next try in ${Math.ceil((wait.at - Date.now()) / 1000)} s)` };
-      }
+      const wait = this.renewalWait(row);
+      if (wait) return { ok: false, reason: "transient", message: `${wait.reason} (next try in ${Math.ceil((wait.at - Date.now()) / 1000)} s)`, retryAt: wait.at };
       return this.refreshOnce(row);
     });
+  }
+
+  /** The wait after a failed renewal of this credential, while it runs (see exchange). */
+  private renewalWait(row: Row): { at: number; reason: string } | null {
+    const wait = this.retryAfter.get(row.id);
+    return wait && wait.at > Date.now() && wait.version === row.cred_version ? wait : null;
+  }
+
+  /**
+   * Ends the wait after a failed renewal (a person enabled the account, a check passed, a renewal
+   * succeeded), with the bench it put on the account; a longer bench set since (a rate limit) stays.
+   */
+  private endRenewalWait(id: string) {
+    const wait = this.retryAfter.get(id);
+    if (!wait) return;
+    this.retryAfter.delete(id);
+    this.sql.exec("UPDATE accounts SET cooldown_until = NULL WHERE id = ? AND cooldown_until <= ?", id, wait.at);
   }
 
   /** The account's refresh in flight, or a new one: one token call per account at a time. */
@@ -688,14 +716,23 @@ export class UserPool extends DurableObject<Env> {
     }
     if (result.kind === "transient") {
       // Back off (doubling up to 5 minutes) so a hanging endpoint costs one wait, not one per request.
+      // The wait is a bench too (cooldowns only grow): the account shows "cooling" until the next
+      // try, and every isolate skips it instead of asking here on each request.
       const prev = this.retryAfter.get(row.id);
       const step = Math.min(prev && prev.version === startVersion ? prev.step * 2 : getConfig(this.env).REFRESH_RETRY_MS, 5 * 60_000);
-      this.retryAfter.set(row.id, { at: Date.now() + step, step, version: startVersion, reason: result.reason });
+      const at = Date.now() + step;
+      this.retryAfter.set(row.id, { at, step, version: startVersion, reason: result.reason });
       console.warn(`subpool: ${row.provider} account ${row.id}: renewing its session failed, will retry in ${Math.ceil(step / 1000)} s: ${result.reason}`);
-      this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ? WHERE id = ?", `refresh failed: ${result.reason}`, Date.now(), row.id);
-      return { ok: false, reason: "transient", message: result.reason };
+      this.sql.exec(
+        "UPDATE accounts SET last_error = ?, last_error_at = ?, cooldown_until = MAX(COALESCE(cooldown_until, 0), ?) WHERE id = ?",
+        `refresh failed: ${result.reason}`,
+        Date.now(),
+        at,
+        row.id,
+      );
+      return { ok: false, reason: "transient", message: result.reason, retryAt: at };
     }
-    this.retryAfter.delete(row.id);
+    this.endRenewalWait(row.id);
 
     const next: Credential = {
       version: startVersion + 1,
