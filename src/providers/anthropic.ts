@@ -276,6 +276,8 @@ export const anthropic: Provider = {
     },
   },
 
+  openingEvents: new Set(["message_start"]),
+
   classifySseError(data) {
     const type = str((data as { error?: { type?: unknown } } | undefined)?.error?.type);
     if (type === "rate_limit_error") return { class: "short", reason: "rate limited (stream error event)" };

@@ -56,6 +56,7 @@ export const copilot: Provider = {
   },
 
   classify: classifyOpenAIStyle,
+  openingEvents: new Set(["response.created", "response.in_progress"]),
   classifySseError: classifyOpenAIStreamError,
 
   login: {

@@ -282,6 +282,8 @@ export const openai: Provider = {
   },
 
   classify: classifyOpenAIStyle,
+  // A Responses stream opens with these before its first output, and reports a limit after them.
+  openingEvents: new Set(["response.created", "response.in_progress"]),
   classifySseError: classifyOpenAIStreamError,
 
   login: {

@@ -155,6 +155,12 @@ export interface Provider {
   refresh(cfg: Config, cred: Credential): Promise<RefreshResult>;
   /** Classifies an upstream answer; `body` is the (bounded) error body when status >= 400. */
   classify(status: number, headers: Headers, body: string | null, now: number): Classification;
+  /**
+   * Events that open a stream before it says anything (Anthropic's `message_start`, OpenAI's
+   * `response.created`): the gateway looks past them for an error it can still fail over from.
+   * `ping` is never an event that says something.
+   */
+  openingEvents: ReadonlySet<string>;
   /** Classifies the data of a first SSE `error` event; null when it is not a limit or overload. */
   classifySseError(data: unknown): Classification | null;
   /** The interactive login (/api/oauth/:provider/start|finish). */

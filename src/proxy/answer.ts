@@ -79,7 +79,7 @@ async function stream(x: AnswerContext, res: Response, body: ReadableStream<Uint
   const { cfg, provider, out } = x;
   let peeked: Awaited<ReturnType<typeof peekFirstEvent>>;
   try {
-    peeked = await peekFirstEvent(body, x.clock.within(cfg.FIRST_EVENT_TIMEOUT_MS));
+    peeked = await peekFirstEvent(body, x.clock.within(cfg.FIRST_EVENT_TIMEOUT_MS), provider.openingEvents);
   } catch (e) {
     out.report(res.status, false, undefined, `the stream broke before its first event (${(e as Error).name})`);
     return { failure: null };

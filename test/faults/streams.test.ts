@@ -111,6 +111,66 @@ describe("a 200 stream with no event is a failed attempt", () => {
   });
 });
 
+describe("the first event that says something", () => {
+  const twoAccounts = async (first: () => Response) => {
+    const u = await userWith("anthropic", 2);
+    up().on("anthropic.fake/v1/messages", (_req, cred) => (cred === u.keys[0] ? first() : scripted([messageStart(3), delta("from two"), sseEvent("message_stop", { type: "message_stop" })], "close", { headers: SSE })));
+    const res = await anthropicStream(u.key);
+    return { u, res, text: await res.text() };
+  };
+
+  it("an `event: ping` is not an event: pings then nothing is no stream, the next account serves", async () => {
+    const { u, res, text } = await twoAccounts(() => scripted([sseEvent("ping", { type: "ping" }), sseEvent("ping", { type: "ping" })], "close", { headers: SSE }));
+    expect(res.headers.get("x-subpool-account")).toBe(u.ids[1]);
+    expect(text).toContain("from two");
+  });
+
+  it("an overloaded_error right after message_start fails over: the opening was held back", async () => {
+    const { u, res, text } = await twoAccounts(() =>
+      scripted([messageStart(1), sseEvent("ping", { type: "ping" }), sseEvent("error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } })], "close", { headers: SSE }),
+    );
+    expect(res.headers.get("x-subpool-account")).toBe(u.ids[1]);
+    expect(text).not.toContain("overloaded_error");
+    expect(text.match(/event: message_start/g)).toHaveLength(1); // the first account's opening never reached the client
+  });
+
+  it("a Responses stream's usage limit after response.created fails over (Codex)", async () => {
+    const u = await createUser(`streams${++n}`);
+    const ids: string[] = [];
+    const keys = [secrets.add(`sk-proj-a-${crypto.randomUUID()}`), secrets.add(`sk-proj-b-${crypto.randomUUID()}`)];
+    for (const k of keys) ids.push((await addAccount(u.key, { provider: "openai", type: "api", key: k })).id);
+    up().on("openai.fake/v1/responses", (_req, cred) =>
+      cred === keys[0]
+        ? scripted([sseEvent("response.created", { type: "response.created", response: { id: "r1", error: null } }), sseEvent("response.failed", { type: "response.failed", response: { error: { code: "rate_limit_exceeded", message: "slow down" } } })], "close", { headers: SSE })
+        : scripted([sseEvent("response.created", { type: "response.created", response: { id: "r2", error: null } }), sseEvent("response.output_text.delta", { type: "response.output_text.delta", delta: "hi" }), sseEvent("response.completed", { type: "response.completed", response: { id: "r2", usage: { input_tokens: 3, output_tokens: 1 } } })], "close", { headers: SSE }),
+    );
+    const res = await openaiStream(u.key, "/v1/responses", { model: "gpt-5", stream: true, input: "hi" });
+    expect(res.headers.get("x-subpool-account")).toBe(ids[1]);
+    expect(await res.text()).not.toContain("rate_limit_exceeded");
+    expect((await listAccounts(u.key))[0]!.status).toBe("cooling");
+  });
+
+  it("a stream that opened and then thinks quietly past FIRST_EVENT_TIMEOUT_MS is passed on, not failed over", async () => {
+    const u = await userWith("anthropic", 2);
+    up().on("anthropic.fake/v1/messages", (_req, cred) =>
+      cred === u.keys[0] ? scripted([messageStart(4), delta("after a long think")], "close", { headers: SSE }, tap(), 600) : scripted([messageStart(3), delta("from two")], "close", { headers: SSE }),
+    );
+    const res = await anthropicStream(u.key);
+    expect(res.headers.get("x-subpool-account")).toBe(u.ids[0]);
+    expect(await res.text()).toContain("after a long think");
+  });
+
+  it("thousands of tiny chunks before any event cost bounded work (each is searched once)", async () => {
+    const u = await userWith("anthropic", 2);
+    const parts = Array.from({ length: 20_000 }, (_, i) => (i % 2 ? ":\n\n" : "\r\n"));
+    const t0 = Date.now();
+    const { res } = await twoAccounts(() => scripted(parts, "close", { headers: SSE }));
+    void u;
+    expect(res.status).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+});
+
 describe("a stream that goes silent after its first event", () => {
   it("ends after STREAM_IDLE_TIMEOUT_MS with Anthropic's error event; the upstream is cancelled; the account is not benched", async () => {
     const u = await userWith("anthropic", 2);
