@@ -3,9 +3,9 @@
  * adding an account checks it (a refused key is not kept; one that could not be checked is).
  */
 import { describe, expect, it } from "vitest";
-import { addAccount, call, createUser, listAccounts, postJson, useGateway } from "./helpers/gateway";
+import { addAccount, call, createUser, listAccounts, messages, postJson, useGateway } from "./helpers/gateway";
 import { secrets } from "./helpers/secrets";
-import { chatgptJwt, json } from "./helpers/upstream";
+import { anthropicMessage, chatgptJwt, json } from "./helpers/upstream";
 
 const { up } = useGateway();
 let n = 0;
@@ -96,5 +96,50 @@ describe("adding an account checks it", () => {
     expect(r.status).toBe(201);
     expect(r.json<{ check: { verdict: string }; status: string }>()).toMatchObject({ status: "active", check: { verdict: "ok" } });
     expect((await call("/api/accounts", { key: u.key })).json().accounts).toHaveLength(1);
+  });
+});
+
+describe("a refused check takes the account out of rotation", () => {
+  it("a key refused on a check needs a new key: requests skip it, until a check passes", async () => {
+    const u = await createUser(`chk${++n}`);
+    const bad = secrets.add(`sk-ant-api03-${crypto.randomUUID()}`);
+    const good = secrets.add(`sk-ant-api03-${crypto.randomUUID()}`);
+    const refused = await addAccount(u.key, { provider: "anthropic", type: "api", key: bad, label: "first" });
+    await addAccount(u.key, { provider: "anthropic", type: "api", key: good, label: "second" });
+    let accepted = false;
+    const ok = (cred: string) => cred === good || (accepted && cred === bad);
+    up().on("anthropic.fake/v1/messages/count_tokens", (_r, cred) => (ok(cred) ? json({ input_tokens: 1 }) : json({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }, 401)));
+    up().on("anthropic.fake/v1/messages", (_r, cred) => (ok(cred) ? json(anthropicMessage()) : json({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }, 401)));
+
+    const r = (await check(u.key, refused.id)).json<Checked & { account: { status: string } }>();
+    expect(r).toMatchObject({ verdict: "invalid", status: 401, account: { status: "needs_reauth", lastError: "check: Anthropic refused the key (401)" } });
+    const served = await messages(u.key);
+    expect(served.status).toBe(200);
+    expect(up().seen.filter((s) => s.url.endsWith("/v1/messages") && s.headers["x-api-key"] === bad)).toHaveLength(0); // not even tried
+    expect((await listAccounts(u.key)).map((a) => [a.label, a.status])).toEqual([
+      ["first", "needs_reauth"],
+      ["second", "active"],
+    ]);
+
+    accepted = true; // the provider takes the key after all (a billing fix, a flaky refusal)
+    const again = (await check(u.key, refused.id)).json<Checked & { account: { status: string } }>();
+    expect(again).toMatchObject({ verdict: "ok", account: { status: "active", lastError: null } });
+    expect((await messages(u.key)).headers.get("x-subpool-account")).toBe(refused.id);
+  });
+
+  it("a Claude login whose token is refused is renewed once first; refused again, it needs a new login", async () => {
+    const u = await createUser(`chk${++n}`);
+    const g = up().anthropicAuth.grant();
+    const a = await addAccount(u.key, { provider: "anthropic", type: "oauth", refresh: g.refresh, access: g.access, expires: Date.now() + 3_600_000 });
+    up().anthropicAuth.revokeAccess(g.access); // refused, but the grant is alive
+    let usageRefuses = false;
+    up().on("anthropic.fake/api/oauth/usage", (_r, cred) => (!usageRefuses && up().anthropicAuth.validAccess.has(cred) ? json({ five_hour: { utilization: 5, resets_at: null } }) : json({}, 401)));
+    expect((await check(u.key, a.id)).json<Checked>()).toMatchObject({ verdict: "ok", account: { lastError: null } });
+    expect(up().anthropicAuth.calls).toBe(1);
+
+    usageRefuses = true;
+    const r = (await check(u.key, a.id)).json<Checked & { account: { status: string } }>();
+    expect(r).toMatchObject({ verdict: "invalid", account: { status: "needs_reauth" } });
+    expect(up().anthropicAuth.calls).toBe(2);
   });
 });

@@ -344,49 +344,83 @@ export class UserPool extends DurableObject<Env> {
     return guard(async () => {
       const row = this.row(id);
       if (!row) throw noAccount(id);
-      const provider = providerFor(row.provider);
-      const now = Date.now();
-      let current = row;
-      let found: CheckVerdict | null = null;
-      let recordIt = true;
-      if (row.type === "oauth") {
-        const record = JSON.parse(row.cred) as CredentialRecord;
-        const due = !record.fields.access || (row.expires_at !== null && row.expires_at - now < refreshMarginMs(provider.refreshSkewMs, record));
-        const wait = this.renewalWait(row);
-        if (row.needs_reauth === 1) found = { verdict: "invalid", status: 0, message: row.last_error ?? "needs a new login" };
-        else if ((due || provider.checkByRefresh) && wait) {
-          // A check waits out a failed renewal like every request does (a hundred checks must not
-          // make a hundred token calls); enabling the account is how a person tries at once.
-          const s = Math.ceil((wait.at - now) / 1000);
-          found = { verdict: "unknown", status: 0, message: `renewing the session failed (${wait.reason}); the next try is in ${s} s, or at once when you enable the account` };
-          recordIt = false; // nothing new was learnt: the account keeps its own lastError
-        } else if (due || provider.checkByRefresh) {
-          const r = await this.refreshOnce(row);
-          if (!r.ok) found = { verdict: r.reason === "needs_reauth" ? "invalid" : "unknown", status: 0, message: `renewing the session: ${r.message}` };
-          current = this.row(id) ?? row;
-        }
-      }
-      if (!found) {
-        const opened = await this.openOwn(current);
-        if (opened.kind === "unreadable") {
-          this.markUnreadableNow(id, UNREADABLE_CREDENTIAL);
-          found = { verdict: "invalid", status: 0, message: UNREADABLE_CREDENTIAL };
-        } else if (opened.kind === "no-data-key") found = { verdict: "unknown", status: 0, message: opened.message };
-        else if (provider.check) found = await provider.check(getConfig(this.env), { id, type: current.type as AccountType, extras: extrasOf(current.extras) }, opened.cred);
-        else found = { verdict: "ok", status: 200, message: provider.checkByRefresh ? "the token exchange succeeded" : "the session is valid" };
-      }
+      const { found, recordIt } = await this.runCheck(row);
       if (!this.row(id)) throw noAccount(id);
-      // A check speaks only for itself: a pass clears an earlier check's error, a failed renewal's
-      // wait and a bench for a refused credential (401/403), not a rate limit the account's requests
-      // met; the last status stays the last request's.
+      const message = found.message.replace(/^check: /, "");
       if (found.verdict === "ok") {
+        // A check speaks only for itself: a pass puts back an account a check (or a credential that
+        // did not open) had taken out, and clears a check's error, a failed renewal's wait and a
+        // bench for a refused credential (401/403); not a rate limit the account's requests met.
+        // The last status stays the last request's.
         this.endRenewalWait(id);
-        this.sql.exec("UPDATE accounts SET last_error = NULL WHERE id = ? AND (last_error LIKE 'check: %' OR last_error LIKE 'refresh failed: %')", id);
+        this.sql.exec(
+          "UPDATE accounts SET needs_reauth = 0, last_error = CASE WHEN last_error LIKE 'check: %' OR last_error LIKE 'refresh failed: %' OR last_error = ? THEN NULL ELSE last_error END WHERE id = ?",
+          UNREADABLE_CREDENTIAL,
+          id,
+        );
         this.sql.exec("UPDATE accounts SET cooldown_until = NULL WHERE id = ? AND last_status IN (401, 403)", id);
-      } else if (recordIt) this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ? WHERE id = ?", `check: ${found.message}`, Date.now(), id);
+      } else if (found.verdict === "invalid") {
+        // Refused: out of rotation (every request would try it first and fail) until a new
+        // credential (a re-login, an import) or a check that passes. A reason recorded already (a
+        // dead grant, a credential that does not open) stays: the next check does not ask again.
+        this.sql.exec("UPDATE accounts SET needs_reauth = 1, cooldown_until = NULL WHERE id = ?", id);
+        if (recordIt) this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ? WHERE id = ?", `check: ${message}`, Date.now(), id);
+      } else if (recordIt) this.sql.exec("UPDATE accounts SET last_error = ?, last_error_at = ? WHERE id = ?", `check: ${message}`, Date.now(), id);
       if (found.quota) applyTelemetry(this.sql, [{ accountId: id, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, quota: { ...found.quota, updatedAt: Date.now() } }]);
       return { verdict: found.verdict, status: found.status, message: found.message, account: viewOf(stateOf(this.row(id)!)) };
     });
+  }
+
+  /**
+   * What a check finds. An OAuth session is renewed first when it is due (or when the provider's
+   * check is the exchange), unless a renewal failed lately: a check waits that out like every
+   * request does (a hundred checks must not make a hundred token calls; enabling the account is how
+   * a person tries at once). An access token the provider refuses is renewed once, as a request
+   * would, before the account is called refused. `recordIt` false: nothing new was learnt.
+   */
+  private async runCheck(row: Row): Promise<{ found: CheckVerdict; recordIt: boolean }> {
+    const provider = providerFor(row.provider);
+    const now = Date.now();
+    const waiting = (wait: { at: number; reason: string }) => `renewing the session failed (${wait.reason}); the next try is in ${Math.ceil((wait.at - now) / 1000)} s, or at once when you enable the account`;
+    let current = row;
+    let renewed = false;
+    if (row.type === "oauth") {
+      // A dead grant stays refused without asking; an account a check took out is asked again.
+      if (row.needs_reauth === 1 && !row.last_error?.startsWith("check: ")) return { found: { verdict: "invalid", status: 0, message: row.last_error ?? "needs a new login" }, recordIt: false };
+      const record = JSON.parse(row.cred) as CredentialRecord;
+      const due = !record.fields.access || (row.expires_at !== null && row.expires_at - now < refreshMarginMs(provider.refreshSkewMs, record));
+      if (due || provider.checkByRefresh) {
+        const wait = this.renewalWait(row);
+        if (wait) return { found: { verdict: "unknown", status: 0, message: waiting(wait) }, recordIt: false };
+        const r = await this.refreshOnce(row);
+        if (!r.ok) return { found: { verdict: r.reason === "needs_reauth" ? "invalid" : "unknown", status: 0, message: `renewing the session: ${r.message}` }, recordIt: r.reason !== "needs_reauth" };
+        renewed = true;
+        current = this.row(row.id) ?? row;
+      }
+    }
+    let found = await this.askProvider(current);
+    if (found.verdict === "invalid" && found.status !== 0 && row.type === "oauth" && !renewed) {
+      const wait = this.renewalWait(current);
+      if (wait) return { found: { verdict: "unknown", status: found.status, message: `${found.message}; ${waiting(wait)}` }, recordIt: true };
+      const r = await this.refreshOnce(current);
+      if (!r.ok) return { found: { verdict: r.reason === "needs_reauth" ? "invalid" : "unknown", status: found.status, message: `${found.message}; renewing the session: ${r.message}` }, recordIt: r.reason !== "needs_reauth" };
+      found = await this.askProvider(this.row(row.id) ?? current);
+    }
+    // A credential that does not open was marked with its own reason (askProvider).
+    return { found, recordIt: found.message !== UNREADABLE_CREDENTIAL };
+  }
+
+  /** The provider's verdict on the account's stored credential, at no token cost (Provider.check). */
+  private async askProvider(row: Row): Promise<CheckVerdict> {
+    const provider = providerFor(row.provider);
+    const opened = await this.openOwn(row);
+    if (opened.kind === "unreadable") {
+      this.markUnreadableNow(row.id, UNREADABLE_CREDENTIAL);
+      return { verdict: "invalid", status: 0, message: UNREADABLE_CREDENTIAL };
+    }
+    if (opened.kind === "no-data-key") return { verdict: "unknown", status: 0, message: opened.message };
+    if (provider.check) return provider.check(getConfig(this.env), { id: row.id, type: row.type as AccountType, extras: extrasOf(row.extras) }, opened.cred);
+    return { verdict: "ok", status: 200, message: provider.checkByRefresh ? "the token exchange succeeded" : "the session is valid" };
   }
 
   /**
