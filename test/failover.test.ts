@@ -269,6 +269,30 @@ describe("requests the gateway refuses itself", () => {
     const r2 = await call("/anthropic/v1/messages", { method: "POST", headers: { "x-api-key": u.key }, body: stream, duplex: "half" } as RequestInit);
     expect(r2.status).toBe(413);
     expect(up().seen).toEqual([]);
+    // The account was not blamed for the client's body.
+    const acc = (await listAccounts(u.key))[0]!;
+    expect([acc.failureCount, acc.lastError]).toEqual([0, null]);
+  });
+
+  it("a chunked body (no Content-Length) over 64 KiB is replayed to the next account whole, never held in the isolate", async () => {
+    const u = await userWithKeys(2);
+    const bodies: string[] = [];
+    up().on("anthropic.fake/v1/messages", async (req, cred) => {
+      bodies.push(await req.text());
+      return cred === u.keys[0] ? json(anthropicError("rate_limit_error", "rate limited"), 429, { "retry-after": "30" }) : ok();
+    });
+    const text = JSON.stringify({ model: "m", max_tokens: 1, messages: [{ role: "user", content: "y".repeat(200_000) }] });
+    const bytes = new TextEncoder().encode(text);
+    const stream = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += 16_384) c.enqueue(bytes.slice(i, i + 16_384));
+        c.close();
+      },
+    });
+    const r = await call("/anthropic/v1/messages", { method: "POST", headers: { "x-api-key": u.key, "content-type": "application/json" }, body: stream, duplex: "half" } as RequestInit);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("x-subpool-attempts")).toBe("2");
+    expect(bodies).toEqual([text, text]);
   });
 
   it("forwards the client's request unchanged apart from credentials and hop-by-hop headers", async () => {

@@ -6,6 +6,7 @@
  * Deadline; every read of an error body by ERROR_HEAD_BYTES, so a large one can still be returned.
  */
 import type { Config, Env } from "../config";
+import { GatewayError } from "../errors";
 import { checkUnreadable, refreshCredential } from "../pool/client";
 import { credentialFor, needsRefresh } from "../pool/credentials";
 import type { AccountState } from "../pool/types";
@@ -106,6 +107,8 @@ export async function attempt(x: AttemptContext, acc: AccountState): Promise<Att
       const res = await withHeaderTimeout(fetch(route.url, { method: x.request.method, headers, body: x.body.next(), redirect: "manual", signal: upstream.signal }), clock, upstream);
       if (!(res instanceof Response)) {
         // No answer in time: bench briefly, so the next request does not wait all over again.
+        // The client's own body turned out too large on the way: that is no fault of the account.
+        if (x.body.overLimit()) throw new GatewayError(413, "request_too_large", `request body is larger than the gateway's limit of ${cfg.MAX_BODY_BYTES} bytes (MAX_BODY_BYTES)`);
         if (res === "timeout") out.report(0, false, cfg.DEFAULT_COOLDOWN_S, `no answer within ${cfg.UPSTREAM_TIMEOUT_MS} ms`);
         else out.report(0, false, undefined, `network error (${res.name})`);
         return { failure: null };

@@ -1,15 +1,16 @@
 /**
  * Request bodies: read once for the management API (readBody), kept for replay on the proxy
- * (replayable). Bodies over MAX_BODY_BYTES are refused with 413 before anything goes upstream
- * (docs/ARCHITECTURE.md, invariant 7): by the declared Content-Length when there is one, else while
- * counting the streamed bytes.
+ * (replayable). Bodies over MAX_BODY_BYTES are refused with 413 (docs/ARCHITECTURE.md, invariant 7):
+ * by the declared Content-Length before anything goes upstream, else while counting the bytes.
  *
  * On the proxy a coding tool's body is 50 KB–1 MB, and reading it into the isolate costs more than
  * the rest of the request (DESIGN §11: `arrayBuffer()` +275–550 µs for 271 KB, `tee()` +75–175).
  * So a body with a declared length over SMALL_BODY_BYTES is never read by the gateway: each attempt
  * sends one branch of a `tee()` and keeps the other for the next (the runtime holds the bytes; a
- * branch keeps the client's Content-Length). Small bodies (every JSON
- * side call) are read whole: for them that is cheapest, and routing can look at them for free.
+ * branch keeps the client's Content-Length). Small bodies (every JSON side call) are read whole: for
+ * them that is cheapest, and routing can look at them for free. A body of no declared length
+ * (chunked) is read up to SMALL_BODY_BYTES; past that it is replayed the same way, its bytes counted
+ * as they pass, so MAX_BODY_BYTES holds without the isolate ever holding a whole 32 MiB body.
  */
 import { GatewayError } from "../errors";
 import { concat } from "../util";
@@ -55,18 +56,60 @@ export interface ReplayableBody {
   bytes(): Promise<ArrayBuffer | null>;
   /** The answer is final: let go of the kept copy. */
   release(): void;
+  /** An undeclared length turned out over MAX_BODY_BYTES while an attempt sent it (the answer is 413). */
+  overLimit(): boolean;
 }
 
 function buffered(bytes: ArrayBuffer | null): ReplayableBody {
-  return { next: () => bytes, held: () => bytes, bytes: async () => bytes, release() {} };
+  return { next: () => bytes, held: () => bytes, bytes: async () => bytes, release() {}, overLimit: () => false };
 }
 
 export async function replayable(req: Request, limit: number): Promise<ReplayableBody> {
+  if (req.method === "GET" || req.method === "HEAD" || req.body === null) return buffered(null);
   const declared = req.headers.get("content-length");
-  const length = declared === null ? NaN : Number(declared);
-  if (req.method === "GET" || req.method === "HEAD" || req.body === null || !(length > SMALL_BODY_BYTES)) return buffered(await readBody(req, limit));
-  if (length > limit) throw tooLarge(limit);
-  let kept: ReadableStream<Uint8Array> = req.body;
+  if (declared !== null) {
+    const length = Number(declared);
+    if (length > limit) throw tooLarge(limit);
+    return length > SMALL_BODY_BYTES ? teed(req.body) : buffered(await readBody(req, limit));
+  }
+  // No declared length (a chunked upload): the first SMALL_BODY_BYTES are read; a body that goes on
+  // is replayed like a large one, counted as it passes (it is never held whole in the isolate).
+  const reader = req.body.getReader();
+  const head: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return buffered(concat(head).buffer);
+    head.push(value);
+    size += value.byteLength;
+    if (size > SMALL_BODY_BYTES) break;
+  }
+  let over = false;
+  const counted = new ReadableStream<Uint8Array>(
+    {
+      pull: async (c) => {
+        const next = head.shift();
+        if (next) return c.enqueue(next);
+        const { value, done } = await reader.read();
+        if (done) return c.close();
+        size += value.byteLength;
+        if (size > limit) {
+          over = true;
+          void reader.cancel().catch(() => {});
+          return c.error(tooLarge(limit));
+        }
+        c.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+  return { ...teed(counted), overLimit: () => over };
+}
+
+/** A body replayed from tee branches: each attempt sends one, the other is kept for the next. */
+function teed(body: ReadableStream<Uint8Array>): ReplayableBody {
+  let kept = body;
   let whole: ArrayBuffer | null = null;
   return {
     next() {
@@ -84,5 +127,6 @@ export async function replayable(req: Request, limit: number): Promise<Replayabl
     release() {
       if (!whole) void kept.cancel().catch(() => {});
     },
+    overLimit: () => false,
   };
 }

@@ -2,11 +2,13 @@
  * The failover loop: one client request, tried on the caller's accounts in the plan's order until
  * one answers with something the client should see (DESIGN §5). Once bytes reached the client, no
  * rotation is possible. The jobs live in their own rooms:
- *   plan.ts     which accounts, in which order, and which conversation to bind;
- *   attempt.ts  one account: credential, exchange, what the answer means;
- *   answer.ts   a 2xx handed over (SSE peeked then relayed, JSON read for usage);
- *   outcome.ts  what each attempt came to, recorded off the response path;
- *   failure.ts  the kept failure, and the answer when every account failed or was cooling.
+ *   body.ts          the request body, replayable (large ones never read: tee branches);
+ *   plan.ts          which accounts, in which order, and which conversation to bind
+ *                    (conversation.ts names it: headers first, bounded windows of the body);
+ *   attempt.ts       one account: credential, exchange (headers.ts, deadline.ts), what the answer means;
+ *   answer.ts        a 2xx handed over: SSE peeked (sse.ts) then relayed (relay.ts), usage (usage.ts);
+ *   outcome.ts       what each attempt came to, recorded off the response path;
+ *   failure.ts       the kept failure, and the answer when every account failed or was cooling.
  */
 import type { Config, Env } from "../config";
 import { candidates, isCooling } from "../pool/choose";

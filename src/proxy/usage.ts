@@ -12,6 +12,7 @@
 import type { Usage } from "../providers/telemetry";
 import type { Provider } from "../providers/types";
 import { concat, parseJsonBody } from "../util";
+import { parseEvent } from "./sse";
 
 /** JSON answers larger than this are not parsed for usage (an LLM answer is far smaller). */
 const JSON_USAGE_LIMIT = 4 * 1024 * 1024;
@@ -202,13 +203,8 @@ export class SseUsage {
   }
 
   private event(block: string) {
-    let event = "";
-    const data: string[] = [];
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) event = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(line[5] === " " ? 6 : 5));
-    }
-    if (data.length) this.usage = this.provider.usage.fromSse(this.usage, event || "message", parseJsonBody(data.join("\n")));
+    const ev = parseEvent(block);
+    if (ev) this.usage = this.provider.usage.fromSse(this.usage, ev.event, parseJsonBody(ev.data));
   }
 }
 
