@@ -42,6 +42,8 @@ const ConfigSchema = z.object({
   REFRESH_RETRY_MS: int(30_000, 0),
   /** How long an isolate trusts its copy of a user's pool before asking the Durable Object. */
   SNAPSHOT_TTL_MS: int(1000, 0),
+  /** How many accounts one member may keep: each one costs upstream calls (checks, quota probes). */
+  MAX_ACCOUNTS_PER_USER: int(50, 1),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

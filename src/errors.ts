@@ -29,6 +29,8 @@ export interface ErrorInfo {
   type: ErrorType;
   message: string;
   field?: string;
+  /** For a 429: seconds until the caller may try again (sent as Retry-After). */
+  retryAfterS?: number;
 }
 
 export class GatewayError extends Error {
@@ -43,7 +45,10 @@ export class GatewayError extends Error {
   }
 
   static from(e: ErrorInfo): GatewayError {
-    return new GatewayError(e.status, e.type, e.message, e.field ? { field: e.field } : {});
+    return new GatewayError(e.status, e.type, e.message, {
+      ...(e.field ? { field: e.field } : {}),
+      ...(e.retryAfterS !== undefined ? { headers: { "retry-after": String(e.retryAfterS) } } : {}),
+    });
   }
 }
 

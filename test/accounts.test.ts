@@ -206,6 +206,29 @@ describe("one credential, one account", () => {
   });
 });
 
+describe("a member's accounts are bounded", () => {
+  it("past MAX_ACCOUNTS_PER_USER, adding is a 403 naming the var, an import refuses the new entries, a sign-in adds none; nothing is added", async () => {
+    const u = await createUser(`cap-${crypto.randomUUID().slice(0, 8)}`);
+    const cap = Number(env.MAX_ACCOUNTS_PER_USER);
+    expect(cap).toBe(50);
+    const first = key();
+    await addAccount(u.key, { provider: "anthropic", type: "api", key: first });
+    for (let i = 1; i < cap; i++) await addAccount(u.key, { provider: "anthropic", type: "api", key: key() });
+    const over = await postJson("/api/accounts?check=false", u.key, { provider: "anthropic", type: "api", key: key() });
+    expect(over.status).toBe(403);
+    expect(over.json().error.message).toMatch(/you have 50 accounts, the most this gateway keeps for one member \(MAX_ACCOUNTS_PER_USER = 50\)/);
+    const imported = await postJson("/api/import", u.key, { anthropic: { type: "api", key: first }, openai: { type: "api", key: secrets.add(`sk-proj-${crypto.randomUUID()}`) } });
+    expect(imported.status).toBe(200);
+    expect(imported.json().imported).toMatchObject([{ entry: "anthropic", action: "unchanged" }]);
+    expect(imported.json().refused).toMatchObject([{ entry: "openai", reason: expect.stringMatching(/MAX_ACCOUNTS_PER_USER/) }]);
+    const s = (await postJson("/api/oauth/anthropic/start", u.key, {})).json();
+    const { code, state } = up().anthropicAuth.authorize(s.url);
+    const fin = await postJson("/api/oauth/anthropic/finish", u.key, { loginId: s.loginId, code: `${code}#${state}` });
+    expect(fin.status).toBe(403);
+    expect(await listAccounts(u.key)).toHaveLength(cap);
+  });
+});
+
 describe("one rule for labels everywhere", () => {
   const unsafe: [string, string][] = [
     ["ESC (a terminal escape)", "work\u001b[31mred"],

@@ -143,3 +143,22 @@ describe("a refused check takes the account out of rotation", () => {
     expect(up().anthropicAuth.calls).toBe(2);
   });
 });
+
+describe("checks are bounded", () => {
+  it("a fourth check of one account within a minute is a 429 with Retry-After, and the provider is asked three times in all", async () => {
+    const u = await createUser(`chk${++n}`);
+    const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) });
+    const b = await addAccount(u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) });
+    up().on("anthropic.fake/v1/messages/count_tokens", () => json({ input_tokens: 1 }));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => check(u.key, a.id)));
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(3);
+    const limited = answers.filter((r) => r.status === 429);
+    expect(limited).toHaveLength(17);
+    expect(Number(limited[0]!.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(Number(limited[0]!.headers.get("retry-after"))).toBeLessThanOrEqual(60);
+    expect(limited[0]!.json().error.message).toMatch(/checked 3 times in the last minute.*check it again in \d+ s/);
+    expect(up().calls("anthropic.fake/v1/messages/count_tokens")).toHaveLength(3);
+    // Another account has its own share.
+    expect((await check(u.key, b.id)).status).toBe(200);
+  });
+});

@@ -82,7 +82,7 @@ export const accounts = new Hono<AppEnv>()
   .post("/accounts/:id/check", async (c) => {
     const me = userOf(c.var.principal);
     const id = pathId(c, "id", "acc", "account");
-    return c.json(await poolClient(c.env, me.userId).checkAccount(id));
+    return c.json(await poolClient(c.env, me.userId).checkAccount(id, { asked: true }));
   })
 
   .patch("/accounts/:id", async (c) => {

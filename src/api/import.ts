@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { type AppEnv, userOf } from "../auth/middleware";
-import { badRequest } from "../errors";
+import { GatewayError, badRequest } from "../errors";
 import { poolClient } from "../pool/client";
 import { parseCredentialFile } from "../providers/credential-files";
 import { fingerprintSecret, getKeyring } from "../vault/envelope";
@@ -21,11 +21,19 @@ export const importer = new Hono<AppEnv>().post("/import", async (c) => {
   const ring = await getKeyring(c.var.cfg);
   const pool = poolClient(c.env, me.userId);
   const imported = [];
+  const refused = [...parsed.refused];
   for (const e of parsed.entries) {
     const fingerprint = await fingerprintSecret(ring, e.provider, e.type, (e.type === "api" ? e.key : e.refresh) ?? "");
     const { entry, ...account } = e;
-    const r = await pool.importAccount({ ...account, fingerprint });
-    imported.push({ entry, provider: e.provider, type: e.type, action: r.action, account: r.account });
+    try {
+      const r = await pool.importAccount({ ...account, fingerprint });
+      imported.push({ entry, provider: e.provider, type: e.type, action: r.action, account: r.account });
+    } catch (err) {
+      // A member at MAX_ACCOUNTS_PER_USER: this entry is not added, and the answer says why; the
+      // entries already there are still recognised.
+      if (err instanceof GatewayError && err.status === 403) refused.push({ entry, reason: err.message });
+      else throw err;
+    }
   }
-  return c.json({ format: parsed.format, imported, refused: parsed.refused });
+  return c.json({ format: parsed.format, imported, refused });
 });

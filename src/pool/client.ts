@@ -53,8 +53,9 @@ export function poolClient(env: Env, userId: string) {
     updateAccount: (id: string, patch: AccountPatch) => write((s) => s.updateAccount(id, patch)),
     deleteAccount: (id: string) => write((s) => s.deleteAccount(id)),
 
-    // A check may renew a session and records its result: a write, but safe to repeat.
-    checkAccount: (id: string) => write((s) => s.checkAccount(id)),
+    // A check may renew a session and records its result: a write, but safe to repeat. `asked`: a
+    // person (or a script) asked for it, and such checks are bounded per account.
+    checkAccount: (id: string, opts: { asked?: boolean } = {}) => write((s) => s.checkAccount(id, opts)),
     settings: () => read((s) => s.settings()),
     updateSettings: (patch: Partial<Settings>) => write((s) => s.updateSettings(patch)),
     usage: (accountId: string, days: number) => read((s) => s.usage(accountId, days)),

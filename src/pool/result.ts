@@ -17,8 +17,8 @@ export class PoolRefusal extends Error {
   }
 }
 
-export const refuse = (status: number, message: string, field?: string): PoolRefusal =>
-  new PoolRefusal({ status, type: typeForStatus(status), message, ...(field ? { field } : {}) });
+export const refuse = (status: number, message: string, field?: string, extra: { retryAfterS?: number } = {}): PoolRefusal =>
+  new PoolRefusal({ status, type: typeForStatus(status), message, ...(field ? { field } : {}), ...extra });
 
 /** Runs a DO method body: its value, or its refusal, as a result. Other exceptions propagate. */
 export async function guard<T>(body: () => T | Promise<T>): Promise<PoolResult<T>> {

@@ -106,6 +106,15 @@ export const KEY_RESETS_KEPT = 50;
 /** Quota probes run this often, while the user has been active within ACTIVE_WINDOW_MS. */
 const PROBE_EVERY_MS = 5 * 60_000;
 const ACTIVE_WINDOW_MS = 60 * 60_000;
+/**
+ * Upstream calls (renewals and probes) one alarm run may make for its user: a member with many
+ * accounts gets them probed in turns, stalest first, instead of hundreds of calls every 5 minutes.
+ */
+export const PROBE_CALLS_PER_RUN = 8;
+
+/** Checks of one account a person may ask for within CHECK_WINDOW_MS; more get a 429 with Retry-After. */
+export const CHECKS_PER_WINDOW = 3;
+const CHECK_WINDOW_MS = 60_000;
 
 /** Pending logins live this long (or less, if the provider's device code expires sooner). */
 export const LOGIN_TTL_MS = 10 * 60 * 1000;
@@ -153,6 +162,10 @@ export class UserPool extends DurableObject<Env> {
   private alarmAt: number | null | undefined = undefined;
   private activeAt = 0;
   private purgedOn = "";
+  /** Per account, when it was last checked on request (the last CHECKS_PER_WINDOW times, this instance). */
+  private readonly checkedAt = new Map<string, number[]>();
+  /** Per account, when the alarm last tried to probe it (a probe that fails waits its turn again). */
+  private readonly probedAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -340,10 +353,13 @@ export class UserPool extends DurableObject<Env> {
    * OAuth session first when it is due (or when the provider's check is the exchange itself), and
    * records the result on the account: a pass clears its lastError, anything else sets it.
    */
-  checkAccount(id: string): Promise<PoolResult<CheckAnswer>> {
+  checkAccount(id: string, opts: { asked?: boolean } = {}): Promise<PoolResult<CheckAnswer>> {
     return guard(async () => {
       const row = this.row(id);
       if (!row) throw noAccount(id);
+      // A check someone asks for (not the one adding makes) is bounded per account, so that a
+      // loop of checks cannot make the gateway call the provider as fast as it is asked.
+      if (opts.asked) this.countCheck(row);
       const { found, recordIt } = await this.runCheck(row);
       if (!this.row(id)) throw noAccount(id);
       const message = found.message.replace(/^check: /, "");
@@ -369,6 +385,23 @@ export class UserPool extends DurableObject<Env> {
       if (found.quota) applyTelemetry(this.sql, [{ accountId: id, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, quota: { ...found.quota, updatedAt: Date.now() } }]);
       return { verdict: found.verdict, status: found.status, message: found.message, account: viewOf(stateOf(this.row(id)!)) };
     });
+  }
+
+  /** Counts a check asked for, or refuses it with a 429 when the account had its share lately. */
+  private countCheck(row: Row) {
+    const now = Date.now();
+    const recent = (this.checkedAt.get(row.id) ?? []).filter((t) => now - t < CHECK_WINDOW_MS);
+    if (recent.length >= CHECKS_PER_WINDOW) {
+      const retryAfterS = Math.max(1, Math.ceil((recent[0]! + CHECK_WINDOW_MS - now) / 1000));
+      throw refuse(
+        429,
+        `"${cleanLabel(row.label)}" was checked ${recent.length} times in the last minute, as often as the gateway asks ${providerFor(row.provider).name} about one account; check it again in ${retryAfterS} s`,
+        undefined,
+        { retryAfterS },
+      );
+    }
+    recent.push(now);
+    this.checkedAt.set(row.id, recent);
   }
 
   /**
@@ -439,15 +472,25 @@ export class UserPool extends DurableObject<Env> {
 
   private async probeQuotas(now: number): Promise<void> {
     const cfg = getConfig(this.env);
-    for (const row of this.rows()) {
+    // Stalest first (never heard of, then the oldest telemetry or try), within a budget of calls.
+    const heard = (r: Row) => Math.max(readQuota(r.quota)?.updatedAt ?? 0, this.probedAt.get(r.id) ?? 0);
+    const due = this.rows()
+      .filter((r) => providerFor(r.provider).probeQuota && r.type === "oauth" && r.enabled === 1 && r.needs_reauth === 0)
+      .filter((r) => now - heard(r) >= PROBE_EVERY_MS) // it served (or was probed) lately: its answers said
+      .filter((r) => !this.renewalWait(r)) // a failed renewal is waited out here too
+      .sort((a, b) => heard(a) - heard(b));
+    let budget = PROBE_CALLS_PER_RUN;
+    for (const row of due) {
       const provider = providerFor(row.provider);
-      if (!provider.probeQuota || row.type !== "oauth" || row.enabled !== 1 || row.needs_reauth === 1) continue;
-      const known = readQuota(row.quota);
-      if (known && now - known.updatedAt < PROBE_EVERY_MS) continue; // it served lately: its answers said
+      if (!provider.probeQuota) continue;
+      const record = JSON.parse(row.cred) as CredentialRecord;
+      const renew = row.expires_at !== null && row.expires_at - now < refreshMarginMs(provider.refreshSkewMs, record);
+      if (budget < (renew ? 2 : 1)) break;
+      budget -= renew ? 2 : 1;
+      this.probedAt.set(row.id, now);
       try {
         let current = row;
-        const record = JSON.parse(row.cred) as CredentialRecord;
-        if (row.expires_at !== null && row.expires_at - now < refreshMarginMs(provider.refreshSkewMs, record)) {
+        if (renew) {
           const renewed = await this.refreshOnce(row);
           if (!renewed.ok) continue;
           current = this.row(row.id) ?? row;
@@ -564,6 +607,9 @@ export class UserPool extends DurableObject<Env> {
       forgetAccount(this.sql, id);
       this.renumber(row.provider);
       this.refreshing.delete(id);
+      this.retryAfter.delete(id);
+      this.checkedAt.delete(id);
+      this.probedAt.delete(id);
       await this.env.VAULT.delete(kvKeys.credential(this.userId(), id));
       return true as const;
     });
@@ -868,6 +914,11 @@ export class UserPool extends DurableObject<Env> {
 
   private async insertAccount(input: NewAccount): Promise<AccountView> {
     const userId = this.userId();
+    const cap = getConfig(this.env).MAX_ACCOUNTS_PER_USER;
+    const count = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM accounts").one().n;
+    if (count >= cap) {
+      throw refuse(403, `you have ${count} accounts, the most this gateway keeps for one member (MAX_ACCOUNTS_PER_USER = ${cap}): delete one you no longer use first`);
+    }
     const id = newId("acc");
     const now = Date.now();
     const position =

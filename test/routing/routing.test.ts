@@ -310,6 +310,42 @@ describe("quota probes", () => {
     expect(up().calls("anthropic.fake/api/oauth/usage")).toHaveLength(1);
   });
 
+  it("one alarm run makes at most PROBE_CALLS_PER_RUN calls for its user; the stalest accounts go first, so each gets its turn", async () => {
+    const u = await createUser(`route${++n}`);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const g = up().anthropicAuth.grant();
+      ids.push((await addAccount(u.key, { provider: "anthropic", type: "oauth", refresh: g.refresh, access: g.access, expires: Date.now() + 3_600_000 })).id);
+    }
+    up().on("anthropic.fake/api/oauth/usage", () => json({ five_hour: { utilization: 3, resets_at: null } }));
+    const probed = async () => (await listAccounts(u.key)).filter((a) => a.quota !== null).map((a) => a.id);
+    for (const [run, total] of [8, 16, 20].entries()) {
+      expect(await runDurableObjectAlarm(stubOf(u.id)), `alarm run ${run + 1}`).toBe(true);
+      expect(up().calls("anthropic.fake/api/oauth/usage")).toHaveLength(total);
+      expect(up().anthropicAuth.calls).toBe(0);
+    }
+    expect((await probed()).sort()).toEqual([...ids].sort());
+    // Everyone was heard lately: the next run asks nobody.
+    await runDurableObjectAlarm(stubOf(u.id));
+    expect(up().calls("anthropic.fake/api/oauth/usage")).toHaveLength(20);
+  });
+
+  it("waits out a failed renewal: the alarm does not call the token endpoint again meanwhile", async () => {
+    const u = await createUser(`route${++n}`);
+    const key = secrets.add(`sk-ant-api03-probe-${crypto.randomUUID()}`);
+    const g = up().anthropicAuth.grant();
+    await addAccount(u.key, { provider: "anthropic", type: "oauth", refresh: g.refresh, access: g.access, expires: Date.now() - 1000 });
+    await addAccount(u.key, { provider: "anthropic", type: "api", key });
+    up().on("anthropic.fake/v1/messages", () => json(anthropicMessage()));
+    up().on("anthropic.fake/api/oauth/usage", () => json({ five_hour: { utilization: 3, resets_at: null } }));
+    up().override("anthropic.fake/v1/oauth/token", () => json({ error: "server_error" }, 500));
+    await messages(u.key); // the renewal fails: the next try is REFRESH_RETRY_MS away
+    expect(up().calls("anthropic.fake/v1/oauth/token")).toHaveLength(1);
+    expect(await runDurableObjectAlarm(stubOf(u.id))).toBe(true);
+    expect(up().calls("anthropic.fake/v1/oauth/token")).toHaveLength(1);
+    expect(up().calls("anthropic.fake/api/oauth/usage")).toHaveLength(0);
+  });
+
   it("does not probe for a user who has not been active in the last hour", async () => {
     const u = await createUser(`route${++n}`);
     const g = up().anthropicAuth.grant();
