@@ -31,6 +31,7 @@ const tag = randomBytes(5).toString("hex");
 const KEYS = {
   work: `sk-ant-api03-dash-work-${tag}`,
   limited: `sk-ant-api03-dash-limited-${tag}`,
+  refused: `sk-ant-api03-dash-refused-${tag}`,
   old: `sk-proj-dash-old-${tag}`,
   openai: `sk-proj-dash-openai-${tag}`,
 };
@@ -64,6 +65,8 @@ function fakeProvider(req, res, body) {
     if (key.includes("limited")) {
       return send(res, 429, { type: "error", error: { type: "rate_limit_error", message: "This request would exceed your rate limit (fake)." } }, { "retry-after": String(COOLDOWN_S) });
     }
+    // A key the provider refuses on requests (its free check passes: revoked since, say).
+    if (key.includes("refused")) return send(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
     // A subscription (OAuth) answer carries the unified 5-hour and weekly windows; an API key's its budgets.
     const subscription = String(req.headers.authorization ?? "").startsWith("Bearer sk-ant-oat01-");
     const limits = subscription
@@ -405,6 +408,40 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     const checked = (await gw.api("POST", `/api/accounts/${(await listAccounts()).find((a) => a.label === "main key").id}/check`, alice.key)).status !== 404;
     if (checked) assert.match(text, /^Check passed: the key counted tokens/);
     else assert.equal(text, "Check is not available on this gateway.");
+  });
+
+  /** A key added through the API, moved to the front (the next request meets it first). */
+  async function addFirst(label, key) {
+    const add = await gw.api("POST", "/api/accounts", alice.key, { provider: "anthropic", type: "api", key, label });
+    assert.equal(add.status, 201, add.text);
+    assert.equal((await gw.api("PATCH", `/api/accounts/${add.json.id}`, alice.key, { position: 1 })).status, 200);
+    return add.json.id;
+  }
+
+  /** One request through the gateway; a new conversation each time (its text). */
+  const ask = (text) =>
+    fetch(`${gw.url}/anthropic/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": alice.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+      body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user", content: text }] }),
+    });
+
+  it("says why an account is benched: a key the provider refused is not 'rate limited'", async () => {
+    const id = await addFirst("refused key", KEYS.refused);
+    // The refused key answers 401 (benched AUTH_COOLDOWN_S); the next account serves.
+    const r = await ask("first");
+    assert.equal(r.status, 200, await r.text());
+    await page.reload();
+    const note = card("refused key").locator(".note");
+    await note.waitFor();
+    const said = await note.innerText();
+    assert.match(said, /^Key refused: Anthropic did not accept this key \(upstream answered 401 \(authentication_error\)\)\. Check it, or add a new one; requests use your next account until /);
+    assert.doesNotMatch(said, /rate limited/i);
+    // The team key's 429 still says what it is.
+    assert.match(await card("team key").locator(".note").innerText(), /^Rate limited\. Requests use your next account until /);
+    assert.equal((await gw.api("DELETE", `/api/accounts/${id}`, alice.key)).status, 204);
+    await page.reload();
+    await card("main key").waitFor();
   });
 
   it("deletes only after a confirmation (Cancel keeps the account)", async () => {

@@ -518,11 +518,46 @@ function badge(a: Account): HTMLElement {
   return el;
 }
 
+/** The provider's own words about the last failure (lastError without our "check: " prefix), or "". */
+const saidWhy = (a: Account) => (a.lastError ?? "").replace(/^check: /, "");
+
+/**
+ * Why an account is benched, in words, from what the gateway recorded: the last status and the
+ * provider's error. A refused key or an expired session is not a rate limit, and says so.
+ */
+function coolingWhy(a: Account): { lead: string; rest: string } {
+  const name = providerName(a.provider);
+  const why = saidWhy(a);
+  const said = why ? ` (${why})` : "";
+  if (/^refresh failed: /.test(a.lastError ?? "")) {
+    return { lead: "Session renewal failed", rest: `: ${name}'s sign-in service did not renew this login (${why.replace(/^refresh failed: /, "")}). It is tried again at ` };
+  }
+  if (a.lastStatus === 401 || a.lastStatus === 403) {
+    return a.type === "api"
+      ? { lead: "Key refused", rest: `: ${name} did not accept this key${said}. Check it, or add a new one; requests use your next account until ` }
+      : { lead: "Session expired", rest: `: ${name} did not accept this login and it could not be renewed${said}. Requests use your next account until ` };
+  }
+  if (a.lastStatus === 429 || a.lastStatus === 404) {
+    const plan = /limit reached|out of credit|insufficient_quota|usage limit/i.test(why);
+    return { lead: plan ? "Usage limit reached" : "Rate limited", rest: `${plan ? `: ${why}` : ""}. Requests use your next account until ` };
+  }
+  if (a.lastStatus === 529 || (a.lastStatus ?? 0) >= 500) return { lead: "Overloaded", rest: `: ${name} answered ${httpWords(a.lastStatus)}. Requests use your next account until ` };
+  if (a.lastStatus === 0 || /no answer|stalled|did not arrive|sent no event/.test(why)) return { lead: "Not answering", rest: `: ${why || `${name} did not answer in time`}. Requests use your next account until ` };
+  return { lead: "Benched", rest: `${said}: requests use your next account until ` };
+}
+
 function statusNote(a: Account): HTMLElement | null {
-  if (a.status === "needs_reauth") return h("p", { class: "note warn" }, "The provider no longer accepts this login. Sign in again to keep using it; until then requests skip it.");
+  if (a.status === "needs_reauth") {
+    const why = saidWhy(a);
+    if (a.type === "api") {
+      return h("p", { class: "note warn" }, h("strong", {}, "Key refused"), `: ${providerName(a.provider)} does not accept this key${why ? ` (${why})` : ""}. Requests skip it until you add a new key or a check passes.`);
+    }
+    return h("p", { class: "note warn" }, h("strong", {}, "Needs a new sign-in"), `: ${providerName(a.provider)} no longer accepts this login${why ? ` (${why})` : ""}. Sign in again to keep using it; until then requests skip it.`);
+  }
   if (a.status === "disabled") return h("p", { class: "note" }, "Disabled: requests skip this account until you enable it.");
   if (a.status === "cooling" && a.cooldownUntil) {
-    return h("p", { class: "note" }, "Rate limited: requests use your next account until ", timeEl(a.cooldownUntil, resetFmt(a.cooldownUntil)), ".");
+    const { lead, rest } = coolingWhy(a);
+    return h("p", { class: "note" }, h("strong", {}, lead), rest, timeEl(a.cooldownUntil, resetFmt(a.cooldownUntil)), ".");
   }
   return null;
 }
@@ -545,7 +580,7 @@ function card(a: Account, first: boolean, last: boolean): HTMLElement {
     btn("Move down", () => void move(a, 1), { of: label, key: `${a.id}:down`, disabled: last }),
     btn(a.enabled ? "Disable" : "Enable", () => void setEnabled(a, !a.enabled), { of: label, key: `${a.id}:enable` }),
     btn("Check", () => void check(a), { of: label, key: `${a.id}:check` }),
-    a.status === "needs_reauth" ? btn("Sign in again", () => void startLogin(a.provider, a.label, a), { of: label, key: `${a.id}:relogin`, cls: "primary" }) : null,
+    a.status === "needs_reauth" && a.type === "oauth" ? btn("Sign in again", () => void startLogin(a.provider, a.label, a), { of: label, key: `${a.id}:relogin`, cls: "primary" }) : null,
     btn("Delete", () => void remove(a), { of: label, key: `${a.id}:delete`, cls: "danger" }),
   );
   const c = checks.get(a.id);
