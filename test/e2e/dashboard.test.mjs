@@ -32,6 +32,7 @@ const KEYS = {
   work: `sk-ant-api03-dash-work-${tag}`,
   limited: `sk-ant-api03-dash-limited-${tag}`,
   refused: `sk-ant-api03-dash-refused-${tag}`,
+  flaky: `sk-ant-api03-dash-flaky-${tag}`,
   old: `sk-proj-dash-old-${tag}`,
   openai: `sk-proj-dash-openai-${tag}`,
 };
@@ -44,6 +45,8 @@ const secrets = [...Object.values(KEYS)];
 
 /** device code -> { userCode, approved } */
 const devices = new Map();
+/** Keys with "flaky" in them that were rate limited once already (the second request is served). */
+const flakyOnce = new Set();
 
 function send(res, status, body, headers = {}) {
   const text = JSON.stringify(body);
@@ -67,6 +70,11 @@ function fakeProvider(req, res, body) {
     }
     // A key the provider refuses on requests (its free check passes: revoked since, say).
     if (key.includes("refused")) return send(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
+    // A key rate limited for one second, once.
+    if (key.includes("flaky") && !flakyOnce.has(key)) {
+      flakyOnce.add(key);
+      return send(res, 429, { type: "error", error: { type: "rate_limit_error", message: "This request would exceed your rate limit (fake)." } }, { "retry-after": "1" });
+    }
     // A subscription (OAuth) answer carries the unified 5-hour and weekly windows; an API key's its budgets.
     const subscription = String(req.headers.authorization ?? "").startsWith("Bearer sk-ant-oat01-");
     const limits = subscription
@@ -439,6 +447,28 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     assert.doesNotMatch(said, /rate limited/i);
     // The team key's 429 still says what it is.
     assert.match(await card("team key").locator(".note").innerText(), /^Rate limited\. Requests use your next account until /);
+    assert.equal((await gw.api("DELETE", `/api/accounts/${id}`, alice.key)).status, 204);
+    await page.reload();
+    await card("main key").waitFor();
+  });
+
+  it("an error from before the account's last success is dated, and not in red", async () => {
+    const id = await addFirst("flaky key", KEYS.flaky);
+    // The flaky key answers 429 once (benched 1 s): the next account serves; a second later it serves.
+    const first = await ask("once");
+    assert.equal(first.status, 200, await first.text());
+    await sleep(1500);
+    const second = await ask("twice");
+    assert.equal(second.status, 200, await second.text());
+    assert.equal(second.headers.get("x-subpool-account"), id);
+    await page.reload();
+    const flaky = card("flaky key");
+    await flaky.locator(".badge", { hasText: "Active" }).waitFor();
+    const lastError = flaky.locator(".facts dd").filter({ hasText: "rate limited" });
+    assert.match(await lastError.innerText(), /^rate limited · (just now|\d+ s ago), before the last success$/);
+    assert.equal(await lastError.getAttribute("class"), "old-error");
+    // A current error stays red: the team key is still benched for its 429.
+    assert.equal(await card("team key").locator(".facts dd.error-text").count(), 1);
     assert.equal((await gw.api("DELETE", `/api/accounts/${id}`, alice.key)).status, 204);
     await page.reload();
     await card("main key").waitFor();

@@ -562,6 +562,27 @@ function statusNote(a: Account): HTMLElement | null {
   return null;
 }
 
+/**
+ * The last error, dated. One the account has served since is history: shown with its age and not
+ * in red, so a card that works again does not look broken.
+ */
+function lastErrorFact(a: Account): HTMLElement | null {
+  if (!a.lastError) return null;
+  const at = a.lastErrorAt;
+  const past = at !== null && a.lastUsedAt !== null && a.lastUsedAt > at && a.lastStatus !== null && a.lastStatus < 400 && a.status === "active";
+  return h(
+    "div",
+    { class: "wide" },
+    h("dt", {}, "Last error"),
+    h(
+      "dd",
+      { class: past ? "old-error" : "error-text" },
+      a.lastError,
+      at !== null ? h("span", { class: "muted" }, " · ", timeEl(at, ago(at)), past ? ", before the last success" : "") : null,
+    ),
+  );
+}
+
 function card(a: Account, first: boolean, last: boolean): HTMLElement {
   const label = a.label;
   const facts = h(
@@ -570,7 +591,7 @@ function card(a: Account, first: boolean, last: boolean): HTMLElement {
     h("div", {}, h("dt", {}, "Last status"), h("dd", {}, httpWords(a.lastStatus))),
     h("div", {}, h("dt", {}, "Last used"), h("dd", {}, a.lastUsedAt ? timeEl(a.lastUsedAt, ago(a.lastUsedAt)) : "never")),
     h("div", {}, h("dt", {}, "Requests"), h("dd", {}, `${a.successCount} succeeded · ${a.failureCount} failed`)),
-    a.lastError ? h("div", { class: "wide" }, h("dt", {}, "Last error"), h("dd", { class: "error-text" }, a.lastError)) : null,
+    lastErrorFact(a),
   );
   const actions = h(
     "div",
