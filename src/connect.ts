@@ -5,7 +5,7 @@
  * shell) -> text; no imports, no I/O, nothing of the Worker.
  *
  * Stable exports (the dashboard and the CLI rely on them): TOOLS, SHELLS, KEY_VAR, KEY_PLACEHOLDER,
- * findTool(), connectParts(), connectText().
+ * findTool(), connectParts(), connectText(), setupCommand().
  *
  * Facts the texts rest on (docs/ARCHITECTURE.md, "HTTP API"): the gateway takes its key as
  * `x-api-key` or `Authorization: Bearer`; the proxies are `/anthropic/*` (the Anthropic API as is),
@@ -42,6 +42,15 @@ export const SHELLS: readonly Shell[] = ["sh", "bash", "zsh", "fish", "powershel
 export const KEY_VAR = "SUBPOOL_KEY";
 /** What stands for the key where no variable can (e.g. a line to type). */
 export const KEY_PLACEHOLDER = "<your gateway key>";
+
+/**
+ * The one command a new member runs with only Node and the gateway's address: the CLI the gateway
+ * serves sets itself up (it asks for the key). `subpool users add` prints it, the dashboard's Admin
+ * view shows it with a new key, and GET /cli leads with it.
+ */
+export function setupCommand(baseUrl: string): string {
+  return `npx ${baseUrl}/cli/subpool-cli.tgz setup --url ${baseUrl}`;
+}
 
 export interface ConnectOptions {
   /** The gateway's address without a trailing slash, e.g. "https://subpool.example.workers.dev". */

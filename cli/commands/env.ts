@@ -7,7 +7,9 @@
  * when it is not, lines that go to a program (`eval "$(…)"`, a pipe, a file) carry the key `subpool
  * setup` saved, and a terminal gets the $SUBPOOL_KEY lines with a note (--show-key prints the key
  * anywhere). With no key at all it refuses to feed `eval` lines that would set an empty key.
- * `subpool env codex --write` edits Codex's config.toml in place.
+ * `subpool env codex --write` edits Codex's config.toml in place. Run outside a git repository,
+ * `env codex` also says what Codex does there (it asks, and `codex exec` refuses without
+ * --skip-git-repo-check), so a first try in a scratch directory does not look like a gateway fault.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -45,6 +47,20 @@ function savedKey(): { key: string } | null {
   } catch {
     return null;
   }
+}
+
+/** Whether `dir` or a directory above it holds a .git (a repository or a worktree). */
+function inGitRepository(dir = process.cwd()): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, ".git"))) return true;
+    if (dirname(d) === d) return false;
+  }
+}
+
+/** Codex works in git repositories: elsewhere it asks first, and `codex exec` refuses. */
+function codexGitHint(): void {
+  if (inGitRepository()) return;
+  say("# This directory is not in a git repository: Codex asks before it works here, and `codex exec` refuses unless you pass --skip-git-repo-check (codex exec --skip-git-repo-check \"…\"). In your project's repository it needs neither.");
 }
 
 function codexConfigPath(): string {
@@ -94,6 +110,7 @@ function writeCodex(url: string, shell: Shell, json: boolean): void {
   for (const c of edit.changes) out(`  ${c}`);
   for (const w of edit.warnings) warn(w);
   say(`Codex reads your gateway key from ${KEY_VAR} when it starts${keyIsExported() ? " (set in this shell)" : `: ${keyVarLine(shell, null)}`}`);
+  codexGitHint();
 }
 
 export async function env(rawTool: string, opts: EnvOptions): Promise<void> {
@@ -160,4 +177,5 @@ export async function env(rawTool: string, opts: EnvOptions): Promise<void> {
   }
   process.stdout.write(connectText(tool.id, { baseUrl: url, key, shell: opts.shell }));
   if (tool.kind === "file" && !key && !keyIsExported()) say(`# ${KEY_VAR} is not set in this shell yet: ${keyVarLine(opts.shell, null)}`);
+  if (tool.id === "codex") codexGitHint();
 }

@@ -7,7 +7,7 @@
  * them): data the script needs travels in data-* attributes.
  */
 import type { FC } from "hono/jsx";
-import { type ConnectParts, TOOLS, type ToolId, connectParts, connectText } from "../connect";
+import { type ConnectParts, TOOLS, type ToolId, connectParts, connectText, setupCommand } from "../connect";
 
 export interface PageProviders {
   id: string;
@@ -339,7 +339,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
             </div>
           </section>
 
-          <section id="view-admin" data-view-panel="admin" hidden aria-labelledby="admin-title">
+          <section id="view-admin" data-view-panel="admin" hidden aria-labelledby="admin-title" data-setup-command={setupCommand(baseUrl)}>
             <h1 id="admin-title" tabindex={-1}>
               Admin
             </h1>

@@ -11,6 +11,7 @@
  */
 import { Hono } from "hono";
 import type { Env } from "../config";
+import { setupCommand } from "../connect";
 import { PROVIDERS } from "../providers";
 import { APP_CSS, APP_JS, ASSET_VERSION } from "./assets.gen";
 import { Page } from "./page";
@@ -58,7 +59,7 @@ export const dashboard = new Hono<{ Bindings: Env }>()
     const text = [
       "subpool's command-line tool, served by this gateway (the same version). Node 20 or later:",
       "",
-      `  npx ${base}/cli/subpool-cli.tgz setup --url ${base}`,
+      `  ${setupCommand(base)}`,
       "",
       "or as one file:",
       "",

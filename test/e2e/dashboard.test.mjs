@@ -710,6 +710,12 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
       assert.equal((await gw.api("GET", "/api/me", bobKey)).json.name, "bob");
       await ap.getByRole("button", { name: "Copy key" }).click();
       assert.equal(await ap.evaluate(() => navigator.clipboard.readText()), bobKey);
+      // What bob runs, as `subpool users add` prints it: the CLI this gateway serves, set up against it.
+      const setup = `npx ${gw.url}/cli/subpool-cli.tgz setup --url ${gw.url}`;
+      assert.match(await ap.locator("#new-key-slot").innerText(), /bob runs this \(Node 20 or later is all it takes\) and pastes the key when asked/);
+      assert.equal((await ap.locator("#setup-command").innerText()).trim(), setup);
+      await ap.getByRole("button", { name: "Copy command" }).click();
+      assert.equal(await ap.evaluate(() => navigator.clipboard.readText()), setup);
       await ap.locator("#users tr", { hasText: "bob" }).waitFor();
       await shot("admin", ap);
       await ap.getByRole("button", { name: "Done, hide the key" }).click();

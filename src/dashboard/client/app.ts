@@ -1263,6 +1263,23 @@ function renderUsers() {
   if (focused) tbody.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
+/**
+ * What the member runs with the key: the one command the CLI prints too (`subpool users add`), from
+ * src/connect.ts through the page (data-setup-command), since a new member has only Node and this
+ * address. After a new key, the same command saves the new one.
+ */
+function setupLines(u: UserWithKey, rotated: boolean): HTMLElement | null {
+  const command = $("view-admin").dataset.setupCommand;
+  if (!command) return null;
+  const code = h("code", { id: "setup-command" }, command);
+  return h(
+    "div",
+    { class: "setup" },
+    h("p", {}, rotated ? `${u.name} runs this again (Node 20 or later) and pastes the new key when asked:` : `${u.name} runs this (Node 20 or later is all it takes) and pastes the key when asked:`),
+    h("p", { class: "key-line" }, code, " ", btn("Copy command", (ev) => void copyText(command, ev.currentTarget as HTMLButtonElement))),
+  );
+}
+
 /** The one place a secret is shown: a key an admin just made, until they hide it. */
 function showNewKey(u: UserWithKey, rotated: boolean) {
   const slot = $("new-key-slot");
@@ -1280,6 +1297,7 @@ function showNewKey(u: UserWithKey, rotated: boolean) {
         `This is ${u.name}'s gateway key. It is shown this once: copy it now and give it to ${u.name} privately. If it is lost, make a new one.`,
       ),
       h("p", { class: "key-line" }, keyText, " ", copy),
+      setupLines(u, rotated),
       btn("Done, hide the key", () => {
         slot.replaceChildren();
         $("user-name").focus();
