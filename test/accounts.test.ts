@@ -206,6 +206,30 @@ describe("one credential, one account", () => {
   });
 });
 
+describe("one credential, one account: signing in", () => {
+  it("a sign-in of another person never refreshes someone else's account, even with a grant that looks the same", async () => {
+    const u = await createUser(`dup-${crypto.randomUUID().slice(0, 8)}`);
+    const auth = up().anthropicAuth;
+    const redeem = auth.redeem.bind(auth);
+    let first = "";
+    auth.redeem = async (code, verifier) => {
+      const r = await redeem(code, verifier);
+      first ||= String(r.body.refresh_token);
+      return { ...r, body: { ...r.body, refresh_token: first } }; // a provider that hands out one token (as a fake may)
+    };
+    const ids = [];
+    for (const who of [{ uuid: "person-a", email: "a@example.com" }, { uuid: "person-b", email: "b@example.com" }]) {
+      const s = (await postJson("/api/oauth/anthropic/start", u.key, {})).json();
+      const { code, state } = auth.authorize(s.url, who);
+      const fin = await postJson("/api/oauth/anthropic/finish", u.key, { loginId: s.loginId, code: `${code}#${state}` });
+      expect(fin.status).toBe(201);
+      ids.push(fin.json().account.id);
+    }
+    expect(new Set(ids).size).toBe(2);
+    expect((await listAccounts(u.key)).map((a) => a.label).sort()).toEqual(["a@example.com", "b@example.com"]);
+  });
+});
+
 describe("a member's accounts are bounded", () => {
   it("past MAX_ACCOUNTS_PER_USER, adding is a 403 naming the var, an import refuses the new entries, a sign-in adds none; nothing is added", async () => {
     const u = await createUser(`cap-${crypto.randomUUID().slice(0, 8)}`);

@@ -689,8 +689,10 @@ export class UserPool extends DurableObject<Env> {
         const g = step.grant;
         const grant = { provider, type: "oauth" as const, refresh: g.refresh };
         const fingerprint = await this.fingerprintOf(grant);
-        // The same provider account, or the same grant already stored: that account is refreshed.
-        const known = (g.identity ? this.byIdentity(provider, g.identity) : undefined) ?? (await this.sameSecret(grant, fingerprint));
+        // The same provider account, or the same grant already stored (for no other known person):
+        // that account is refreshed.
+        const same = await this.sameSecret(grant, fingerprint);
+        const known = (g.identity ? this.byIdentity(provider, g.identity) : undefined) ?? (same && (!same.identity || !g.identity || same.identity === g.identity) ? same : undefined);
         if (known) {
           const account = await this.putCredential(known, { refresh: g.refresh, access: g.access, expires: g.expires, fingerprint });
           return { kind: "account", account, created: false };

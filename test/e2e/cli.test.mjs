@@ -729,7 +729,9 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
   });
 
   it("accounts add stores an API key read from stdin", T, async () => {
-    const env = configFor("member");
+    // A user of its own: the member holds this key already, and one key is one account (409).
+    const user = (await api("POST", "/admin/users", state.adminToken, { name: `stdin-${tag}` })).json;
+    const env = { ...configFor("none"), SUBPOOL_URL: state.url, SUBPOOL_KEY: user.key };
     const key = FAKE.anthropicGoodKey;
     const r = ok(await cli(["accounts", "add", "claude", "--key", "-", "--label", "from cli", "--json"], { env, input: `${key}\n` }));
     const a = JSON.parse(r.stdout);
@@ -743,9 +745,9 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     assert.match(plain.stderr, /The provider accepted the key/);
     ok(await cli(["accounts", "rm", "again", "--yes"], { env }));
     // A key the provider refuses is not kept (the gateway checks it first).
-    const before = (await accountsOf(state.memberKey)).length;
+    const before = (await accountsOf(user.key)).length;
     fails(await cli(["accounts", "add", "claude", "--key", "-"], { env, input: `sk-ant-api03-wrong-${tag}\n` }), /refused this credential/, /nothing was stored/);
-    assert.equal((await accountsOf(state.memberKey)).length, before);
+    assert.equal((await accountsOf(user.key)).length, before);
     fails(await cli(["accounts", "add", "copilot", "--key", "-"], { env, input: "x\n" }), /subpool login github-copilot/);
   });
 
