@@ -69,7 +69,7 @@ async function api(url, init) {
 }
 
 /** One subpool deployment: bundle from `dir`, its own workerd process (isolates A and B), users. */
-async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk, optionalStats = false }) {
+async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk, optionalStats = false, workerdArgs = [] }) {
   const ADMIN = "sp_admin_bench_" + crypto.randomBytes(12).toString("hex");
   log(`building ${name} (wrangler deploy --dry-run in ${dir})`);
   const bundle = buildBundle(dir, path.join(work, `dist-${name}`), repo);
@@ -93,7 +93,7 @@ async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, d
   const doDir = path.join(doDisk ?? work, `subpool-bench-do-${name}-${crypto.randomBytes(4).toString("hex")}`);
   removeOnExit(doDir);
   const cfg = writeSubpoolConfig({ dir: path.join(work, `run-${name}`), doDir, bundle, kvScript: path.join(benchDir, "workers", "memory-kv.js"), compatibilityDate: wt.compatibilityDate, compatibilityFlags: wt.compatibilityFlags, vars, portA, portB });
-  const proc = await startWorkerd(`workerd-${name}`, cfg, `${A}/healthz`, inspectorPort ? ["-i", `127.0.0.1:${inspectorPort}`] : []);
+  const proc = await startWorkerd(`workerd-${name}`, cfg, `${A}/healthz`, [...(inspectorPort ? ["-i", `127.0.0.1:${inspectorPort}`] : []), ...workerdArgs]);
 
   const adminH = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
   async function makeUser(userName, keyPrefix) {
@@ -127,16 +127,17 @@ async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, d
 
 /**
  * opts: { repo, src?, variants? {name: dir}, work, withPortkey?, withNull?, withFloor?, log?,
- *         inspectorPort?, nullInspectorPort? (workerd -i), doDisk?, strict? (check failover works) }
+ *         inspectorPort?, nullInspectorPort? (workerd -i), doDisk?, strict? (check failover works),
+ *         workerdArgs? { subpool?: [...], null?: [...] } (more `workerd serve` options, e.g. --async-trace FILE) }
  */
-export async function startStack({ repo, src = null, variants = {}, work, withPortkey = true, withNull = true, withFloor = false, log = () => {}, inspectorPort = null, nullInspectorPort = null, doDisk = defaultDoDisk(), strict = true }) {
+export async function startStack({ repo, src = null, variants = {}, work, withPortkey = true, withNull = true, withFloor = false, log = () => {}, inspectorPort = null, nullInspectorPort = null, doDisk = defaultDoDisk(), strict = true, workerdArgs = {} }) {
   const fake = startProcess("fake-provider", process.execPath, [path.join(benchDir, "fake-provider.mjs"), "0"], { env: { ...process.env, BIG_BYTES: String(BIG_BYTES) } });
   const FAKE = `http://127.0.0.1:${Number((await waitForOutput(fake, /LISTENING (\d+)/))[1])}`;
   const ctl = (body) => fetch(`${FAKE}/__ctl`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json());
   const procs = { fake };
 
   const srcDir = src ? path.resolve(src) : repo;
-  const sp = await startSubpool({ name: "subpool", dir: srcDir, repo, work, FAKE, log, inspectorPort, doDisk });
+  const sp = await startSubpool({ name: "subpool", dir: srcDir, repo, work, FAKE, log, inspectorPort, doDisk, workerdArgs: workerdArgs.subpool ?? [] });
   procs.subpool = sp.proc;
   const variantStacks = {};
   for (const [name, dir] of Object.entries(variants)) {
@@ -149,7 +150,7 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
     log("starting the null Worker (workerd)");
     const wt = readWranglerToml(repo);
     const nullCfg = writeNullConfig({ dir: path.join(work, "null"), script: path.join(benchDir, "workers", "null-worker.js"), compatibilityDate: wt.compatibilityDate, upstream: FAKE, port: Number(new URL(NULLW).port) });
-    procs.null = await startWorkerd("workerd-null", nullCfg, `${NULLW}/__local`, nullInspectorPort ? ["-i", `127.0.0.1:${nullInspectorPort}`] : []);
+    procs.null = await startWorkerd("workerd-null", nullCfg, `${NULLW}/__local`, [...(nullInspectorPort ? ["-i", `127.0.0.1:${nullInspectorPort}`] : []), ...(workerdArgs.null ?? [])]);
   }
   const FLOOR = withFloor ? `http://127.0.0.1:${await freePort()}` : null;
   const FLOOR_KEY = "sp_floor_" + crypto.randomBytes(16).toString("hex");
@@ -208,5 +209,5 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
   const setup = { bundleBytes: sp.bundleBytes, src: srcDir, variants, doDisk: doDisk ?? work, pids: Object.fromEntries(Object.entries(procs).map(([k, v]) => [k, v.pid])) };
   const statsOf = Object.fromEntries([["subpool", sp.stats], ...Object.entries(variantStacks).map(([n, v]) => [`subpool:${n}`, v.stats])]);
   const doDirs = [sp.doDir, ...Object.values(variantStacks).map((v) => v.doDir)];
-  return { doDirs, FAKE, A: sp.A, B: sp.B, NULLW, FLOOR, PK, ctl, stats: sp.stats, statsOf, users, PATHS, traffic, procs, setup };
+  return { doDirs, FAKE, A: sp.A, B: sp.B, ADMIN: sp.ADMIN, NULLW, FLOOR, PK, ctl, stats: sp.stats, statsOf, users, PATHS, traffic, procs, setup };
 }
