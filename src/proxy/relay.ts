@@ -18,19 +18,25 @@ import { stats } from "../stats";
 import { Deadline } from "./deadline";
 
 /**
- * While events trickle, the copy is read at most this often. Each read of the copy costs the process
- * far more than its JS (the tee hands over what it queued): at 100 ms a 2,000-event answer took ~75
- * reads and ~+7 µs per event over no copy at all, at 250 ms ~+3 (BENCHMARKS.md, "Streams"). Usage
- * and silence need no finer grain; what piles up meanwhile is a few KB for a model's stream.
+ * While events trickle, the pause between two reads of the copy: it starts at PACE_FIRST_MS and
+ * doubles after each read that got little, up to PACE_MS; a read that got a lot starts it again.
+ * Each read of the copy costs the process far more than its JS (the tee hands over what it queued):
+ * pausing 100 ms (~75 reads for a 2,000-event answer) added ~7 µs per event over no copy at all,
+ * 250 ms ~3 (BENCHMARKS.md, "Streams"); usage and silence need no finer grain. The short first
+ * pauses bound what piles up in the tee when a stream turns out to be fast (the client may read it at
+ * hundreds of MB/s): a fixed 500 ms let ~200 MB pile up on loopback before the first read.
  */
+const PACE_FIRST_MS = 25;
 const PACE_MS = 500;
 /** A read that returned at least this much is followed by another at once (bounds the tee's buffer). */
 const BURST_BYTES = 16 * 1024;
 /**
- * This many full reads of the copy in a row (16 MiB queued that it has not read: no model's stream,
- * even a burst of a large tool input after a pause): it is behind, and let go, so memory stays bounded.
+ * This many full reads of the copy in a row (1 MiB that had piled up unread, 256 KiB at a time): no
+ * model streams so (half a second of a model's stream is a few KB). The copy is behind a hostile
+ * stream, and the tee holds whatever it has not read, growing by megabytes a read: it is let go at
+ * once, so memory stays bounded (measured: 32 full reads allowed ~200 MB to pile up, 4 about 35 MB).
  */
-const FULL_READS = 64;
+const FULL_READS = 4;
 /** A read of the copy takes at most this much (a default reader of a runtime stream hands over 4 KiB). */
 const READ_BYTES = 256 * 1024;
 
@@ -120,6 +126,7 @@ export function relay(head: Uint8Array, body: ReadableStream<Uint8Array>, o: Rel
     const clock = new Deadline(o.idleMs, o.idleMs);
     let finished = false;
     let fullReads = 0;
+    let pause = PACE_FIRST_MS;
     void clientDone.then(() => (finished = true));
     try {
       for (;;) {
@@ -137,7 +144,8 @@ export function relay(head: Uint8Array, body: ReadableStream<Uint8Array>, o: Rel
           return;
         }
         if (r.done) return;
-        if (r.value.byteLength >= READ_BYTES && ++fullReads >= FULL_READS) {
+        if (r.value.byteLength < READ_BYTES) fullReads = 0;
+        else if (++fullReads >= FULL_READS) {
           // The copy keeps finding a full read waiting: it is behind a stream no model sends (one
           // event that never ends, or megabytes a second), and the tee holds all it has not read.
           // Let go of the copy; the client's branch flows on, unwatched.
@@ -145,14 +153,17 @@ export function relay(head: Uint8Array, body: ReadableStream<Uint8Array>, o: Rel
           void reader.cancel().catch(() => {});
           return;
         }
-        if (r.value.byteLength < READ_BYTES) fullReads = 0;
         stats.streams.copyReads++;
         seen += r.value.byteLength;
         o.observe(r.value);
         // Waited for the network and got little: events trickle. Let them pile up for a pause, so the
         // next read takes many at once (workerd's copy hands over all that is queued in one read);
         // after a read that returned a lot, read again at once: the tee holds one pause's worth at most.
-        if (waited && r.value.byteLength < BURST_BYTES && !finished) await Promise.race([sleep(PACE_MS), clientDone]);
+        if (r.value.byteLength >= BURST_BYTES) pause = PACE_FIRST_MS;
+        else if (waited && !finished) {
+          await Promise.race([sleep(pause), clientDone]);
+          pause = Math.min(pause * 2, PACE_MS);
+        }
       }
     } catch {
       // The upstream broke: the pipe sees it too and ends the client's stream.
