@@ -24,6 +24,7 @@ const STANDARD_LIMITS = ["requests", "tokens", "input-tokens", "output-tokens"] 
 /** The subscription windows of the unified headers, by their names in the header and in our telemetry. */
 const UNIFIED_WINDOWS = ["5h", "7d"] as const;
 const UNIFIED_STATUS = new Set(["allowed", "allowed_warning", "rejected"]);
+const PER_MODEL_UTILIZATION = /^anthropic-ratelimit-unified-7d_([a-z0-9][a-z0-9_.-]{0,40})-utilization$/;
 
 /** Subscription windows (unified headers, utilization 0..1, reset in epoch seconds) and API-key budgets. */
 function quotaOf(headers: Headers, now: number): QuotaReading | null {
@@ -35,6 +36,17 @@ function quotaOf(headers: Headers, now: number): QuotaReading | null {
     const reset = count(headers.get(`anthropic-ratelimit-unified-${w}-reset`));
     const win = windowOf(count(headers.get(`anthropic-ratelimit-unified-${w}-utilization`)), reset !== undefined ? reset * 1000 : null);
     if (win) windows[w] = win;
+  }
+  // Per-model weekly windows (late 2026): anthropic-ratelimit-unified-7d_<suffix>-utilization, e.g.
+  // 7d_opus. Only subscription answers carry unified headers, so only they pay for the walk.
+  if (raw !== null) {
+    for (const [name, value] of headers) {
+      const m = PER_MODEL_UTILIZATION.exec(name);
+      if (!m) continue;
+      const reset = count(headers.get(`anthropic-ratelimit-unified-7d_${m[1]}-reset`));
+      const win = windowOf(count(value), reset !== undefined ? reset * 1000 : null);
+      if (win) windows[`7d_${m[1]}`] = win;
+    }
   }
   Object.assign(
     windows,
@@ -332,13 +344,34 @@ async function oauthUsage(base: string, access: string, timeoutMs: number): Prom
     timeoutMs,
   );
   if (!r.ok || !r.json) return { status: r.status, reason: r.reason, quota: null };
-  const windows: QuotaReading["windows"] = {};
-  for (const [name, key] of [["5h", "five_hour"], ["7d", "seven_day"]] as const) {
-    const w = r.json[key] as { utilization?: unknown; resets_at?: unknown } | null | undefined;
-    const pct = count(w?.utilization);
-    const at = typeof w?.resets_at === "string" ? Date.parse(w.resets_at) : NaN;
-    const win = windowOf(pct !== undefined ? pct / 100 : undefined, Number.isFinite(at) ? at : null);
-    if (win) windows[name] = win;
-  }
-  return { status: r.status, reason: "", quota: Object.keys(windows).length ? { status: null, windows } : null };
+  return { status: r.status, reason: "", quota: usageWindows(r.json) };
 }
+
+const isoMs = (v: unknown) => (typeof v === "string" && Number.isFinite(Date.parse(v)) ? Date.parse(v) : null);
+const modelSuffix = (model: string) => model.toLowerCase().replace(/^claude-/, "").replace(/[^a-z0-9_.-]/g, "").slice(0, 40);
+
+/**
+ * The usage endpoint's windows, in both shapes it has had: the flat `five_hour` / `seven_day`
+ * objects, and (late 2026) `limits[]` of `{kind: session | weekly_all | weekly_scoped, percent,
+ * resets_at, scope.model}`. Percent in both; per-model weekly windows are named `7d_<model>`.
+ */
+export function usageWindows(json: Record<string, unknown>): QuotaReading | null {
+  const windows: QuotaReading["windows"] = {};
+  const put = (name: string, pct: number | undefined, resetsAt: number | null) => {
+    const win = windowOf(pct !== undefined ? pct / 100 : undefined, resetsAt);
+    if (win) windows[name] = win;
+  };
+  for (const [name, key] of [["5h", "five_hour"], ["7d", "seven_day"]] as const) {
+    const w = json[key] as { utilization?: unknown; resets_at?: unknown } | null | undefined;
+    put(name, count(w?.utilization), isoMs(w?.resets_at));
+  }
+  const limits = Array.isArray(json.limits) ? json.limits.slice(0, 32) : [];
+  for (const l of limits as { kind?: unknown; percent?: unknown; resets_at?: unknown; scope?: { model?: unknown } }[]) {
+    if (!l || typeof l !== "object") continue;
+    const model = str(l.scope?.model);
+    const name = l.kind === "session" ? "5h" : l.kind === "weekly_all" ? "7d" : l.kind === "weekly_scoped" && model && modelSuffix(model) ? `7d_${modelSuffix(model)}` : null;
+    if (name) put(name, count(l.percent), isoMs(l.resets_at));
+  }
+  return Object.keys(windows).length ? { status: null, windows } : null;
+}
+

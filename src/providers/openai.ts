@@ -163,8 +163,10 @@ export function openaiQuota(headers: Headers, now: number): QuotaReading | null 
   const windows: QuotaReading["windows"] = {};
   for (const w of ["primary", "secondary"] as const) {
     const pct = count(headers.get(`x-codex-${w}-used-percent`));
+    // Newer answers say when (reset-at, epoch s), older ones how long (reset-after-seconds).
+    const at = count(headers.get(`x-codex-${w}-reset-at`));
     const secs = durationToSeconds(headers.get(`x-codex-${w}-reset-after-seconds`));
-    const win = windowOf(pct !== undefined ? pct / 100 : undefined, secs !== undefined ? Math.round(now + secs * 1000) : null);
+    const win = windowOf(pct !== undefined ? pct / 100 : undefined, at !== undefined ? at * 1000 : secs !== undefined ? Math.round(now + secs * 1000) : null);
     if (win) windows[w] = win;
   }
   Object.assign(

@@ -70,11 +70,16 @@ export function windowOf(utilization: number | undefined, resetsAt: number | nul
   return utilization === undefined ? undefined : { utilization: sane(utilization), resetsAt };
 }
 
-/** The utilization of the account's most-used window; 0 when it has no telemetry. */
+/**
+ * The utilization of the account's most-used window; 0 when it has no telemetry. A window of one
+ * model only (named `<window>_<model>`, e.g. Claude's `7d_opus`) does not count: it says nothing of
+ * requests for other models.
+ */
 export function mostUsed(q: { windows: Record<string, QuotaWindow> } | null, now: number): number {
   if (!q) return 0;
   let max = 0;
-  for (const w of Object.values(q.windows)) {
+  for (const [name, w] of Object.entries(q.windows)) {
+    if (name.includes("_")) continue;
     // A window whose reset has passed has started again.
     if (w.resetsAt !== null && w.resetsAt <= now) continue;
     if (w.utilization > max) max = w.utilization;

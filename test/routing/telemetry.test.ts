@@ -5,6 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { bodyConversation, headerConversation } from "../../src/proxy/conversation";
 import { findProvider } from "../../src/providers";
+import { usageWindows } from "../../src/providers/anthropic";
+import { mostUsed } from "../../src/providers/telemetry";
 import { usageOf } from "../../src/proxy/usage";
 import fixtures from "../fixtures/telemetry.json";
 
@@ -34,6 +36,32 @@ describe("quota telemetry over real-shaped header sets", () => {
       }
     });
   }
+});
+
+describe("Claude's usage endpoint, in both of its shapes", () => {
+  const iso = (s: number) => new Date(NOW + s * 1000).toISOString();
+  it("reads the flat five_hour / seven_day objects and the newer limits[] (session, weekly_all, weekly_scoped per model)", () => {
+    const flat = usageWindows({ five_hour: { utilization: 61, resets_at: iso(3600) }, seven_day: { utilization: 12.5, resets_at: null } })!;
+    expect(flat.windows).toEqual({ "5h": { utilization: 0.61, resetsAt: NOW + 3_600_000 }, "7d": { utilization: 0.125, resetsAt: null } });
+    const limits = usageWindows({
+      limits: [
+        { kind: "session", percent: 20, severity: "normal", resets_at: iso(1800) },
+        { kind: "weekly_all", percent: 45, severity: "normal", resets_at: iso(500_000) },
+        { kind: "weekly_scoped", percent: 92, severity: "warning", resets_at: iso(300_000), scope: { model: "claude-opus-4-5" } },
+        { kind: "weekly_scoped", percent: 10, scope: {} },
+        { kind: "something_new", percent: 50 },
+        "garbage",
+      ],
+    })!;
+    expect(limits.windows).toEqual({
+      "5h": { utilization: 0.2, resetsAt: NOW + 1_800_000 },
+      "7d": { utilization: 0.45, resetsAt: NOW + 500_000_000 },
+      "7d_opus-4-5": { utilization: 0.92, resetsAt: NOW + 300_000_000 },
+    });
+    expect(usageWindows({ extra_usage: {} })).toBeNull();
+    // A window of one model does not make the account "most used" for every request.
+    expect(mostUsed(limits, NOW)).toBe(0.45);
+  });
 });
 
 describe("token usage", () => {

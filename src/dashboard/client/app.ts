@@ -125,6 +125,8 @@ const WINDOW_WORDS: Record<string, string> = {
   tokens: "Tokens per minute",
 };
 const WINDOW_ORDER = ["5h", "7d", "primary", "secondary", "requests", "tokens"];
+/** A window's name for people; Claude's per-model weekly windows are "7d_<model>". */
+const windowWords = (n: string) => WINDOW_WORDS[n] ?? (n.startsWith("7d_") ? `Weekly window, ${n.slice(3)}` : n);
 
 /** m:ss, or h:mm:ss from an hour up. */
 function clock(ms: number): string {
@@ -659,7 +661,7 @@ function quotaBlock(a: Account): HTMLElement | null {
         return h(
           "li",
           {},
-          h("label", { for: id }, WINDOW_WORDS[n] ?? n),
+          h("label", { for: id }, windowWords(n)),
           h("meter", { id, min: 0, max: 1, low: 0.7, high: 0.9, optimum: 0, value: u, title: `${pct} % used` }),
           h("span", { class: "bar-text" }, `${pct} % used`, reset),
         );
