@@ -157,6 +157,20 @@ function oauthEntry(e: ImportEntry, idToken?: string): ImportEntry {
   return { ...e, expires: e.expires ?? (e.access ? jwtExpiry(e.access) : null), identity: who.identity, label: e.label ?? who.label ?? undefined };
 }
 
+/** The windows of ChatGPT's usage endpoint (`wham/usage`), named as the x-codex-* headers name them. */
+export function whamWindows(json: Record<string, unknown>): QuotaReading | null {
+  const limits = json.rate_limit as Record<string, { used_percent?: unknown; reset_at?: unknown } | null | undefined> | undefined;
+  const windows: QuotaReading["windows"] = {};
+  for (const w of ["primary", "secondary"] as const) {
+    const raw = limits?.[`${w}_window`];
+    const pct = count(raw?.used_percent);
+    const at = count(raw?.reset_at);
+    const win = windowOf(pct !== undefined ? pct / 100 : undefined, at !== undefined ? at * 1000 : null);
+    if (win) windows[w] = win;
+  }
+  return Object.keys(windows).length ? { status: null, windows } : null;
+}
+
 /** Codex windows (percent used, seconds to reset) and API-key budgets (x-ratelimit-*). */
 export function openaiQuota(headers: Headers, now: number): QuotaReading | null {
   if (!headers.has("x-codex-primary-used-percent") && !headers.has("x-codex-secondary-used-percent") && !headers.has("x-ratelimit-limit-requests") && !headers.has("x-ratelimit-limit-tokens")) return null;
@@ -356,6 +370,20 @@ export const openai: Provider = {
   quotaOf: openaiQuota,
   usage: openaiUsage,
   session: openaiSession,
+
+  /**
+   * ChatGPT accounts that have not served lately: the usage endpoint Codex's own tools read
+   * (`GET <backend-api>/wham/usage`: `rate_limit.{primary,secondary}_window` with `used_percent` and
+   * `reset_at` in epoch s). Unofficial: called sparingly, from the alarm, never on a request.
+   */
+  async probeQuota(cfg, account, cred) {
+    if (account.type !== "oauth" || !cred.access) return null;
+    const headers: Record<string, string> = { authorization: `Bearer ${cred.access}`, accept: "application/json" };
+    const accountId = account.extras[ACCOUNT_ID] ?? chatgptAccountIdFromJwt(cred.access);
+    if (accountId) headers["chatgpt-account-id"] = accountId;
+    const r = await callTokenEndpoint(new URL("../wham/usage", `${cfg.CODEX_API_BASE}/`).toString(), { method: "GET", headers }, cfg.TOKEN_TIMEOUT_MS);
+    return r.ok && r.json ? whamWindows(r.json) : null;
+  },
 
   /** API keys: GET /v1/models (free). ChatGPT accounts: the gateway renews the session when due. */
   async check(cfg, account, cred) {

@@ -10,7 +10,7 @@ import type { AccountState } from "../../src/pool/types";
 import { addAccount, call, callRaw, createUser, listAccounts, messages, postJson, sleep, useGateway } from "../helpers/gateway";
 import { SSE, scripted, sseEvent } from "../helpers/faults";
 import { secrets } from "../helpers/secrets";
-import { anthropicError, anthropicMessage, json } from "../helpers/upstream";
+import { anthropicError, anthropicMessage, chatgptJwt, json } from "../helpers/upstream";
 
 const { up } = useGateway();
 let n = 0;
@@ -308,6 +308,23 @@ describe("quota probes", () => {
     // Heard lately: the next alarm leaves it alone.
     await runDurableObjectAlarm(stubOf(u.id));
     expect(up().calls("anthropic.fake/api/oauth/usage")).toHaveLength(1);
+  });
+
+  it("an idle ChatGPT account is read from the usage endpoint Codex reads (wham/usage), with its account id, by the alarm", async () => {
+    const u = await createUser(`route${++n}`);
+    const g = up().openaiAuth.grant();
+    const access = chatgptJwt("acct-wham", `wham-${crypto.randomUUID()}`);
+    const acc = await addAccount(u.key, { provider: "openai", type: "oauth", refresh: g.refresh, access, expires: Date.now() + 3_600_000 }, { check: false });
+    const reset = Math.floor(Date.now() / 1000) + 7200;
+    up().on("chatgpt.fake/backend-api/wham/usage", (req) => {
+      expect(req.headers.get("chatgpt-account-id")).toBe("acct-wham");
+      return json({ plan_type: "plus", rate_limit: { primary_window: { used_percent: 37, reset_at: reset, limit_window_seconds: 18000 }, secondary_window: { used_percent: 8, reset_at: reset + 86400, limit_window_seconds: 604800 } }, credits: { has_credits: false } });
+    });
+    await listAccounts(u.key); // the user is active
+    expect(await runDurableObjectAlarm(stubOf(u.id))).toBe(true);
+    expect(up().calls("chatgpt.fake/backend-api/wham/usage")).toHaveLength(1);
+    const probed = (await listAccounts(u.key)).find((a) => a.id === acc.id)!;
+    expect(probed.quota!.windows).toEqual({ primary: { utilization: 0.37, resetsAt: reset * 1000 }, secondary: { utilization: 0.08, resetsAt: (reset + 86400) * 1000 } });
   });
 
   it("one alarm run makes at most PROBE_CALLS_PER_RUN calls for its user; the stalest accounts go first, so each gets its turn", async () => {
