@@ -85,6 +85,13 @@ export interface ApiErrorAnswer {
   error: { type: string; message: string; field?: string };
 }
 
+/** Credits beyond a plan's windows: `balance` in the provider's unit, null when unlimited or unsaid. */
+export interface Credits {
+  hasCredits: boolean;
+  unlimited: boolean;
+  balance: number | null;
+}
+
 /** A provider's quota window as the gateway last heard of it. `utilization` 0.42 = 42 % used. */
 export interface QuotaWindow {
   utilization: number;
@@ -94,11 +101,14 @@ export interface QuotaWindow {
 
 /**
  * Quota telemetry of one account, read from the provider's answers. Window names: "5h", "7d"
- * (Claude subscriptions), "primary", "secondary" (ChatGPT/Codex), "requests", "tokens" (API keys).
+ * (Claude subscriptions), "7d_<model>" (a Claude weekly window of one model), "primary",
+ * "secondary" (ChatGPT/Codex), "requests", "tokens" (API keys).
  */
 export interface Quota {
   status: "allowed" | "allowed_warning" | "rejected" | null;
   windows: Record<string, QuotaWindow>;
+  /** ChatGPT credits bought beyond the plan (x-codex-credits-*, wham/usage), when the provider says. */
+  credits?: Credits;
   /** Epoch ms of the answer it was read from. */
   updatedAt: number;
 }

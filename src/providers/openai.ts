@@ -13,6 +13,7 @@ import { timingSafeEqual } from "../vault/envelope";
 import { type Classification, classifyStatus, durationToSeconds, retryAfterSeconds } from "./classify";
 import { token, why } from "./import-fields";
 import { jwtClaims, parsePastedCode, pkcePair, refused } from "./login";
+import type { Credits } from "../wire";
 import { type QuotaReading, type Usage, type UsageReader, budgetWindows, count, windowOf } from "./telemetry";
 import { callStatus, callTokenEndpoint, verdictOf, tokenOf } from "./token-endpoint";
 import type { AccountExtras, CredentialFileFormat, ImportEntry, Provider, Refusal, SessionReader } from "./types";
@@ -168,12 +169,15 @@ export function whamWindows(json: Record<string, unknown>): QuotaReading | null 
     const win = windowOf(pct !== undefined ? pct / 100 : undefined, at !== undefined ? at * 1000 : null);
     if (win) windows[w] = win;
   }
-  return Object.keys(windows).length ? { status: null, windows } : null;
+  const c = json.credits as { has_credits?: unknown; unlimited?: unknown; balance?: unknown } | undefined;
+  const credits = c && typeof c === "object" ? creditsOf(c.has_credits, c.unlimited, c.balance) : undefined;
+  return Object.keys(windows).length || credits ? { status: null, windows, ...(credits ? { credits } : {}) } : null;
 }
 
 /** Codex windows (percent used, seconds to reset) and API-key budgets (x-ratelimit-*). */
 export function openaiQuota(headers: Headers, now: number): QuotaReading | null {
-  if (!headers.has("x-codex-primary-used-percent") && !headers.has("x-codex-secondary-used-percent") && !headers.has("x-ratelimit-limit-requests") && !headers.has("x-ratelimit-limit-tokens")) return null;
+  const credits = headers.get("x-codex-credits-has-credits");
+  if (credits === null && !headers.has("x-codex-primary-used-percent") && !headers.has("x-codex-secondary-used-percent") && !headers.has("x-ratelimit-limit-requests") && !headers.has("x-ratelimit-limit-tokens")) return null;
   const windows: QuotaReading["windows"] = {};
   for (const w of ["primary", "secondary"] as const) {
     const pct = count(headers.get(`x-codex-${w}-used-percent`));
@@ -190,7 +194,17 @@ export function openaiQuota(headers: Headers, now: number): QuotaReading | null 
       tokens: { limit: "x-ratelimit-limit-tokens", remaining: "x-ratelimit-remaining-tokens", reset: "x-ratelimit-reset-tokens" },
     }),
   );
-  return Object.keys(windows).length ? { status: null, windows } : null;
+  const c = credits === null ? undefined : creditsOf(credits, headers.get("x-codex-credits-unlimited"), headers.get("x-codex-credits-balance"));
+  return Object.keys(windows).length || c ? { status: null, windows, ...(c ? { credits: c } : {}) } : null;
+}
+
+/** Credits from strings or JSON values ("true"/true, "5.39"/5.39); undefined when has-credits says nothing. */
+function creditsOf(has: unknown, unlimited: unknown, balance: unknown): Credits | undefined {
+  const flag = (v: unknown) => (v === true || v === "true" ? true : v === false || v === "false" ? false : undefined);
+  const h = flag(has);
+  if (h === undefined) return undefined;
+  const b = count(balance);
+  return { hasCredits: h, unlimited: flag(unlimited) ?? false, balance: b ?? null };
 }
 
 /**

@@ -3,7 +3,7 @@
  * and the readers shared by several providers. Each provider module decides which headers and
  * events it reads; the pool only stores and compares the results.
  */
-import type { QuotaWindow } from "../wire";
+import type { Credits, QuotaWindow } from "../wire";
 import { durationToSeconds, resetToSeconds } from "./classify";
 
 export type { Quota, QuotaWindow } from "../wire";
@@ -12,6 +12,7 @@ export type { Quota, QuotaWindow } from "../wire";
 export interface QuotaReading {
   status: "allowed" | "allowed_warning" | "rejected" | null;
   windows: Record<string, QuotaWindow>;
+  credits?: Credits;
 }
 
 /** Tokens of one answer (Anthropic's meaning: input excludes cache reads and writes). */

@@ -325,6 +325,7 @@ describe("quota probes", () => {
     expect(up().calls("chatgpt.fake/backend-api/wham/usage")).toHaveLength(1);
     const probed = (await listAccounts(u.key)).find((a) => a.id === acc.id)!;
     expect(probed.quota!.windows).toEqual({ primary: { utilization: 0.37, resetsAt: reset * 1000 }, secondary: { utilization: 0.08, resetsAt: (reset + 86400) * 1000 } });
+    expect(probed.quota!.credits).toEqual({ hasCredits: false, unlimited: false, balance: null });
   });
 
   it("one alarm run makes at most PROBE_CALLS_PER_RUN calls for its user; the stalest accounts go first, so each gets its turn", async () => {

@@ -38,6 +38,17 @@ describe("quota telemetry over real-shaped header sets", () => {
   }
 });
 
+describe("ChatGPT credits", () => {
+  it("are read from x-codex-credits-* beside the windows, and alone", () => {
+    const openai = findProvider("openai")!;
+    const q = openai.quotaOf(new Headers({ "x-codex-primary-used-percent": "10", "x-codex-credits-has-credits": "true", "x-codex-credits-unlimited": "false", "x-codex-credits-balance": "5.39" }), NOW)!;
+    expect(q.credits).toEqual({ hasCredits: true, unlimited: false, balance: 5.39 });
+    expect(q.windows.primary!.utilization).toBeCloseTo(0.1, 5);
+    expect(openai.quotaOf(new Headers({ "x-codex-credits-has-credits": "false" }), NOW)).toEqual({ status: null, windows: {}, credits: { hasCredits: false, unlimited: false, balance: null } });
+    expect(openai.quotaOf(new Headers({ "x-codex-credits-has-credits": "maybe" }), NOW)).toBeNull();
+  });
+});
+
 describe("Claude's usage endpoint, in both of its shapes", () => {
   const iso = (s: number) => new Date(NOW + s * 1000).toISOString();
   it("reads the flat five_hour / seven_day objects and the newer limits[] (session, weekly_all, weekly_scoped per model)", () => {

@@ -630,7 +630,7 @@ function card(a: Account, first: boolean, last: boolean): HTMLElement {
 
 function quotaBlock(a: Account): HTMLElement | null {
   if (a.quota === undefined) return null; // a gateway without quota telemetry
-  if (a.quota === null || Object.keys(a.quota.windows ?? {}).length === 0) {
+  if (a.quota === null || (Object.keys(a.quota.windows ?? {}).length === 0 && !a.quota.credits)) {
     return h("div", { class: "quota" }, h("p", { class: "muted small" }, "Quota: no data yet (it comes with the provider's answers)."));
   }
   const q = a.quota;
@@ -667,7 +667,15 @@ function quotaBlock(a: Account): HTMLElement | null {
         );
       }),
     ),
+    q.credits ? h("p", { class: "muted small" }, creditsWords(q.credits)) : null,
   );
+}
+
+/** ChatGPT credits beyond the plan's windows, in words. */
+function creditsWords(c: NonNullable<NonNullable<Account["quota"]>["credits"]>): string {
+  if (c.unlimited) return "Credits: unlimited";
+  if (!c.hasCredits) return "Credits: none (requests stop when a window is used up)";
+  return `Credits: ${c.balance === null ? "some" : c.balance.toLocaleString()} left beyond the plan's windows`;
 }
 
 function lastDays(n: number): string[] {
