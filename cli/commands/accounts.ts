@@ -1,4 +1,5 @@
 /** `subpool accounts`: the caller's pool as a table, and rm | disable | enable | move | rename | add. */
+import { ApiError } from "../api.js";
 import { context, type Ctx } from "../context.js";
 import { CliError } from "../errors.js";
 import { subpool } from "../invocation.js";
@@ -64,7 +65,8 @@ export function accountNotes(accounts: Account[], now = Date.now(), compact = fa
     const who = `${slotOf(a)} "${a.label}"`;
     const at = lastErrorAt(a);
     const when = at !== null ? `, ${ago(at, now)}` : "";
-    if (a.status === "needs_reauth") notes.push(`${who} needs a new login: ${a.lastError ?? "the provider refused its refresh token"}${when}. Sign in again: ${subpool()} login ${a.provider}`);
+    if (a.status === "needs_reauth" && a.type === "api") notes.push(`${who} needs a new key: ${a.lastError ?? "the provider refused it"}${when}. Remove it (${subpool()} accounts rm ${a.id}) and add the new key.`);
+    else if (a.status === "needs_reauth") notes.push(`${who} needs a new login: ${a.lastError ?? "the provider refused its refresh token"}${when}. Sign in again: ${subpool()} login ${a.provider}`);
     else if (errorIsCurrent(a)) {
       // Already whole in the table's cell: nothing to add.
       if (!compact && a.lastStatus !== null && a.lastError && a.lastError.length <= CELL_ERROR && at === null) continue;
@@ -278,8 +280,14 @@ export async function check(ref: string | undefined, opts: { json?: boolean }): 
   }
   const results: { account: Account; result: CheckResult }[] = [];
   for (const a of targets) {
-    const r = await ctx.api.post<CheckResult & { account: Account }>(`/api/accounts/${encodeURIComponent(a.id)}/check`);
-    results.push({ account: r.account ?? a, result: { verdict: r.verdict, status: r.status, message: r.message } });
+    try {
+      const r = await ctx.api.post<CheckResult & { account: Account }>(`/api/accounts/${encodeURIComponent(a.id)}/check`);
+      results.push({ account: r.account ?? a, result: { verdict: r.verdict, status: r.status, message: r.message } });
+    } catch (e) {
+      // The gateway allows a few checks of one account a minute: that account waits, the others go on.
+      if (!(e instanceof ApiError) || e.status !== 429) throw e;
+      results.push({ account: a, result: { verdict: "unknown", status: 429, message: e.body.message } });
+    }
   }
   if (opts.json) printJson({ checks: results.map((r) => ({ id: r.account.id, provider: r.account.provider, label: r.account.label, ...r.result })) });
   else {

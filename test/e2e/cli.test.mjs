@@ -726,6 +726,17 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     const one = JSON.parse(ok(await cli(["accounts", "check", "fine", "--json"], { env })).stdout);
     assert.deepEqual(one.checks.map((c) => [c.label, c.verdict]), [["fine", "ok"]]);
     assert.ok(!all.stdout.includes(FAKE.anthropicGoodKey));
+    // The refused key is out of rotation: `accounts` says a new key is needed, not a login.
+    const list = ok(await cli(["accounts"], { env }));
+    assert.match(list.stdout + list.stderr, /anthropic:2 "revoked" needs a new key: .*accounts rm/);
+    assert.doesNotMatch(list.stdout + list.stderr, /"revoked" needs a new login/);
+    // The gateway allows three checks of one account a minute: past that the account says so, the others are still checked.
+    for (let i = 0; i < 2; i++) await cli(["accounts", "check", "fine"], { env });
+    const limited = await cli(["accounts", "check"], { env });
+    assert.notEqual(limited.code, 2, show(limited));
+    const after = Object.fromEntries(tableRows(limited.stdout).map((c) => [c[0], c]));
+    assert.equal(after['anthropic:1 "fine"']?.[2], "could not tell", limited.stdout);
+    assert.ok(after['anthropic:2 "revoked"'], limited.stdout);
   });
 
   it("accounts add stores an API key read from stdin", T, async () => {
