@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /**
  * The dashboard's shell, rendered on the server with Hono's JSX: every view's static part (forms,
- * labels, headings, the connect texts), so the one script (client/app.ts) only signs in, fetches
+ * labels, headings, the connect texts), so the one script (bundled from client/app.ts) only signs in, fetches
  * and fills lists. Nothing here is secret and nothing depends on who asks: the page is the same for
  * everyone until the script has a key. No inline script, style or event handler (the CSP forbids
  * them): data the script needs travels in data-* attributes.
