@@ -64,5 +64,8 @@ describe("the CLI from the gateway", () => {
     const text = await res.text();
     expect(text).toContain("npx http://gw.test/cli/subpool-cli.tgz setup --url http://gw.test");
     expect(text).toContain("curl -fsSLO http://gw.test/cli/subpool-cli.mjs && node subpool-cli.mjs setup --url http://gw.test");
+    // Every command it names runs as shown: no bare `subpool …` for someone who has no such command.
+    expect(text).not.toMatch(/(^|[\s|:])subpool (login|accounts|env)/m);
+    expect(text).toContain("npx http://gw.test/cli/subpool-cli.tgz login anthropic");
   });
 });

@@ -67,7 +67,7 @@ export const dashboard = new Hono<{ Bindings: Env }>()
       "",
       `Then run it the same way each time (npx ${base}/cli/subpool-cli.tgz accounts, or node subpool-cli.mjs accounts),`,
       `or install it once as the command \`subpool\`: npm install -g ${base}/cli/subpool-cli.tgz`,
-      "Next: subpool login anthropic | subpool accounts | subpool env claude-code (see --help).",
+      `Next, in the same form: login anthropic | accounts | env claude-code (see --help), e.g. npx ${base}/cli/subpool-cli.tgz login anthropic.`,
       "",
     ].join("\n");
     return c.text(text, 200, { ...SECURITY_HEADERS, "cache-control": "no-cache" });
