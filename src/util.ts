@@ -38,18 +38,19 @@ export function humanDuration(seconds: number): string {
  * Characters no account label may hold: C0 and C1 controls (ESC, BEL, a newline, DEL …), which a
  * terminal acts on when the CLI prints a label, the line and paragraph separators, and the
  * bidirectional controls (U+061C, U+200E/F, U+202A–E, U+2066–9), which reorder the text shown around
- * them. One rule for every label (docs/ARCHITECTURE.md, "Labels"): a label a person sends with one
+ * them, and invisible format characters (soft hyphen, zero-width spaces and joiners, word joiner,
+ * BOM, tag characters), with which two labels that look the same would differ. One rule for every label (docs/ARCHITECTURE.md, "Labels"): a label a person sends with one
  * is refused (labelProblem), one that comes from elsewhere (a provider's answer, an older release's
  * storage) is cleaned (cleanLabel).
  */
-const LABEL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const LABEL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u{e0000}-\u{e007f}]/gu;
 
 /** Labels are at most this many characters. */
 export const LABEL_MAX = 100;
 
 /** Why a label typed by a person cannot be used, or null when it can. */
 export function labelProblem(label: string): string | null {
-  if (new RegExp(LABEL_UNSAFE.source).test(label)) return "must not contain control characters (such as ESC, BEL or a line break) or bidirectional text controls";
+  if (new RegExp(LABEL_UNSAFE.source, "u").test(label)) return "must not contain control characters (such as ESC, BEL or a line break), bidirectional text controls or invisible characters (zero-width space, soft hyphen)";
   if (label.trim() === "") return "must not be empty";
   if (label.trim().length > LABEL_MAX) return `at most ${LABEL_MAX} characters`;
   return null;

@@ -260,6 +260,9 @@ describe("one rule for labels everywhere", () => {
     ["a line break", "work\nsecond line"],
     ["a right-to-left override", "work\u202egnp.exe"],
     ["a C1 control", "work\u009b2J"],
+    ["a zero-width space (two labels that look alike)", "wo\u200brk"],
+    ["a soft hyphen", "wo\u00adrk"],
+    ["a tag character", "work\u{e0041}"],
   ];
   for (const [what, label] of unsafe) {
     it(`a label with ${what} is refused with a 400 naming label, when adding, renaming or signing in, and nothing changes`, async () => {

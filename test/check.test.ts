@@ -161,4 +161,18 @@ describe("checks are bounded", () => {
     // Another account has its own share.
     expect((await check(u.key, b.id)).status).toBe(200);
   });
+
+  it("adding accounts checks at most ADD_CHECKS_PER_WINDOW of them a minute: a loop of new keys cannot make the gateway call the provider once per add", async () => {
+    const u = await createUser(`chk${++n}`);
+    up().on("anthropic.fake/v1/messages/count_tokens", () => json({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }, 401));
+    const answers = [];
+    for (let i = 0; i < 25; i++) answers.push(await postJson("/api/accounts", u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-junk-${i}-${crypto.randomUUID()}`) }));
+    expect(up().calls("anthropic.fake/v1/messages/count_tokens")).toHaveLength(20);
+    expect(answers.slice(0, 20).every((r) => r.status === 400)).toBe(true); // refused by the provider: nothing stored
+    // Past the share: kept unchecked, and the answer says so.
+    for (const r of answers.slice(20)) {
+      expect(r.status).toBe(201);
+      expect(r.json<{ check: unknown }>().check).toMatchObject({ verdict: "unknown", message: expect.stringMatching(/not checked: 20 new accounts were checked in the last minute/) });
+    }
+  });
 });

@@ -115,6 +115,9 @@ export const PROBE_CALLS_PER_RUN = 8;
 /** Checks of one account a person may ask for within CHECK_WINDOW_MS; more get a 429 with Retry-After. */
 export const CHECKS_PER_WINDOW = 3;
 const CHECK_WINDOW_MS = 60_000;
+/** Checks made by adding accounts, per member and minute (a key in checkedAt no account id can be). */
+export const ADD_CHECKS_PER_WINDOW = 20;
+const ADD_CHECKS = " adds";
 
 /** Pending logins live this long (or less, if the provider's device code expires sooner). */
 export const LOGIN_TTL_MS = 10 * 60 * 1000;
@@ -360,6 +363,11 @@ export class UserPool extends DurableObject<Env> {
       // A check someone asks for (not the one adding makes) is bounded per account, so that a
       // loop of checks cannot make the gateway call the provider as fast as it is asked.
       if (opts.asked) this.countCheck(row);
+      else if (!this.countAddCheck()) {
+        // The check adding makes is bounded per member: a loop adding new keys must not make the
+        // gateway call the provider once per add. The account stays, unchecked (as ?check=false).
+        return { verdict: "unknown" as const, status: 0, message: `not checked: ${ADD_CHECKS_PER_WINDOW} new accounts were checked in the last minute; check this one later`, account: viewOf(stateOf(row)) };
+      }
       const { found, recordIt } = await this.runCheck(row);
       if (!this.row(id)) throw noAccount(id);
       const message = found.message.replace(/^check: /, "");
@@ -385,6 +393,16 @@ export class UserPool extends DurableObject<Env> {
       if (found.quota) applyTelemetry(this.sql, [{ accountId: id, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, quota: { ...found.quota, updatedAt: Date.now() } }]);
       return { verdict: found.verdict, status: found.status, message: found.message, account: viewOf(stateOf(this.row(id)!)) };
     });
+  }
+
+  /** Counts a check that adding makes; false when this member's share of the last minute is used. */
+  private countAddCheck(): boolean {
+    const now = Date.now();
+    const recent = (this.checkedAt.get(ADD_CHECKS) ?? []).filter((t) => now - t < CHECK_WINDOW_MS);
+    if (recent.length >= ADD_CHECKS_PER_WINDOW) return false;
+    recent.push(now);
+    this.checkedAt.set(ADD_CHECKS, recent);
+    return true;
   }
 
   /** Counts a check asked for, or refuses it with a 429 when the account had its share lately. */
