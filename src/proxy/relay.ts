@@ -19,7 +19,9 @@ import { Deadline } from "./deadline";
 
 /**
  * While events trickle, the pause between two reads of the copy: it starts at PACE_FIRST_MS and
- * doubles after each read that got little, up to PACE_MS; a read that got a lot starts it again.
+ * doubles after each read that got little, up to PACE_MS; it never shrinks again (a read that got a
+ * lot is followed by another at once anyway, and restarting the pause then made a stream of events
+ * 1 ms apart cost twice the isolate time: BENCHMARKS.md, "Isolate CPU").
  * Each read of the copy costs the process far more than its JS (the tee hands over what it queued):
  * pausing 100 ms (~75 reads for a 2,000-event answer) added ~7 µs per event over no copy at all,
  * 250 ms ~3 (BENCHMARKS.md, "Streams"); usage and silence need no finer grain. The short first
@@ -159,8 +161,7 @@ export function relay(head: Uint8Array, body: ReadableStream<Uint8Array>, o: Rel
         // Waited for the network and got little: events trickle. Let them pile up for a pause, so the
         // next read takes many at once (workerd's copy hands over all that is queued in one read);
         // after a read that returned a lot, read again at once: the tee holds one pause's worth at most.
-        if (r.value.byteLength >= BURST_BYTES) pause = PACE_FIRST_MS;
-        else if (waited && !finished) {
+        if (r.value.byteLength < BURST_BYTES && waited && !finished) {
           await Promise.race([sleep(pause), clientDone]);
           pause = Math.min(pause * 2, PACE_MS);
         }
