@@ -2,7 +2,9 @@
  * All of subpool's cryptography, in one auditable place; WebCrypto only (docs/ARCHITECTURE.md, "Encryption").
  *
  *   MASTER_KEY ──HKDF-SHA-256(info "subpool kek v<N>")──> KEK (AES-256-GCM, wraps data keys)
- *              └─HKDF-SHA-256(info "subpool gateway-key v<N>")──> HMAC key for gateway-key hashes
+ *              ├─HKDF-SHA-256(info "subpool gateway-key v<N>")──> HMAC key for gateway-key hashes
+ *              └─HKDF-SHA-256(info "subpool kv-seal v<N>")──> AES-256-GCM for the few secrets KV holds
+ *                 outside any user (the team alert's signing secret):  s1.<version>.<iv>.<ct>
  *   per user: random 256-bit data key (DEK), stored only wrapped:  k1.<kekVersion>.<iv>.<ciphertext>
  *   per field: AES-256-GCM under the DEK, fresh 96-bit IV, AAD = user|account|field:  e1.<iv>.<ct>
  *
@@ -64,6 +66,7 @@ interface KeyVersion {
   version: number;
   kek: CryptoKey;
   hashKey: CryptoKey;
+  sealKey: CryptoKey;
 }
 
 export interface Keyring {
@@ -87,7 +90,11 @@ async function deriveVersion(raw: Uint8Array, version: number): Promise<KeyVersi
     false,
     ["sign"],
   );
-  return { version, kek, hashKey };
+  const sealKey = await crypto.subtle.deriveKey(hkdf(`subpool kv-seal v${version}`), base, { name: "AES-GCM", length: 256 }, false, [
+    "encrypt",
+    "decrypt",
+  ]);
+  return { version, kek, hashKey, sealKey };
 }
 
 export interface MasterKeyConfig {
@@ -233,6 +240,51 @@ export async function decryptField(dek: CryptoKey, place: FieldPlace, envelope: 
   } catch {
     throw new VaultError(`field ${place.field} of account ${place.accountId} does not decrypt (moved, tampered, or wrong key)`);
   }
+}
+
+// ---- secrets sealed under the master key (no user to hold them) ----------------------------------
+
+const sealAad = (place: string) => te.encode(`subpool:seal|${place}`);
+
+/**
+ * Seals a secret that belongs to no user (the team alert's signing secret) for KV, under the
+ * current master-key version; `place` names where it is stored and binds it there (AAD).
+ */
+export async function sealUnderMaster(ring: Keyring, place: string, plaintext: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: sealAad(place) }, ring.current.sealKey, te.encode(plaintext));
+  return `s1.${ring.current.version}.${b64urlEncode(iv)}.${b64urlEncode(ct)}`;
+}
+
+/** Opens sealUnderMaster's envelope; `stale` says an older master key sealed it (seal it again). */
+export async function openUnderMaster(ring: Keyring, place: string, sealed: string): Promise<{ plaintext: string; stale: boolean }> {
+  const m = /^s1\.(\d+)\.([\w-]+)\.([\w-]+)$/.exec(sealed);
+  if (!m) throw new VaultError(`sealed ${place} has an unknown format`);
+  const kv = ring.byVersion.get(Number(m[1]));
+  if (!kv) throw new VaultError(`sealed ${place} is under master key version ${m[1]}, which is not configured`);
+  try {
+    const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: b64urlDecode(m[2]!), additionalData: sealAad(place) }, kv.sealKey, b64urlDecode(m[3]!));
+    return { plaintext: td.decode(pt), stale: kv.version !== ring.current.version };
+  } catch {
+    throw new VaultError(`sealed ${place} does not open (moved, tampered, or wrong master key)`);
+  }
+}
+
+// ---- webhook signatures -------------------------------------------------------------------------
+
+/** A webhook signing secret: shown once, then kept only sealed. Recognisable prefix, 256 bits. */
+export const newSigningSecret = (): string => `whsec_${randomToken(32)}`;
+
+/**
+ * Hex HMAC-SHA-256 of a body under a signing secret, the secret's UTF-8 bytes being the key (what a
+ * receiver recomputes: `hmac.new(secret.encode(), body, sha256).hexdigest()`).
+ */
+export async function hmacSha256Hex(secret: string, body: string): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", te.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, te.encode(body)));
+  let hex = "";
+  for (const b of mac) hex += b.toString(16).padStart(2, "0");
+  return hex;
 }
 
 // ---- PKCE (RFC 7636) ------------------------------------------------------------------------------
