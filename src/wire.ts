@@ -149,3 +149,39 @@ export interface CheckAnswer {
 
 /** POST /api/accounts answers the account and, unless ?check=false, what the check found. */
 export type AddAccountAnswer = AccountView & { check?: Omit<CheckAnswer, "account"> };
+
+/** Alert events (DESIGN §12, "Alerts"). */
+export type AlertEventName = "account.needs_reauth" | "account.refused" | "pool.exhausted" | "quota.high" | "limit.reached" | "test";
+
+/** What a receiver gets (subpool's own shape; Slack gets {text}, Discord {content}). Never a secret. */
+export interface AlertPayload {
+  event: AlertEventName;
+  /** Epoch ms. */
+  at: number;
+  user: { id: string; name: string };
+  account: { id: string; provider: string; label: string } | null;
+  message: string;
+}
+
+/** One delivery's result: the receiver's status (0 when none came), and why it failed (no URL path, no secret). */
+export interface AlertDelivery {
+  at: number;
+  status: number;
+  ok: boolean;
+  error: string | null;
+}
+
+/** PUT /admin/alerts and PUT /api/alerts: the signing secret is shown this once (PUT again rotates it). */
+export interface AlertTargetCreated {
+  url: string;
+  /** null: every event. */
+  events: AlertEventName[] | null;
+  secret: string;
+}
+
+/** GET /admin/alerts and GET /api/alerts (404 when none is set). */
+export interface AlertTargetView {
+  url: string;
+  events: AlertEventName[] | null;
+  lastDelivery: AlertDelivery | null;
+}

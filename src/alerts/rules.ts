@@ -9,9 +9,13 @@
  * is what is called. Messages never echo the URL: a Slack or Discord URL is itself a secret.
  */
 import { z } from "zod";
+import type { AlertEventName } from "../wire";
 
 export const ALERT_EVENTS = ["account.needs_reauth", "account.refused", "pool.exhausted", "quota.high", "limit.reached", "test"] as const;
 export type AlertEvent = (typeof ALERT_EVENTS)[number];
+// The API's type (wire.ts) and this list name the same events: a change to one fails to compile here.
+const sameEvents: [AlertEvent] extends [AlertEventName] ? ([AlertEventName] extends [AlertEvent] ? true : never) : never = true;
+void sameEvents;
 
 export const isAlertEvent = (s: string): s is AlertEvent => (ALERT_EVENTS as readonly string[]).includes(s);
 

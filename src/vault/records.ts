@@ -75,6 +75,10 @@ export const kvKeys = {
   /** JSON CredentialRecord. */
   credential: (userId: string, accountId: string) => `cred:${userId}:${accountId}`,
   credentialPrefix: (userId: string) => `cred:${userId}:`,
+  /** JSON TeamAlertTarget (src/alerts/team-target.ts): url, events, signing secret sealed under the master key. */
+  teamAlerts: "alerts:team",
+  /** JSON AlertDelivery: the team target's last delivery, written by whichever member's object sent it. */
+  teamAlertsStatus: "alerts:team:status",
 };
 
 export interface KeyIndexEntry {
