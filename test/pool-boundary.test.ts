@@ -134,3 +134,19 @@ describe("retrying transient Durable Object errors", () => {
     }
   });
 });
+
+describe("the RPC surface", () => {
+  it("exposes the object's thin methods only: its stores, helpers and private steps are not callable over RPC", async () => {
+    const { UserPool } = await import("../src/pool/user-pool");
+    const methods = Object.getOwnPropertyNames(UserPool.prototype).filter((m) => m !== "constructor").sort();
+    // Every name here is a deliberate RPC method; anything else on the prototype would be reachable
+    // by any code holding a stub (TypeScript's `private` is not private at run time).
+    const internal = methods.filter((m) => /^(row|rows|meta|setMeta|exchange|refreshOnce|insert|put|open|mark(?!Unreadable$)|count|run|ask|schedule|purge|move|renumber|label|by|same|fingerprint|refingerprint|data|rewrapNow|userId|replaceCredential)/.test(m));
+    expect(internal).toEqual([]);
+    expect(methods).not.toContain("replaceCredential");
+    // And the stores are ES-private fields: a stub has no property leading to them.
+    const u = await createUser(`rpc${++n}`);
+    const fields = await runInDurableObject(stubOf(u.id), (o) => Object.keys(o));
+    expect(fields.filter((f) => !["ctx", "env"].includes(f))).toEqual([]);
+  });
+});

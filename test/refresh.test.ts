@@ -168,7 +168,10 @@ describe("OAuth refresh", () => {
     const pending = messages(u.key);
     await new Promise((r) => setTimeout(r, 30));
     // A re-login lands while the refresh is in flight.
-    await stubOf(u.id).replaceCredential(u.ids[0]!, { refresh: fresh.refresh, access: fresh.access, expires: Date.now() + 3_600_000 });
+    // (The same provider identity imported again replaces the credential in place, as a re-login does.)
+    await runInDurableObject(stubOf(u.id), (_o, s) => s.storage.sql.exec("UPDATE accounts SET identity = 'anthropic:relogin' WHERE id = ?", u.ids[0]!));
+    const relogin = await stubOf(u.id).importAccount({ provider: "anthropic", type: "oauth", refresh: fresh.refresh, access: fresh.access, expires: Date.now() + 3_600_000, identity: "anthropic:relogin", fingerprint: "relogin" });
+    expect(relogin.ok && relogin.value.action).toBe("updated");
     const r = await pending;
     expect(r.status).toBe(200);
     expect((await listAccounts(u.key))[0]!.status).toBe("active");

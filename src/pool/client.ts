@@ -7,14 +7,14 @@ import type { Config, Env } from "../config";
 import { VaultError, getKeyring, unwrapDataKey } from "../vault/envelope";
 import { type Credential, openCredential } from "../vault/records";
 import type { KeyReset } from "../wire";
-import { type AccountPatch, type NewAccount, type RefreshOutcome, UNREADABLE_CREDENTIAL } from "./user-pool";
+import { type AccountPatch, type NewAccount, type RefreshOutcome, UNREADABLE_CREDENTIAL } from "./types";
 import { forgetDataKey, openRecord } from "./credentials";
 import { type PoolCall, callPool } from "./rpc";
 import { flush, forgetSnapshot, invalidateSnapshot, liveAccount } from "./snapshots";
 import type { AccountState, UserProfile } from "./types";
 import type { Settings } from "../wire";
 
-export type { AccountPatch, NewAccount } from "./user-pool";
+export type { AccountPatch, NewAccount } from "./types";
 
 export function poolClient(env: Env, userId: string) {
   const read = <T>(fn: PoolCall<T>) => callPool<T>(env, userId, fn);
@@ -95,7 +95,7 @@ export async function refreshCredential(env: Env, cfg: Config, userId: string, a
 }
 
 /** The lastError of an account whose stored credential fails authentication (the DO confirmed it). */
-export { UNREADABLE_CREDENTIAL } from "./user-pool";
+export { UNREADABLE_CREDENTIAL } from "./types";
 
 export type CheckedCredential = { ok: true; cred: Credential } | { ok: false; reason: string };
 

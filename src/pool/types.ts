@@ -1,9 +1,55 @@
 /** Shapes shared by the per-user Durable Object and the Worker's pool client. None holds a secret. */
 import type { AccountExtras, AccountType, ProviderId } from "../providers/types";
+import type { CredentialRecord } from "../vault/records";
 import { cleanLabel } from "../util";
 import type { AccountStatus, AccountView, Quota, Settings, UsageDay, UserProfile } from "../wire";
 
 export type { AccountStatus, AccountView, Role, UserProfile } from "../wire";
+
+// ---- the RPC surface's arguments and answers (src/pool/user-pool.ts) ---------------------------
+
+export interface NewAccount {
+  provider: ProviderId;
+  type: AccountType;
+  label?: string;
+  key?: string;
+  refresh?: string;
+  access?: string;
+  expires?: number | null;
+  /** Keyed hash of the secret (API key, or the refresh token): the same secret is one account. */
+  fingerprint?: string;
+  /** The provider account's stable id (login, or read from a token), to refresh instead of duplicating. */
+  identity?: string | null;
+}
+
+export type FinishResult = { kind: "account"; account: AccountView; created: boolean } | { kind: "pending"; intervalS: number };
+
+export interface AccountPatch {
+  label?: string;
+  position?: number;
+  enabled?: boolean;
+}
+
+/** What the object found when a reader could not open a credential (see markUnreadable). */
+export type UnreadableOutcome =
+  | { kind: "readable"; record: CredentialRecord; wrappedDataKey: string }
+  | { kind: "needs_reauth"; message: string }
+  | { kind: "config"; message: string }
+  | { kind: "changed" }
+  | { kind: "gone" };
+
+export type RefreshOutcome =
+  | { ok: true; record: CredentialRecord; extras: AccountExtras }
+  | { ok: false; reason: "needs_reauth" | "transient" | "gone"; message: string; retryAt?: number };
+
+/**
+ * An account's health changed for the worse, as the object found it (a refresh refused, a check
+ * refused, a credential that does not open): what alerts are raised from. Called once per change.
+ */
+export type AccountEventHook = (event: "account.needs_reauth" | "account.refused", account: { id: string; provider: string; label: string }, message: string) => void;
+
+/** The lastError of an account whose stored credential fails authentication. */
+export const UNREADABLE_CREDENTIAL = "stored credential does not decrypt (altered or moved in storage): add the account again";
 
 /** An account as the pool sees it: ordering, health, counters, credential version. */
 export interface AccountState {

@@ -5,7 +5,7 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { KEY_RESETS_KEPT } from "../../src/pool/user-pool";
+import { KEY_RESETS_KEPT } from "../../src/pool/profile-store";
 import type { KeyReset, Me } from "../../src/wire";
 import { ADMIN, call, createUser, useGateway } from "../helpers/gateway";
 import { secrets } from "../helpers/secrets";

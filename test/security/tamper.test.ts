@@ -156,10 +156,8 @@ describe("the Durable Object confirms before marking (checkUnreadable, markUnrea
     const [k1, ver, iv, ct] = wrapped.split(".");
     const broken = `${k1}.${ver}.${iv}.${flip(ct!)}`;
     await env.VAULT.put(`dek:${u.id}`, broken);
-    await runInDurableObject(stubOf(u.id), (o, s) => {
-      s.storage.sql.exec("UPDATE meta SET v = ? WHERE k = 'dek'", broken);
-      (o as unknown as { dek: unknown }).dek = null; // the object's unwrapped key, forgotten
-    });
+    // The object unwraps again the wrapped key it now finds in its storage.
+    await runInDurableObject(stubOf(u.id), (_o, s) => s.storage.sql.exec("UPDATE meta SET v = ? WHERE k = 'dek'", broken));
     resetIsolateCaches();
     const r = await checkUnreadable(env, getConfig(env), u.id, await stateOf(u.id, accs[0]!.id));
     expect(r).toEqual({ ok: false, reason: expect.stringMatching(/data key does not unwrap.*MASTER_KEY/) });
