@@ -78,6 +78,20 @@ CREATE TABLE IF NOT EXISTS affinity (
 CREATE INDEX IF NOT EXISTS affinity_by_time ON affinity (at);`,
   // 5 — when the last error happened, so a reader can tell an old error from a current one.
   `ALTER TABLE accounts ADD COLUMN last_error_at INTEGER;`,
+  // 6 — the member's own usage per UTC day, whatever account served it: what team usage shows and
+  // team limits count. Kept apart from usage_daily because that goes with a deleted account (a
+  // member must not reset the day's count by deleting an account). Filled from usage_daily once.
+  `CREATE TABLE IF NOT EXISTS member_usage_daily (
+  date TEXT PRIMARY KEY,
+  requests INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_tokens INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO member_usage_daily (date, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+  SELECT date, SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens) FROM usage_daily GROUP BY date
+  ON CONFLICT (date) DO NOTHING;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
