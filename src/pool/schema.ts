@@ -90,8 +90,7 @@ CREATE INDEX IF NOT EXISTS affinity_by_time ON affinity (at);`,
   cache_write_tokens INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO member_usage_daily (date, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-  SELECT date, SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens) FROM usage_daily GROUP BY date
-  ON CONFLICT (date) DO NOTHING;`,
+  SELECT date, SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens) FROM usage_daily GROUP BY date;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
