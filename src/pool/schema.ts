@@ -91,6 +91,37 @@ CREATE INDEX IF NOT EXISTS affinity_by_time ON affinity (at);`,
 );
 INSERT INTO member_usage_daily (date, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
   SELECT date, SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens) FROM usage_daily GROUP BY date;`,
+  // 7 — alerts (src/pool/alerts-store.ts): the member's own target (one row; the signing secret
+  // sealed under their data key; the last delivery), the outbox the alarm delivers (the member's
+  // or the team's target; the body holds no secret), and what was raised lately (one alert an
+  // hour per event and subject).
+  `CREATE TABLE IF NOT EXISTS alert_target (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  url TEXT NOT NULL,
+  events TEXT,
+  secret TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_at INTEGER,
+  last_status INTEGER,
+  last_ok INTEGER,
+  last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  scope TEXT NOT NULL CHECK (scope IN ('member', 'team')),
+  event TEXT NOT NULL,
+  body TEXT NOT NULL,
+  tries INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_outbox_by_due ON alert_outbox (next_at);
+CREATE TABLE IF NOT EXISTS alert_sent (
+  event TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (event, subject)
+);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
