@@ -24,6 +24,61 @@ export interface Me {
   role: Role;
   /** Resets of this user's gateway key by an admin, newest first (the last 50); [] for ADMIN_TOKEN. */
   keyResets: KeyReset[];
+  /** The team's limits for this member (DESIGN §12); every field null for ADMIN_TOKEN. */
+  limits: Limits;
+  /** What is left of each limit now; null where there is no limit. */
+  left: LimitsLeft;
+}
+
+// ---- the team (DESIGN §12) ---------------------------------------------------------------------
+
+/** Per-member limits an admin sets; null = no limit. */
+export interface Limits {
+  requestsPerMinute: number | null;
+  /** Input + output + cache tokens per UTC day. */
+  tokensPerDay: number | null;
+  /** The same, per UTC month. */
+  tokensPerMonth: number | null;
+  /** Model globs the member may use (`claude-sonnet-*`); null = every model. */
+  models: string[] | null;
+}
+
+export type LimitField = "requestsPerMinute" | "tokensPerDay" | "tokensPerMonth" | "models";
+
+export interface LimitsLeft {
+  requestsPerMinute: number | null;
+  tokensPerDay: number | null;
+  tokensPerMonth: number | null;
+  /** Epoch ms when each window frees (the next UTC minute, day, month). */
+  resets: { minute: number; day: number; month: number };
+}
+
+export interface UserListed extends UserProfile {
+  limits: Limits;
+}
+
+export interface AccountCounts {
+  total: number;
+  active: number;
+  cooling: number;
+  needsReauth: number;
+  disabled: number;
+}
+
+/** GET /admin/usage: one member, without any credential, label or account id. */
+export interface TeamMemberUsage {
+  id: string;
+  name: string;
+  role: Role;
+  lastSeenAt: number | null;
+  accounts: AccountCounts;
+  limits: Limits;
+  /** One entry per UTC day of the asked window, oldest first, zeros included. */
+  days: UsageDay[];
+}
+
+export interface TeamUsageAnswer {
+  users: TeamMemberUsage[];
 }
 
 /** Who reset a user's gateway key, and when (epoch ms). `by.id` is null for the bootstrap ADMIN_TOKEN. */

@@ -6,7 +6,10 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { type AppEnv, requireKey, userOf } from "../auth/middleware";
 import { badRequest } from "../errors";
+import { leftOf, windowEnds } from "../limits/enforce";
 import { poolClient } from "../pool/client";
+import { NO_LIMITS } from "../pool/limits-store";
+import { getSnapshot, invalidateSnapshot } from "../pool/snapshots";
 import { findProvider } from "../providers";
 import { credential } from "../providers/import-fields";
 import { importer } from "./import";
@@ -49,9 +52,16 @@ export const accounts = new Hono<AppEnv>()
 
   .get("/me", async (c) => {
     const p = c.var.principal;
-    if (p.kind === "root") return c.json({ id: null, name: "admin-token", role: "admin", keyResets: [] } satisfies Me);
-    const keyResets = await poolClient(c.env, p.userId).keyResets();
-    return c.json({ id: p.userId, name: p.name, role: p.role, keyResets } satisfies Me);
+    const now = Date.now();
+    if (p.kind === "root") {
+      const none = { requestsPerMinute: null, tokensPerDay: null, tokensPerMonth: null };
+      return c.json({ id: null, name: "admin-token", role: "admin", keyResets: [], limits: { ...NO_LIMITS }, left: { ...none, resets: windowEnds(now) } } satisfies Me);
+    }
+    // The snapshot requests use (this isolate's own counts included), read fresh: what is left is
+    // what the next request will be measured against.
+    invalidateSnapshot(p.userId);
+    const [keyResets, snap] = await Promise.all([poolClient(c.env, p.userId).keyResets(), getSnapshot(c.env, c.var.cfg, p.userId)]);
+    return c.json({ id: p.userId, name: p.name, role: p.role, keyResets, limits: snap.limits, left: leftOf(snap, now) } satisfies Me);
   })
 
   .get("/accounts", async (c) => {

@@ -10,10 +10,13 @@ import { GatewayError } from "../errors";
 import { forgetKey } from "../auth/key-cache";
 import { poolClient } from "../pool/client";
 import type { UserProfile } from "../pool/types";
+import { NO_LIMITS } from "../pool/limits-store";
+import { MODEL_GLOB } from "../limits/models";
+import type { Limits, TeamMemberUsage, TeamUsageAnswer, UserListed } from "../wire";
 import { newId } from "../vault/envelope";
 import { kvKeys } from "../vault/records";
 import { stats } from "../stats";
-import { jsonBody, pathId } from "./validate";
+import { jsonBody, parseWith, pathId } from "./validate";
 
 const CreateUser = z.strictObject({
   name: z
@@ -23,6 +26,62 @@ const CreateUser = z.strictObject({
 });
 
 const noStore = { "cache-control": "no-store" };
+
+const count = (what: string) =>
+  z
+    .number({ error: `must be a whole number of ${what}, or null for no limit` })
+    .int(`must be a whole number of ${what}`)
+    .min(0, "must be 0 or more (0 stops the member)")
+    .max(1e15, "is larger than any real limit")
+    .nullable()
+    .optional();
+
+/** A KV key's metadata holds at most 1024 bytes: the profile and limits together stay well under. */
+const MODEL_GLOBS_MAX = 16;
+const MODEL_GLOBS_CHARS = 400;
+
+const LimitsPatch = z.strictObject({
+  limits: z.strictObject(
+    {
+      requestsPerMinute: count("requests per minute"),
+      tokensPerDay: count("tokens per UTC day"),
+      tokensPerMonth: count("tokens per UTC month"),
+      models: z
+        .array(z.string({ error: "must be a model name or glob" }).regex(MODEL_GLOB, "a model name or glob: letters, digits, '.', '_', '-', ':', '/', '@', '*' (any run) and '?' (one character), up to 100"), {
+          error: 'must be a list of model globs like ["claude-sonnet-*"], or null for every model',
+        })
+        .max(MODEL_GLOBS_MAX, `at most ${MODEL_GLOBS_MAX} globs`)
+        .refine((g) => g.join("").length <= MODEL_GLOBS_CHARS, `at most ${MODEL_GLOBS_CHARS} characters in all`)
+        .nullable()
+        .optional(),
+    },
+    { error: "must be an object of limits (requestsPerMinute, tokensPerDay, tokensPerMonth, models)" },
+  ),
+});
+
+const UsageDays = z.coerce
+  .number({ error: "must be a whole number of days from 1 to 90" })
+  .int("must be a whole number of days from 1 to 90")
+  .min(1, "must be a whole number of days from 1 to 90")
+  .max(90, "must be a whole number of days from 1 to 90");
+
+/** Members' objects asked at once by GET /admin/usage (each is one Durable Object call). */
+const USAGE_FAN_OUT = 32;
+
+/** Every user as listed in KV (the profile and limits are the key's metadata). */
+async function listUsers(env: AppEnv["Bindings"]): Promise<UserListed[]> {
+  const users: UserListed[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.VAULT.list<Partial<UserListed>>({ prefix: kvKeys.userPrefix, cursor });
+    for (const k of page.keys) {
+      const m = k.metadata;
+      if (m?.id && m.name && m.role && m.createdAt !== undefined) users.push({ id: m.id, name: m.name, role: m.role, createdAt: m.createdAt, limits: m.limits ?? { ...NO_LIMITS } });
+    }
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return users.sort((a, b) => a.createdAt - b.createdAt);
+}
 
 export const admin = new Hono<AppEnv>()
   .use(requireKey)
@@ -38,11 +97,12 @@ export const admin = new Hono<AppEnv>()
       throw new GatewayError(409, "invalid_request_error", `a user named "${body.name}" already exists`, { field: "name" });
     }
     const profile: UserProfile = { id: newId("u"), name: body.name, role: body.role, createdAt: Date.now() };
+    const listed: UserListed = { ...profile, limits: { ...NO_LIMITS } };
     const key = await issueKey(c.var.cfg);
     const wrapped = await poolClient(env, profile.id).init(profile, key.keyId, key.hash);
     await Promise.all([
       env.VAULT.put(kvKeys.dataKey(profile.id), wrapped),
-      env.VAULT.put(kvKeys.user(profile.id), JSON.stringify(profile), { metadata: profile }),
+      env.VAULT.put(kvKeys.user(profile.id), JSON.stringify(listed), { metadata: listed }),
       env.VAULT.put(kvKeys.userName(profile.name), profile.id),
     ]);
     // Last: the key works only once everything it leads to exists.
@@ -50,16 +110,41 @@ export const admin = new Hono<AppEnv>()
     return c.json({ ...profile, key: key.key }, 201, noStore);
   })
 
-  .get("/users", async (c) => {
-    const users: UserProfile[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await c.env.VAULT.list<UserProfile>({ prefix: kvKeys.userPrefix, cursor });
-      for (const k of page.keys) if (k.metadata) users.push(k.metadata);
-      cursor = page.list_complete ? undefined : page.cursor;
-    } while (cursor);
-    users.sort((a, b) => a.createdAt - b.createdAt);
-    return c.json({ users });
+  .get("/users", async (c) => c.json({ users: await listUsers(c.env) }))
+
+  /**
+   * The team's limits for one member (DESIGN §12). The member's object is the authority (its
+   * snapshot carries them to every isolate within SNAPSHOT_TTL_MS); the KV listing's copy is for
+   * GET /admin/users.
+   */
+  .patch("/users/:id", async (c) => {
+    const id = pathId(c, "id", "u", "user");
+    const body = await jsonBody(c, LimitsPatch);
+    const pool = poolClient(c.env, id);
+    const found = await pool.profile();
+    if (!found) throw new GatewayError(404, "not_found_error", `no user with id "${id}"`);
+    const patch = Object.fromEntries(Object.entries(body.limits).filter(([, v]) => v !== undefined)) as Partial<Limits>;
+    const limits = await pool.setLimits(patch);
+    const listed: UserListed = { ...found.profile, limits };
+    await c.env.VAULT.put(kvKeys.user(id), JSON.stringify(listed), { metadata: listed });
+    return c.json(listed);
+  })
+
+  /**
+   * Team usage: each member's last request, account health counts, limits and usage per UTC day,
+   * asked of every member's object in parallel (USAGE_FAN_OUT at a time). Never a credential, label
+   * or account id. One Durable Object call per member: within both plans' limits on subrequests to
+   * Cloudflare services for a team of hundreds (BENCHMARKS.md, "Team usage").
+   */
+  .get("/usage", async (c) => {
+    const days = parseWith(UsageDays, c.req.query("days") ?? "30");
+    const users = await listUsers(c.env);
+    const out: TeamMemberUsage[] = [];
+    for (let i = 0; i < users.length; i += USAGE_FAN_OUT) {
+      const batch = await Promise.all(users.slice(i, i + USAGE_FAN_OUT).map((u) => poolClient(c.env, u.id).teamView(days)));
+      for (const v of batch) if (v) out.push(v);
+    }
+    return c.json({ users: out } satisfies TeamUsageAnswer);
   })
 
   .delete("/users/:id", async (c) => {

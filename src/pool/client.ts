@@ -12,7 +12,7 @@ import { forgetDataKey, openRecord } from "./credentials";
 import { type PoolCall, callPool } from "./rpc";
 import { flush, forgetSnapshot, invalidateSnapshot, liveAccount } from "./snapshots";
 import type { AccountState, UserProfile } from "./types";
-import type { Settings } from "../wire";
+import type { Limits, Settings } from "../wire";
 
 export type { AccountPatch, NewAccount } from "./types";
 
@@ -59,6 +59,9 @@ export function poolClient(env: Env, userId: string) {
     settings: () => read((s) => s.settings()),
     updateSettings: (patch: Partial<Settings>) => write((s) => s.updateSettings(patch)),
     usage: (accountId: string, days: number) => read((s) => s.usage(accountId, days)),
+    limits: () => read((s) => s.limits()),
+    setLimits: (patch: Partial<Limits>) => write((s) => s.setLimits(patch)),
+    teamView: (days: number) => read((s) => s.teamView(days)),
 
     startLogin: (provider: string, label: string | null) => write((s) => s.startLogin(provider, label), false),
     finishLogin: (provider: string, loginId: string, code: string | undefined) => write((s) => s.finishLogin(provider, loginId, code), false),

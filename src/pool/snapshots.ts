@@ -23,7 +23,7 @@ import type { Config, Env } from "../config";
 import { bounded } from "../util";
 import { callPool } from "./rpc";
 import { AFFINITY_CAP, utcDay } from "./telemetry-store";
-import type { AccountState, AffinityEntry, OutcomeReport, Snapshot, UsageDelta } from "./types";
+import type { AccountState, AffinityEntry, EdgeEvent, OutcomeReport, Snapshot, UsageDelta } from "./types";
 
 const SUCCESS_FLUSH_MS = 1_000;
 /** A binding's `at` is refreshed locally on every request, and sent at most this often. */
@@ -47,6 +47,11 @@ interface UserEntry {
   turns: Map<string, number>;
   /** Live bindings per provider, counted on demand (see hasBindings). */
   bound: Map<string, { n: number; at: number }>;
+  /** Requests admitted under the team's limits, per epoch minute, not yet sent. */
+  admitted: Map<number, number>;
+  /** Events for alerts, not yet sent; and when each was last sent (an isolate sends one a minute). */
+  events: EdgeEvent[];
+  eventSentAt: Map<string, number>;
 }
 
 const users = new Map<string, UserEntry>();
@@ -85,19 +90,24 @@ async function sync(env: Env, userId: string): Promise<Snapshot> {
   const e = users.get(userId);
   const reports = e ? [...e.pending.values()] : [];
   const bindings = e ? [...e.pendingAffinity.values()] : [];
+  const admitted = e ? [...e.admitted].map(([minute, n]) => ({ minute, n })) : [];
+  const events = e ? e.events.splice(0) : [];
   e?.pending.clear();
   e?.pendingAffinity.clear();
+  e?.admitted.clear();
   // Bindings another isolate wrote while our last answer was on its way are caught by the overlap.
   const since = e ? e.snap.at - 5_000 : 0;
   let snap: Snapshot;
   try {
-    snap = await callPool(env, userId, (s) => s.sync(reports, { affinity: bindings, since }));
+    snap = await callPool(env, userId, (s) => s.sync(reports, { affinity: bindings, since, admitted, events }));
   } catch (err) {
     // Put the reports back so they are not lost with a failed round trip.
     const cur = users.get(userId);
     if (cur) {
       for (const r of reports) mergeReport(cur.pending, r);
       for (const b of bindings) if (!cur.pendingAffinity.has(b.key)) cur.pendingAffinity.set(b.key, b);
+      for (const a of admitted) cur.admitted.set(a.minute, (cur.admitted.get(a.minute) ?? 0) + a.n);
+      cur.events.push(...events.slice(0, MAX_EVENTS - cur.events.length));
     }
     throw err;
   }
@@ -105,6 +115,7 @@ async function sync(env: Env, userId: string): Promise<Snapshot> {
   const pending = cur?.pending ?? new Map<string, OutcomeReport>();
   // Outcomes recorded while this round trip was under way are not in `snap` yet: re-apply.
   for (const r of pending.values()) applyToSnapshot(snap, r);
+  for (const [minute, n] of cur?.admitted ?? []) if (snap.spent.minute === minute) snap.spent.minuteRequests += n;
   const affinity = cur?.affinity ?? new Map<string, AffinityEntry>();
   for (const b of snap.affinity) {
     const mine = affinity.get(b.key);
@@ -124,6 +135,9 @@ async function sync(env: Env, userId: string): Promise<Snapshot> {
     pendingAffinity: cur?.pendingAffinity ?? new Map(),
     turns: cur?.turns ?? new Map(),
     bound: new Map(),
+    admitted: cur?.admitted ?? new Map(),
+    events: cur?.events ?? [],
+    eventSentAt: cur?.eventSentAt ?? new Map(),
   });
   return snap;
 }
@@ -203,6 +217,12 @@ export function bindConversation(env: Env, userId: string, key: string, accountI
 // ---- outcomes ---------------------------------------------------------------------------------
 
 function applyToSnapshot(snap: Snapshot, r: OutcomeReport) {
+  // The member's spending (team limits) counts whatever account served, deleted ones included.
+  for (const u of r.usage ?? []) {
+    const tokens = u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
+    if (u.date === snap.spent.day) snap.spent.dayTokens += tokens;
+    if (u.date.startsWith(snap.spent.month)) snap.spent.monthTokens += tokens;
+  }
   const a = snap.accounts.find((x) => x.id === r.accountId);
   if (!a) return;
   a.successCount += r.successes;
@@ -266,6 +286,43 @@ export function recordOutcome(env: Env, userId: string, r: OutcomeReport): Promi
   return scheduleFlush(env, userId, e);
 }
 
+// ---- team limits and alerts ----------------------------------------------------------------------
+
+/** Events an isolate keeps for one user between flushes at most (an alert is once an hour anyway). */
+const MAX_EVENTS = 20;
+/** The same event (and subject) is sent by one isolate at most this often. */
+const EVENT_EVERY_MS = 60_000;
+
+/**
+ * Counts a request the team's limits admitted (src/limits/enforce.ts): in the snapshot at once, so
+ * the next request of this isolate sees it, and to the object with the next batch.
+ */
+export function admit(userId: string, now: number): void {
+  const e = users.get(userId);
+  if (!e) return;
+  const minute = Math.floor(now / 60_000);
+  const s = e.snap.spent;
+  if (s.minute !== minute) [s.minute, s.minuteRequests] = [minute, 0];
+  s.minuteRequests++;
+  e.admitted.set(minute, (e.admitted.get(minute) ?? 0) + 1);
+  if (e.admitted.size > 2) for (const m of e.admitted.keys()) if (m < minute - 1) e.admitted.delete(m);
+}
+
+/**
+ * Something the member's alerts may want to hear of (a limit reached, every account cooling), sent
+ * with the next batch: at most once a minute per event and subject from this isolate, so a client
+ * hammering a limit costs no round trip per refused request.
+ */
+export function noteEvent(env: Env, userId: string, ev: EdgeEvent): Promise<unknown> | null {
+  const e = users.get(userId);
+  if (!e) return null;
+  const key = ev.event === "pool.exhausted" ? `${ev.event}|${ev.provider}` : `${ev.event}|${ev.field}`;
+  if (ev.at - (e.eventSentAt.get(key) ?? 0) < EVENT_EVERY_MS || e.events.length >= MAX_EVENTS) return null;
+  bounded(e.eventSentAt, key, ev.at, 100);
+  e.events.push(ev);
+  return scheduleFlush(env, userId, e);
+}
+
 /** Tokens an answer used, known once it has been read (a stream's usage comes at its end). */
 export function recordUsage(env: Env, userId: string, accountId: string, usage: Omit<UsageDelta, "date" | "requests">, now: number): Promise<unknown> | null {
   return recordOutcome(env, userId, { accountId, successes: 0, failures: 0, lastUsedAt: 0, lastStatus: 0, usage: [{ date: utcDay(now), requests: 0, ...usage }] });
@@ -283,8 +340,12 @@ function scheduleFlush(env: Env, userId: string, e: UserEntry): Promise<unknown>
   return scheduler.wait(SUCCESS_FLUSH_MS).then(() => {
     const cur = users.get(userId);
     if (cur) cur.flushScheduledAt = 0;
-    return cur && (cur.pending.size > 0 || cur.pendingAffinity.size > 0) ? flush(env, userId) : null;
+    return cur && hasPending(cur) ? flush(env, userId) : null;
   });
+}
+
+function hasPending(e: UserEntry): boolean {
+  return e.pending.size > 0 || e.pendingAffinity.size > 0 || e.admitted.size > 0 || e.events.length > 0;
 }
 
 /**
@@ -294,7 +355,7 @@ function scheduleFlush(env: Env, userId: string, e: UserEntry): Promise<unknown>
  */
 export async function flush(env: Env, userId: string): Promise<void> {
   const e = users.get(userId);
-  if (!e || (e.pending.size === 0 && e.pendingAffinity.size === 0)) return;
+  if (!e || !hasPending(e)) return;
   try {
     await sync(env, userId);
   } catch (err) {

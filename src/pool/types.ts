@@ -2,7 +2,7 @@
 import type { AccountExtras, AccountType, ProviderId } from "../providers/types";
 import type { CredentialRecord } from "../vault/records";
 import { cleanLabel } from "../util";
-import type { AccountStatus, AccountView, Quota, Settings, UsageDay, UserProfile } from "../wire";
+import type { AccountStatus, AccountView, LimitField, Limits, Quota, Settings, UsageDay, UserProfile } from "../wire";
 
 export type { AccountStatus, AccountView, Role, UserProfile } from "../wire";
 
@@ -76,6 +76,26 @@ export interface AccountState {
   quota: Quota | null;
 }
 
+/** What a member spent, as of a snapshot: the current epoch minute, UTC day and UTC month. */
+export interface Spent {
+  day: string;
+  dayTokens: number;
+  /** "YYYY-MM". */
+  month: string;
+  monthTokens: number;
+  minute: number;
+  minuteRequests: number;
+}
+
+/** Requests an isolate admitted in one epoch minute (sent with its batches). */
+export interface Admitted {
+  minute: number;
+  n: number;
+}
+
+/** What an isolate saw that the member's object turns into alerts (DESIGN §12). */
+export type EdgeEvent = { event: "pool.exhausted"; provider: string; at: number } | { event: "limit.reached"; field: LimitField; at: number };
+
 /** What an isolate caches about one user: enough to authenticate and choose, no secret. */
 export interface Snapshot {
   user: UserProfile | null;
@@ -84,6 +104,9 @@ export interface Snapshot {
   keyHash: string | null;
   accounts: AccountState[];
   settings: Settings;
+  /** The team's limits for this member, and what they spent (src/limits/enforce.ts). */
+  limits: Limits;
+  spent: Spent;
   /** Conversation bindings changed since the isolate's last sync (all of them on its first). */
   affinity: AffinityEntry[];
   /** The DO's clock when it made this snapshot: the isolate's next `since`. */

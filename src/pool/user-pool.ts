@@ -15,7 +15,8 @@
  *   checks.ts           checking an account with the provider, bounded
  *   login-store.ts      interactive logins in progress
  *   probes.ts           quota probes from the alarm
- *   telemetry-store.ts  quota, usage per day, conversation bindings
+ *   telemetry-store.ts  quota, usage per account and day, conversation bindings
+ *   limits-store.ts     the team's limits for the member, their usage per day, last seen
  * The schema is migrated forward on start-up (schema.ts). Secrets cross the RPC boundary only as
  * ciphertext records, except the plaintext a caller hands to addAccount/importAccount to seal.
  */
@@ -26,11 +27,12 @@ import type { LoginStart, ProviderId } from "../providers/types";
 import { cleanLabel } from "../util";
 import { getKeyring, newDataKey } from "../vault/envelope";
 import { type CredentialRecord, kvKeys } from "../vault/records";
-import type { CheckAnswer, ImportAction, KeyReset, Settings, UsageDay } from "../wire";
+import type { CheckAnswer, ImportAction, KeyReset, Limits, Settings, TeamMemberUsage, UsageDay } from "../wire";
 import { AccountsStore, recordOf, stateOf } from "./accounts-store";
 import { Checks, noAccount } from "./checks";
 import { DataKey } from "./data-key";
 import { Enrolment } from "./enrolment";
+import { LimitsStore } from "./limits-store";
 import { LoginStore } from "./login-store";
 import { ACTIVE_WINDOW_MS, PROBE_EVERY_MS, Probes } from "./probes";
 import { ProfileStore } from "./profile-store";
@@ -41,7 +43,9 @@ import { affinitySince, applyAffinity, applyTelemetry, forgetAccount, purgeUsage
 import type {
   AccountPatch,
   AccountView,
+  Admitted,
   AffinityEntry,
+  EdgeEvent,
   FinishResult,
   NewAccount,
   OutcomeReport,
@@ -63,6 +67,7 @@ export class UserPool extends DurableObject<Env> {
   readonly #checks: Checks;
   readonly #logins: LoginStore;
   readonly #probes: Probes;
+  readonly #limits: LimitsStore;
   /** The scheduled alarm: undefined until read from storage, null when none. */
   #alarmAt: number | null | undefined = undefined;
   #activeAt = 0;
@@ -79,6 +84,7 @@ export class UserPool extends DurableObject<Env> {
     this.#checks = new Checks(env, sql, this.#accounts, this.#dataKey, this.#renewals, onEvent);
     this.#logins = new LoginStore(env, sql, this.#profile, this.#accounts, this.#dataKey, this.#enrolment);
     this.#probes = new Probes(env, sql, this.#accounts, this.#dataKey, this.#renewals);
+    this.#limits = new LimitsStore(sql, this.#profile);
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
     });
@@ -171,14 +177,17 @@ export class UserPool extends DurableObject<Env> {
    * Records a batch of outcomes (counters, cooldowns, quota, usage) and conversation bindings, then
    * answers with the fresh snapshot and the bindings changed since `since` (one round trip).
    */
-  sync(reports: OutcomeReport[], extra: { affinity?: AffinityEntry[]; since?: number } = {}): Promise<PoolResult<Snapshot>> {
+  sync(reports: OutcomeReport[], extra: { affinity?: AffinityEntry[]; since?: number; admitted?: Admitted[]; events?: EdgeEvent[] } = {}): Promise<PoolResult<Snapshot>> {
     return guard(async () => {
       const now = Date.now();
       this.#accounts.applyOutcomes(reports);
       applyTelemetry(this.ctx.storage.sql, reports);
+      this.#limits.record(reports);
+      this.#limits.admitted(extra.admitted ?? []);
       if (utcDay(now) !== this.#profile.get("purged_on")) {
         // Usage older than a year goes, once a day, for every user (not only those with an alarm).
         purgeUsage(this.ctx.storage.sql, now);
+        this.#limits.purge(now);
         this.#profile.set("purged_on", utcDay(now));
       }
       const settings = readSettings(this.#profile.get("settings"));
@@ -192,6 +201,8 @@ export class UserPool extends DurableObject<Env> {
         keyHash: this.#profile.get("keyHash"),
         accounts: rows.map(stateOf),
         settings,
+        limits: this.#limits.get(),
+        spent: this.#limits.spent(now),
         affinity: affinitySince(this.ctx.storage.sql, extra.since ?? 0),
         at: now,
       };
@@ -210,6 +221,30 @@ export class UserPool extends DurableObject<Env> {
       const next = { ...readSettings(this.#profile.get("settings")), ...patch };
       this.#profile.set("settings", JSON.stringify(next));
       return next;
+    });
+  }
+
+  // ---- the team: limits and usage (limits-store.ts) ------------------------------------------------
+
+  limits(): Promise<PoolResult<Limits>> {
+    return guard(() => this.#limits.get());
+  }
+
+  /** Sets the team's limits for this member (an admin's PATCH); the isolates learn them with their next snapshot. */
+  setLimits(patch: Partial<Limits>): Promise<PoolResult<Limits>> {
+    return guard(() => {
+      if (!this.#profile.profile()) throw refuse(404, "this user does not exist (deleted?)");
+      return this.#limits.set(patch);
+    });
+  }
+
+  /** The member as GET /admin/usage shows them: counts and days, no credential, label or account id. */
+  teamView(days: number): Promise<PoolResult<TeamMemberUsage | null>> {
+    return guard(() => {
+      const p = this.#profile.profile();
+      if (!p) return null;
+      const now = Date.now();
+      return { id: p.id, name: p.name, role: p.role, ...this.#limits.teamView(days, now, this.#accounts.all().map(stateOf)) };
     });
   }
 

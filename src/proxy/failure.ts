@@ -55,7 +55,8 @@ export function failureBody(f: Failure): BodyInit | null {
   });
 }
 
-export function exhausted(provider: Provider, userId: string, list: AccountState[], last: Failure | null, attempts: number): Response {
+/** `onBusy`: every account was cooling (the 429), for the member's `pool.exhausted` alert. */
+export function exhausted(provider: Provider, userId: string, list: AccountState[], last: Failure | null, attempts: number, onBusy: () => void = () => {}): Response {
   const now = Date.now();
   const decorate = (x: Failure) => clientResponse(failureBody(x), x, x.accountId, attempts);
   const name = provider.name;
@@ -78,6 +79,7 @@ export function exhausted(provider: Provider, userId: string, list: AccountState
     discard(last);
     const retryAfter = Math.max(1, Math.ceil((earliest - now) / 1000));
     const cooling = live.filter((a) => isCooling(a, now)).length;
+    onBusy();
     throw new GatewayError(
       429,
       "rate_limit_error",

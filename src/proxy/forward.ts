@@ -3,6 +3,7 @@
  * one answers with something the client should see (DESIGN §5). Once bytes reached the client, no
  * rotation is possible. The jobs live in their own rooms:
  *   body.ts          the request body, replayable (large ones never read: tee branches);
+ *   ../limits/       the team's limits for the member, from the snapshot (no round trip);
  *   plan.ts          which accounts, in which order, and which conversation to bind
  *                    (conversation.ts names it: headers first, bounded windows of the body);
  *   attempt.ts       one account: credential, exchange (headers.ts, deadline.ts), what the answer means;
@@ -12,10 +13,12 @@
  */
 import type { Config, Env } from "../config";
 import { candidates, isCooling } from "../pool/choose";
-import { getSnapshot, liveAccount } from "../pool/snapshots";
+import { admit, getSnapshot, liveAccount, noteEvent } from "../pool/snapshots";
+import type { EdgeEvent, Snapshot } from "../pool/types";
+import { enforceLimits, limitFieldOf, limited } from "../limits/enforce";
 import type { Provider } from "../providers/types";
 import { attempt } from "./attempt";
-import { replayable } from "./body";
+import { type ReplayableBody, replayable } from "./body";
 import { type Failure, discard, exhausted } from "./failure";
 import { upstreamRequestHeaders } from "./headers";
 import { plan } from "./plan";
@@ -38,6 +41,7 @@ export async function forward(f: ForwardRequest): Promise<Response> {
   const usable = candidates(f.cfg, provider, snap.accounts, f.path, f.search);
   const body = await replayable(f.request, f.cfg.MAX_BODY_BYTES);
   try {
+    if (limited(snap)) await admitWithinLimits(f, snap, body);
     const { list, bindAs } = await plan(userId, provider, f.request.headers, body, usable, snap.settings);
     const x = { ...f, body, bindAs, headers: upstreamRequestHeaders(f.request.headers), exchanges: { n: 0 } };
     let last: Failure | null = null;
@@ -55,8 +59,26 @@ export async function forward(f: ForwardRequest): Promise<Response> {
         last = r.failure;
       }
     }
-    return exhausted(provider, userId, list, last, x.exchanges.n);
+    return exhausted(provider, userId, list, last, x.exchanges.n, () => note(f, { event: "pool.exhausted", provider: provider.id, at: Date.now() }));
   } finally {
     body.release();
   }
+}
+
+/** The team's limits for the member (src/limits/enforce.ts): refused, or counted as admitted. */
+async function admitWithinLimits(f: ForwardRequest, snap: Snapshot, body: ReplayableBody): Promise<void> {
+  const now = Date.now();
+  try {
+    await enforceLimits(snap, f.provider, body, now);
+  } catch (e) {
+    const field = limitFieldOf(e);
+    if (field) note(f, { event: "limit.reached", field, at: now });
+    throw e;
+  }
+  admit(f.userId, now);
+}
+
+function note(f: ForwardRequest, ev: EdgeEvent): void {
+  const p = noteEvent(f.env, f.userId, ev);
+  if (p) f.waitUntil(p.catch(() => undefined));
 }

@@ -1,0 +1,112 @@
+/**
+ * The team's limits for a member, enforced at the edge (DESIGN §12) with no KV or Durable Object
+ * round trip per request: the snapshot the request already uses carries the limits and what the
+ * member had spent when the object answered (`spent`), and this isolate adds what it admitted and
+ * counted since (pool/snapshots.ts re-applies its unsent outcomes to every fresh snapshot).
+ *
+ * What that allows past a limit, by design (docs/ARCHITECTURE.md, "Team limits"):
+ *   - requests in flight when the line is crossed finish (tokens are known only at their end);
+ *   - another isolate's admissions and tokens reach this one within a flush (about a second) plus
+ *     the snapshot's age (SNAPSHOT_TTL_MS): N busy isolates may each admit up to a second's worth.
+ * Over a limit: 429 in the provider's own error format, `retry-after` until the window frees,
+ * `x-subpool-limit: <field>`, and a message naming it as the team's limit, not the provider's.
+ * A model outside the allow-list: 403. Refused requests are not counted.
+ */
+import { GatewayError } from "../errors";
+import type { ReplayableBody } from "../proxy/body";
+import type { Snapshot } from "../pool/types";
+import type { Provider } from "../providers/types";
+import { humanDuration } from "../util";
+import type { LimitField, LimitsLeft } from "../wire";
+import { modelAllowed, topLevelModels } from "./models";
+
+/** The ends of the current epoch minute, UTC day and UTC month. */
+export function windowEnds(now: number): LimitsLeft["resets"] {
+  const d = new Date(now);
+  return {
+    minute: (Math.floor(now / 60_000) + 1) * 60_000,
+    day: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1),
+    month: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+  };
+}
+
+/** What the snapshot says was spent in the windows `now` falls in (a window that ended counts 0). */
+export function spentNow(snap: Snapshot, now: number): { minuteRequests: number; dayTokens: number; monthTokens: number } {
+  const s = snap.spent;
+  const day = new Date(now).toISOString().slice(0, 10);
+  return {
+    minuteRequests: s.minute === Math.floor(now / 60_000) ? s.minuteRequests : 0,
+    dayTokens: s.day === day ? s.dayTokens : 0,
+    monthTokens: s.month === day.slice(0, 7) ? s.monthTokens : 0,
+  };
+}
+
+export function leftOf(snap: Snapshot, now: number): LimitsLeft {
+  const l = snap.limits;
+  const spent = spentNow(snap, now);
+  const left = (limit: number | null, used: number) => (limit === null ? null : Math.max(0, limit - used));
+  return {
+    requestsPerMinute: left(l.requestsPerMinute, spent.minuteRequests),
+    tokensPerDay: left(l.tokensPerDay, spent.dayTokens),
+    tokensPerMonth: left(l.tokensPerMonth, spent.monthTokens),
+    resets: windowEnds(now),
+  };
+}
+
+/** Whether the member has any limit at all (most members: nothing to do per request). */
+export function limited(snap: Snapshot): boolean {
+  const l = snap.limits;
+  return l.requestsPerMinute !== null || l.tokensPerDay !== null || l.tokensPerMonth !== null || l.models !== null;
+}
+
+/**
+ * Refuses the request when it is over a limit (a GatewayError the proxy's onError renders in the
+ * provider's format), and says which limit for the alert. Reads the body only for a model allow-list.
+ */
+export async function enforceLimits(snap: Snapshot, provider: Provider, body: ReplayableBody, now: number): Promise<void> {
+  const l = snap.limits;
+  if (l.models !== null) {
+    const bytes = body.held() ?? (await body.bytes());
+    const named = bytes ? topLevelModels(new Uint8Array(bytes)) : [];
+    if (named.length > 1) {
+      throw new GatewayError(400, "invalid_request_error", `the request names "model" ${named.length} times; name it once`, { field: "model" });
+    }
+    const model = named[0];
+    if (model !== undefined && !modelAllowed(model, l.models)) {
+      const allowed = l.models.length === 0 ? "no model" : l.models.join(", ");
+      throw limitError(
+        403,
+        "models",
+        `subpool: your team's admin allows you ${allowed} through this gateway, not "${model}" (a limit of your team, not of ${provider.name}). Pick an allowed model, or ask your admin.`,
+      );
+    }
+  }
+  const spent = spentNow(snap, now);
+  const ends = windowEnds(now);
+  const over = (field: LimitField, end: number, what: string) => {
+    const s = Math.max(1, Math.ceil((end - now) / 1000));
+    return limitError(
+      429,
+      field,
+      `subpool: you reached your team's limit of ${what} (set by your team's admin, not a ${provider.name} rate limit). It frees in ${humanDuration(s)}.`,
+      s,
+    );
+  };
+  if (l.tokensPerMonth !== null && spent.monthTokens >= l.tokensPerMonth) throw over("tokensPerMonth", ends.month, `${l.tokensPerMonth.toLocaleString("en-US")} tokens per month (UTC)`);
+  if (l.tokensPerDay !== null && spent.dayTokens >= l.tokensPerDay) throw over("tokensPerDay", ends.day, `${l.tokensPerDay.toLocaleString("en-US")} tokens per day (UTC)`);
+  if (l.requestsPerMinute !== null && spent.minuteRequests >= l.requestsPerMinute) throw over("requestsPerMinute", ends.minute, `${l.requestsPerMinute} requests per minute`);
+}
+
+function limitError(status: 403 | 429, field: LimitField, message: string, retryAfterS?: number): GatewayError {
+  const headers: Record<string, string> = { "x-subpool-limit": field };
+  if (retryAfterS !== undefined) headers["retry-after"] = String(retryAfterS);
+  // A client that retries a day's or a month's limit only spins: SDKs honour x-should-retry.
+  if (field !== "requestsPerMinute") headers["x-should-retry"] = "false";
+  return new GatewayError(status, status === 429 ? "rate_limit_error" : "permission_error", message, { headers });
+}
+
+export function limitFieldOf(e: unknown): LimitField | null {
+  if (!(e instanceof GatewayError)) return null;
+  const f = e.extra.headers?.["x-subpool-limit"];
+  return f === "requestsPerMinute" || f === "tokensPerDay" || f === "tokensPerMonth" || f === "models" ? f : null;
+}
