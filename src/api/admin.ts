@@ -59,11 +59,8 @@ const LimitsPatch = z.strictObject({
   ),
 });
 
-const UsageDays = z.coerce
-  .number({ error: "must be a whole number of days from 1 to 90" })
-  .int("must be a whole number of days from 1 to 90")
-  .min(1, "must be a whole number of days from 1 to 90")
-  .max(90, "must be a whole number of days from 1 to 90");
+const daysRule = "must be a whole number of days from 1 to 90";
+const UsageQuery = z.object({ days: z.coerce.number({ error: daysRule }).int(daysRule).min(1, daysRule).max(90, daysRule).default(30) });
 
 /** Members' objects asked at once by GET /admin/usage (each is one Durable Object call). */
 const USAGE_FAN_OUT = 32;
@@ -137,7 +134,7 @@ export const admin = new Hono<AppEnv>()
    * Cloudflare services for a team of hundreds (BENCHMARKS.md, "Team usage").
    */
   .get("/usage", async (c) => {
-    const days = parseWith(UsageDays, c.req.query("days") ?? "30");
+    const { days } = parseWith(UsageQuery, { days: c.req.query("days") });
     const users = await listUsers(c.env);
     const out: TeamMemberUsage[] = [];
     for (let i = 0; i < users.length; i += USAGE_FAN_OUT) {
