@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { accounts } from "./api/accounts";
 import { admin } from "./api/admin";
+import { adminAlerts, memberAlerts } from "./api/alerts";
 import { dashboard } from "./dashboard/routes";
 import { type AppEnv, requireKey, userOf } from "./auth/middleware";
 import { GatewayError, apiErrorFormat, errorResponse } from "./errors";
@@ -29,6 +30,8 @@ for (const path of ["/api/*", "/admin/*"]) {
   });
 }
 
+app.route("/admin/alerts", adminAlerts);
+app.route("/api/alerts", memberAlerts);
 app.route("/admin", admin);
 app.route("/api", accounts);
 app.route("/", dashboard);

@@ -21,6 +21,13 @@ export interface DeliveryResult {
 export const ALERT_TRIES = 3;
 export const ALERT_RETRY_DELAYS_MS = [30_000, 5 * 60_000] as const;
 
+/** Deliveries one alarm run makes at most (in parallel); the rest stay due for the next run. */
+export const DELIVERIES_PER_RUN = 10;
+
+/** Tests a person may send to one target within TEST_WINDOW_MS (each makes the gateway call their URL). */
+export const TESTS_PER_WINDOW = 5;
+export const TEST_WINDOW_MS = 60_000;
+
 /** Longest wait for a receiver's answer head. */
 export const ALERT_TIMEOUT_MS = 5_000;
 

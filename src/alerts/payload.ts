@@ -34,19 +34,12 @@ export function shapeOf(url: string): AlertShape {
   return "subpool";
 }
 
-const EVENT_WORDS: Record<AlertEvent, string> = {
-  "account.needs_reauth": "needs a new login",
-  "account.refused": "credential refused",
-  "pool.exhausted": "every account busy",
-  "quota.high": "quota running high",
-  "limit.reached": "team limit reached",
-  test: "test",
-};
-
-/** One readable line, e.g. `subpool · alice · anthropic "work": needs a new login. The refresh token was refused…`. */
+/**
+ * One readable line, e.g. `subpool · alice · account.needs_reauth: Anthropic account "work" needs a
+ * new login: …` (the message names the account; the event name is there to filter on).
+ */
 export function alertLine(b: AlertBody): string {
-  const who = b.account ? `${b.user.name} · ${b.account.provider} "${b.account.label}"` : b.user.name;
-  return `subpool · ${who}: ${EVENT_WORDS[b.event]}. ${b.message}`;
+  return `subpool · ${b.user.name} · ${b.event}: ${b.message}`;
 }
 
 /** Slack reads &, < and > as markup (<!channel>, <url|text>); escaped, they are shown as typed. */

@@ -3,6 +3,7 @@
  * typed and retried (rpc.ts), and every write invalidates this isolate's snapshot of that user
  * itself, so no route has to remember to.
  */
+import type { AlertEvent } from "../alerts/rules";
 import type { Config, Env } from "../config";
 import { VaultError, getKeyring, unwrapDataKey } from "../vault/envelope";
 import { type Credential, openCredential } from "../vault/records";
@@ -65,6 +66,14 @@ export function poolClient(env: Env, userId: string) {
 
     startLogin: (provider: string, label: string | null) => write((s) => s.startLogin(provider, label), false),
     finishLogin: (provider: string, loginId: string, code: string | undefined) => write((s) => s.finishLogin(provider, loginId, code), false),
+
+    // Alerts: no snapshot holds them, so no write here invalidates one.
+    alertTarget: () => read((s) => s.alertTarget()),
+    // Not retried: a repeat would rotate the secret again, and the answer would show one that no longer signs.
+    setAlertTarget: (url: string, events: AlertEvent[] | null) => callPool(env, userId, (s) => s.setAlertTarget(url, events), { retry: false }),
+    deleteAlertTarget: () => read((s) => s.deleteAlertTarget()),
+    // Not retried: a repeat would send a second test.
+    testAlert: () => callPool(env, userId, (s) => s.testAlert(), { retry: false }),
   };
 }
 

@@ -27,8 +27,12 @@ import type { LoginStart, ProviderId } from "../providers/types";
 import { cleanLabel } from "../util";
 import { getKeyring, newDataKey } from "../vault/envelope";
 import { type CredentialRecord, kvKeys } from "../vault/records";
+import type { AlertEvent } from "../alerts/rules";
+import type { AlertDelivery, AlertTargetCreated, AlertTargetView } from "../wire";
 import type { CheckAnswer, ImportAction, KeyReset, Limits, Settings, TeamMemberUsage, UsageDay } from "../wire";
 import { AccountsStore, recordOf, stateOf } from "./accounts-store";
+import { Alerting } from "./alerting";
+import { AlertsStore } from "./alerts-store";
 import { Checks, noAccount } from "./checks";
 import { DataKey } from "./data-key";
 import { Enrolment } from "./enrolment";
@@ -67,6 +71,7 @@ export class UserPool extends DurableObject<Env> {
   readonly #checks: Checks;
   readonly #logins: LoginStore;
   readonly #probes: Probes;
+  readonly #alerting: Alerting;
   readonly #limits: LimitsStore;
   /** The scheduled alarm: undefined until read from storage, null when none. */
   #alarmAt: number | null | undefined = undefined;
@@ -84,6 +89,7 @@ export class UserPool extends DurableObject<Env> {
     this.#checks = new Checks(env, sql, this.#accounts, this.#dataKey, this.#renewals, onEvent);
     this.#logins = new LoginStore(env, sql, this.#profile, this.#accounts, this.#dataKey, this.#enrolment);
     this.#probes = new Probes(env, sql, this.#accounts, this.#dataKey, this.#renewals);
+    this.#alerting = new Alerting(env, new AlertsStore(sql), this.#profile, this.#accounts, this.#dataKey, (at) => void this.#wake(at));
     this.#limits = new LimitsStore(sql, this.#profile);
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
@@ -180,8 +186,14 @@ export class UserPool extends DurableObject<Env> {
   sync(reports: OutcomeReport[], extra: { affinity?: AffinityEntry[]; since?: number; admitted?: Admitted[]; events?: EdgeEvent[] } = {}): Promise<PoolResult<Snapshot>> {
     return guard(async () => {
       const now = Date.now();
+      const withQuota = reports.filter((r) => r.quota).map((r) => r.accountId);
+      const quotaBefore = withQuota.length ? this.#alerting.quotaMark(withQuota) : null;
       this.#accounts.applyOutcomes(reports);
       applyTelemetry(this.ctx.storage.sql, reports);
+      // Alerts are queued here and sent by the alarm: this call is on a request's path.
+      if (quotaBefore) this.#alerting.quotaCrossed(quotaBefore);
+      this.#alerting.outcomes(reports);
+      this.#alerting.edge(extra.events ?? []);
       this.#limits.record(reports);
       this.#limits.admitted(extra.admitted ?? []);
       if (utcDay(now) !== this.#profile.get("purged_on")) {
@@ -257,18 +269,35 @@ export class UserPool extends DurableObject<Env> {
 
   /** Checks an account with its provider and records the verdict (checks.ts). */
   checkAccount(id: string, opts: { asked?: boolean } = {}): Promise<PoolResult<CheckAnswer>> {
-    return guard(() => this.#checks.check(id, opts));
+    return guard(async () => {
+      const quotaBefore = this.#alerting.quotaMark([id]);
+      const answer = await this.#checks.check(id, opts);
+      this.#alerting.quotaCrossed(quotaBefore);
+      return answer;
+    });
   }
 
-  // ---- the alarm: quota probes ------------------------------------------------------------------
+  // ---- the alarm: alert deliveries, quota probes ---------------------------------------------------
 
+  /**
+   * Delivers the alerts that are due first, whether or not the user is active (alerting.ts), then
+   * runs the quota probes while the user is active, then sets the alarm for whichever comes next.
+   */
   override async alarm(): Promise<void> {
     const now = Date.now();
     this.#alarmAt = null;
+    await this.#alerting.deliverDue(now);
     purgeUsage(this.ctx.storage.sql, now);
-    if (now - Number(this.#profile.get("active_at") ?? 0) > ACTIVE_WINDOW_MS) return; // the next request wakes it
-    await this.#probes.run(now);
-    await this.#schedule(now + PROBE_EVERY_MS);
+    let probeAt: number | null = null;
+    // An inactive user's probes wait: the next request wakes them.
+    if (now - Number(this.#profile.get("active_at") ?? 0) <= ACTIVE_WINDOW_MS) {
+      const quotaBefore = this.#alerting.quotaMark();
+      await this.#probes.run(now);
+      this.#alerting.quotaCrossed(quotaBefore);
+      probeAt = now + PROBE_EVERY_MS;
+    }
+    const next = [probeAt, this.#alerting.nextDue()].filter((t): t is number => t !== null);
+    if (next.length) await this.#schedule(Math.max(Math.min(...next), Date.now()));
   }
 
   /** Remembers that the user is active (a write a minute at most) and makes sure a probe is scheduled. */
@@ -288,9 +317,42 @@ export class UserPool extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(at);
   }
 
+  /** An alert is due at `at`: the alarm runs then, or earlier when it is set earlier already. */
+  async #wake(at: number): Promise<void> {
+    try {
+      if (this.#alarmAt === undefined) this.#alarmAt = await this.ctx.storage.getAlarm();
+      if (this.#alarmAt !== null && this.#alarmAt <= at) return;
+      await this.#schedule(at);
+    } catch (e) {
+      console.warn(`subpool: the alarm for an alert could not be set: ${(e as Error).name}`);
+    }
+  }
+
   /** An account's health changed for the worse (renewals.ts, checks.ts). */
   #accountEvent(event: "account.needs_reauth" | "account.refused", account: { id: string; provider: string; label: string }, message: string): void {
     console.log(`subpool: ${account.provider} account ${account.id}: ${event}: ${message}`);
+    this.#alerting.account(event, account, message);
+  }
+
+  // ---- alerts: the member's own target (alerting.ts) -------------------------------------------------
+
+  /** The member's alert target without its secret, or null when none is set. */
+  alertTarget(): Promise<PoolResult<AlertTargetView | null>> {
+    return guard(() => this.#alerting.view());
+  }
+
+  /** Sets the member's target with a new signing secret, answered this once. */
+  setAlertTarget(url: string, events: AlertEvent[] | null): Promise<PoolResult<AlertTargetCreated>> {
+    return guard(() => this.#alerting.setTarget(url, events));
+  }
+
+  deleteAlertTarget(): Promise<PoolResult<boolean>> {
+    return guard(() => this.#alerting.deleteTarget());
+  }
+
+  /** Sends event `test` to the member's target at once and answers the delivery. */
+  testAlert(): Promise<PoolResult<AlertDelivery>> {
+    return guard(() => this.#alerting.test());
   }
 
   // ---- accounts ---------------------------------------------------------------------------------

@@ -160,9 +160,9 @@ describe("alert shapes", () => {
   it("Slack's URL gets {text}, one readable line, with Slack markup in a label shown as typed", () => {
     const url = "https://hooks.slack.com/services/T000/B000/SECRETPART";
     expect(shapeOf(url)).toBe("slack");
-    const j = JSON.parse(alertJson(url, sample({ account: { id: "acc_x", provider: "anthropic", label: "<!channel> & co" } })));
+    const j = JSON.parse(alertJson(url, sample({ account: { id: "acc_x", provider: "anthropic", label: "<!channel> & co" }, message: 'Anthropic account "<!channel> & co" needs a new login: the refresh token was refused.' })));
     expect(Object.keys(j)).toEqual(["text"]);
-    expect(j.text).toBe('subpool · alice · anthropic "&lt;!channel&gt; &amp; co": needs a new login. The provider refused the refresh token: sign in again.');
+    expect(j.text).toBe('subpool · alice · account.needs_reauth: Anthropic account "&lt;!channel&gt; &amp; co" needs a new login: the refresh token was refused.');
     expect(j.text).not.toContain("\n");
     expect(alertJson(url, sample())).not.toContain("SECRETPART");
   });
@@ -170,9 +170,11 @@ describe("alert shapes", () => {
   it("Discord's webhook URL gets {content} with mentions turned off", () => {
     for (const url of ["https://discord.com/api/webhooks/1/SECRETPART", "https://discordapp.com/api/webhooks/1/SECRETPART"]) {
       expect(shapeOf(url)).toBe("discord");
-      const j = JSON.parse(alertJson(url, sample({ account: { id: "acc_x", provider: "openai", label: "@everyone" } })));
+      const pinging = sample({ account: { id: "acc_x", provider: "openai", label: "@everyone" }, message: 'OpenAI account "@everyone" needs a new login.' });
+      const j = JSON.parse(alertJson(url, pinging));
       expect(Object.keys(j)).toEqual(["content", "allowed_mentions"]);
-      expect(j.content).toBe(alertLine(sample({ account: { id: "acc_x", provider: "openai", label: "@everyone" } })));
+      expect(j.content).toBe(alertLine(pinging));
+      expect(j.content).toContain("@everyone");
       expect(j.allowed_mentions).toEqual({ parse: [] });
       expect(alertJson(url, sample())).not.toContain("SECRETPART");
     }
