@@ -203,3 +203,33 @@ describe("who hears what", () => {
     expect(await runInDurableObject(stubOf(u.id), (_o, s) => s.storage.sql.exec("SELECT COUNT(*) AS n FROM alert_outbox").one().n)).toBe(0);
   });
 });
+
+describe("what the isolates saw", () => {
+  it("every account of a provider cooling raises pool.exhausted, naming the provider", async () => {
+    const u = await memberWithTarget(["pool.exhausted"]);
+    await addAccount(u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) });
+    up().on("anthropic.fake/v1/messages", () => json({ type: "error", error: { type: "rate_limit_error", message: "slow down" } }, 429, { "retry-after": "120" }));
+    await messages(u.key); // the provider's 429 benches the only account
+    const busy = await messages(u.key, undefined, { "x-subpool-session": "another" });
+    expect(busy.status).toBe(429);
+    await listAccounts(u.key); // the batch carries the event to the object
+    const got = await delivered(u.rx, 1, [u.id]);
+    expect(got[0]!.json).toMatchObject({ event: "pool.exhausted", account: null, user: { id: u.id } });
+    expect((got[0]!.json as { message: string }).message).toMatch(/Every Anthropic account .* was cooling down/);
+  });
+
+  it("a member over a team limit raises limit.reached, naming the limit", async () => {
+    const u = await memberWithTarget(["limit.reached"]);
+    await addAccount(u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-${crypto.randomUUID()}`) });
+    up().on("anthropic.fake/v1/messages", () => json(anthropicMessage()));
+    expect((await postJson(`/admin/users/${u.id}`, ADMIN, { limits: { requestsPerMinute: 1 } }, "PATCH")).status).toBe(200);
+    expect((await messages(u.key)).status).toBe(200);
+    const over = await messages(u.key);
+    expect(over.status).toBe(429);
+    expect(over.headers.get("x-subpool-limit")).toBe("requestsPerMinute");
+    await listAccounts(u.key);
+    const got = await delivered(u.rx, 1, [u.id]);
+    expect(got[0]!.json).toMatchObject({ event: "limit.reached", account: null });
+    expect((got[0]!.json as { message: string }).message).toMatch(/requests per minute/);
+  });
+});
