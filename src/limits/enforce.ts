@@ -13,7 +13,6 @@
  * A model outside the allow-list: 403. Refused requests are not counted.
  */
 import { GatewayError } from "../errors";
-import type { ReplayableBody } from "../proxy/body";
 import type { Snapshot } from "../pool/types";
 import type { Provider } from "../providers/types";
 import { humanDuration } from "../util";
@@ -63,7 +62,13 @@ export function limited(snap: Snapshot): boolean {
  * Refuses the request when it is over a limit (a GatewayError the proxy's onError renders in the
  * provider's format), and says which limit for the alert. Reads the body only for a model allow-list.
  */
-export async function enforceLimits(snap: Snapshot, provider: Provider, body: ReplayableBody, now: number): Promise<void> {
+/** The request body as the proxy holds it (src/proxy/body.ts), read only when a model list asks. */
+export interface BodyBytes {
+  held(): ArrayBuffer | null;
+  bytes(): Promise<ArrayBuffer | null>;
+}
+
+export async function enforceLimits(snap: Snapshot, provider: Provider, body: BodyBytes, now: number): Promise<void> {
   const l = snap.limits;
   if (l.models !== null) {
     const bytes = body.held() ?? (await body.bytes());

@@ -34,7 +34,7 @@ describe("setting limits (PATCH /admin/users/:id)", () => {
     const u = await member();
     const r = await setLimits(u.id, { requestsPerMinute: 60, tokensPerDay: 2_000_000, models: ["claude-sonnet-*"] });
     expect(r.status, r.body).toBe(200);
-    expect(r.json().limits).toEqual({ requestsPerMinute: 60, tokensPerDay: 2_000_000, tokensPerMonth: null, models: ["claude-sonnet-*"] });
+    expect(r.json<{ limits: unknown }>().limits).toEqual({ requestsPerMinute: 60, tokensPerDay: 2_000_000, tokensPerMonth: null, models: ["claude-sonnet-*"] });
     // A field left out stays; null removes it.
     await setLimits(u.id, { tokensPerDay: null });
     const listed = (await call("/admin/users", { key: ADMIN })).json<{ users: { id: string; limits: unknown }[] }>().users.find((x) => x.id === u.id);

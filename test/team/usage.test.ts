@@ -29,7 +29,7 @@ describe("team usage (GET /admin/usage)", () => {
   it("shows each member's requests and tokens per day, last seen, account health and limits, and nothing of their accounts", async () => {
     const u = await createUser(`team${++n}`);
     const keys = [0, 1, 2].map((i) => secrets.add(`sk-ant-api03-team${i}-${crypto.randomUUID()}`));
-    const accs = [];
+    const accs: { id: string }[] = [];
     for (const [i, k] of keys.entries()) accs.push(await addAccount(u.key, { provider: "anthropic", type: "api", key: k, label: `secret-label-${n}-${i}` }));
     up().on("anthropic.fake/v1/messages", () => json(anthropicMessage()));
     await postJson(`/admin/users/${u.id}`, ADMIN, { limits: { tokensPerDay: 1000 } }, "PATCH");
