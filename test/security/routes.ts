@@ -8,12 +8,13 @@
  */
 import { env } from "cloudflare:test";
 import fc from "fast-check";
+import { kvKeys } from "../../src/vault/records";
 import { ADMIN, call, createUser, postJson } from "../helpers/gateway";
 import { secrets } from "../helpers/secrets";
 import { type Upstream, chatgptJwt } from "../helpers/upstream";
 import { pathIdArb, secretArb } from "./arbitraries";
 
-export type Method = "GET" | "POST" | "PATCH" | "DELETE";
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface User {
   id: string;
@@ -90,6 +91,14 @@ export function importFileArb(): fc.Arbitrary<Record<string, unknown>> {
   });
   return fc.oneof(opencode, claude, codex);
 }
+
+const ALERT_EVENTS = ["account.needs_reauth", "account.refused", "pool.exhausted", "quota.high", "limit.reached", "test"];
+const alertUrlArb = fc.oneof(
+  fc.constantFrom("https://hooks.receiver.test/in", "http://127.0.0.1:9/in", "http://0x7f.1/in", "ftp://example.com/x", "https://u:p@example.com/"),
+  fc.webUrl({ withQueryParameters: true }),
+  fc.string({ maxLength: 60 }),
+);
+const alertEventsArb = fc.oneof(fc.constant(null), fc.subarray(ALERT_EVENTS), fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }));
 
 const newAccountArb = fc.oneof(
   fc.record({ provider: fc.constantFrom("anthropic", "openai"), type: fc.constant("api"), key: secretArb, label: labelArb }, { requiredKeys: ["provider", "type", "key"] }),
@@ -248,6 +257,23 @@ export const ROUTES: RouteRow[] = [
     params: (fx) => ({ accountId: pathIdArb("acc", [...fx.member.accountIds, ...fx.victim.accountIds], 10) }),
     sample: (fx) => ({ params: { accountId: fx.member.accountIds[0]! } }),
   },
+  // ---- alert targets (docs/ARCHITECTURE.md, "Alerts"): the team's (admins) and a member's own
+  ...(["admin", "user"] as const).flatMap((scope): RouteRow[] => {
+    const base = scope === "admin" ? "/admin/alerts" : "/api/alerts";
+    return [
+      {
+        method: "PUT",
+        path: base,
+        scope,
+        body: "json",
+        valid: () => fc.record({ url: alertUrlArb, events: alertEventsArb }, { requiredKeys: ["url"] }),
+        sample: () => ({ body: { url: "https://hooks.receiver.test/intruder", events: null } }),
+      },
+      { method: "GET", path: base, scope, body: "none", sample: () => ({}) },
+      { method: "DELETE", path: base, scope, body: "ignored", sample: () => ({}) },
+      { method: "POST", path: `${base}/test`, scope, body: "ignored", sample: () => ({}) },
+    ];
+  }),
   // A new route is one row here (an :accountId route also needs its FOREIGN cell in
   // authorization.test.ts; a test there says so).
 ];
@@ -372,10 +398,22 @@ export async function snapshot(fx: Fixture): Promise<string> {
         const got = await env.VAULT.get(owned.slice(i, i + 100), "text");
         values.push(...owned.slice(i, i + 100).map((n) => got.get(n) ?? null));
       }
-      return { names, owned: owned.map((n, i) => [n, values[i]]) };
+      return { names: names.filter((n) => n !== kvKeys.teamAlertsStatus), owned: owned.map((n, i) => [n, values[i]]) };
     })(),
   ]);
+  // Alert targets: the team's and the member's (a 404 when none is set is a state too). Their last
+  // delivery is left out: members' alarms write it whenever an alert goes, whatever the test sends.
+  const alerts = await Promise.all(
+    [
+      ["/admin/alerts", ADMIN],
+      ["/api/alerts", fx.member.key],
+    ].map(async ([path, key]) => {
+      const r = await call(path!, { key: key! });
+      const { lastDelivery: _, ...target } = r.status === 200 ? r.json<Record<string, unknown>>() : { error: r.status };
+      return { path, status: r.status, target };
+    }),
+  );
   // The fixture users' keys are never revoked by a test: a read that fails is a broken fixture or a breach.
   for (const r of [users, ...accounts]) if (r.status !== 200) throw new Error(`snapshot: a fixture read answered ${r.status}: ${r.body}`);
-  return JSON.stringify({ users, accounts, kv }, null, 1);
+  return JSON.stringify({ users, accounts, kv, alerts }, null, 1);
 }
