@@ -18,6 +18,8 @@ export class ApiError extends CliError {
     readonly status: number,
     readonly body: ApiErrorBody,
     hint?: string,
+    /** A 404 because the gateway has no such route (older than this CLI), not because a thing is missing. */
+    readonly noRoute = false,
   ) {
     super(body.message, hint);
     this.name = "ApiError";
@@ -119,7 +121,7 @@ export class Api {
     if (!err || typeof err !== "object" || typeof (err as { message?: unknown }).message !== "string") throw this.notSubpool(res.status);
     const e = err as { type?: unknown; message: string; field?: unknown };
     const parsed: ApiErrorBody = { type: typeof e.type === "string" ? e.type : "error", message: e.message, ...(typeof e.field === "string" ? { field: e.field } : {}) };
-    throw new ApiError(res.status, { ...parsed, message: this.rephrase(res.status, parsed, method, path) }, this.hintFor(res.status, parsed));
+    throw new ApiError(res.status, { ...parsed, message: this.rephrase(res.status, parsed, method, path) }, this.hintFor(res.status, parsed), res.status === 404 && parsed.message.startsWith("no route"));
   }
 
   get<T>(path: string, opts?: { signal?: AbortSignal }): Promise<T> {
@@ -130,6 +132,9 @@ export class Api {
   }
   patch<T>(path: string, body: unknown): Promise<T> {
     return this.call<T>("PATCH", path, body).then((a) => a.data);
+  }
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>("PUT", path, body).then((a) => a.data);
   }
   async del(path: string): Promise<void> {
     await this.call<unknown>("DELETE", path);

@@ -8,6 +8,7 @@ import { SHELLS, TOOLS, type Shell } from "../src/connect.js";
 import { usualPlacesHelp } from "./commands/import-places.js";
 import { configPath, normalizeUrl, validProfileName } from "./config.js";
 import { subpool } from "./invocation.js";
+import { ALERT_EVENTS, parseCount, parseEvents, parseModels, toOption } from "./team-text.js";
 import { API_KEY_PROVIDERS, CREDENTIAL_TOOLS, findProvider, infoOf, PROVIDER_ALIAS_LIST, PROVIDERS, type Provider } from "./types.js";
 import { paint } from "./ui.js";
 
@@ -41,6 +42,24 @@ function parseDays(raw: string): number {
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || n < 1 || n > 366) throw new InvalidArgumentError("a whole number of days from 1 to 366");
   return n;
+}
+
+/** Days of team usage: the gateway keeps 1 to 90 for it. */
+function parseTeamDays(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > 90) throw new InvalidArgumentError("a whole number of days from 1 to 90");
+  return n;
+}
+
+/** An option parser from a plain function that throws Error: commander's usage error with its message. */
+function parser<T>(fn: (raw: string) => T): (raw: string) => T {
+  return (raw) => {
+    try {
+      return fn(raw);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
 }
 
 /** 0.9, or 90% (a fraction of the window used). The range is the gateway's to check: its refusal names the field. */
@@ -80,6 +99,8 @@ type Module = typeof import("./commands/accounts.js") &
   typeof import("./commands/login.js") &
   typeof import("./commands/routing.js") &
   typeof import("./commands/setup.js") &
+  typeof import("./commands/team.js") &
+  typeof import("./commands/alerts.js") &
   typeof import("./commands/users.js");
 
 const loaders: Record<string, () => Promise<Partial<Module>>> = {
@@ -89,6 +110,8 @@ const loaders: Record<string, () => Promise<Partial<Module>>> = {
   login: () => import("./commands/login.js"),
   routing: () => import("./commands/routing.js"),
   setup: () => import("./commands/setup.js"),
+  team: () => import("./commands/team.js"),
+  alerts: () => import("./commands/alerts.js"),
   users: () => import("./commands/users.js"),
 };
 
@@ -137,6 +160,7 @@ ${examples([
   ["usage", "requests and tokens per day, per account"],
   ["settings", "how requests pick an account (failover, round-robin, quota-aware)"],
   ["env claude-code", `what to set so a tool uses the gateway (see: ${subpool("env list")})`],
+  ["me", "your team limits and what is left of them"],
 ])}
 
 Profiles: \`${subpool("setup --profile admin")}\` saves a second gateway key beside your own (an admin's
@@ -161,6 +185,13 @@ SUBPOOL_NO_BROWSER=1 (print addresses instead of opening a browser), NO_COLOR.`,
     .action(run("setup", "setup"));
 
   program.command("whoami").description("show which gateway and user this machine is set up for").option("--json", "print the result as JSON").action(run("setup", "whoami"));
+
+  program
+    .command("me")
+    .description("you, the limits your team's admin set for you, what is left of each now and when it frees")
+    .option("--json", "print the gateway's answer (GET /api/me) as JSON")
+    .addHelpText("after", "\nTokens count input, output and cache reads and writes, as `usage` does. Days and months are UTC.")
+    .action(run("team", "me"));
 
   program.command("profiles").description("the saved profiles (names and URLs; never keys)").option("--json", "print them as JSON").action(run("setup", "profiles"));
 
@@ -302,8 +333,13 @@ ${examples([
   const usersList = users
     .command("list", { isDefault: true })
     .alias("ls")
-    .description("everyone who has a gateway key")
-    .option("--json", "print the gateway's JSON answer")
+    .description("everyone who has a gateway key: role, last seen, accounts (and how many need a new login), requests and tokens today and over --days, limits")
+    .option("--days <n>", "the usage window, 1 to 90 days (UTC, today included)", parseTeamDays, 7)
+    .option("--json", "print the gateway's answer (GET /admin/usage) as JSON")
+    .addHelpText(
+      "after",
+      "\nTokens count input, output and cache reads and writes. No credential, account label or account id of a member is shown here; members see theirs with `accounts`.",
+    )
     .action(run("users", "listUsers"));
   defaultSubcommand(users, usersList);
 
@@ -331,6 +367,84 @@ ${examples([
     .option("-y, --yes", "do not ask for confirmation")
     .option("--json", "print the answer as JSON (it holds the key)")
     .action(run("users", "rotateUser"));
+
+  // ---- limits, alerts ---------------------------------------------------------------------------
+  program
+    .command("limits")
+    .description("a member's limits (admins): show them, or set the ones given")
+    .argument("<user>", USER_ARG)
+    .option("--rpm <n>", "requests per minute; none = no limit", parser((raw) => toOption(parseCount(raw))))
+    .option("--tokens-per-day <n>", "input + output + cache tokens per UTC day: 2000000, 2M, 500k; 0 stops them; none = no limit", parser((raw) => toOption(parseCount(raw))))
+    .option("--tokens-per-month <n>", "the same per UTC month", parser((raw) => toOption(parseCount(raw))))
+    .option("--models <globs>", "the models they may use, comma-separated names or globs (* any run, ? one character); none = every model", parser((raw) => toOption(parseModels(raw))))
+    .option("--json", "print the gateway's answer as JSON")
+    .addHelpText(
+      "after",
+      () => `
+Over a limit, requests get 429 (403 for a model outside --models) in the provider's own error format,
+with retry-after, x-subpool-limit and a message saying it is the team's limit. It applies within
+about a second; members see theirs with \`${subpool("me")}\`.
+
+Examples:
+${examples([
+  ["limits alice", "what is set"],
+  ["limits alice --rpm 60 --tokens-per-day 2M --models 'claude-sonnet-*'", ""],
+  ["limits alice --tokens-per-day none", "lift one limit, keep the others"],
+])}`,
+    )
+    .action(run("team", "limits"));
+
+  const TEAM_ALERTS = "the team's target (admins): every member's events. Without it, your own";
+  const alerts = program
+    .command("alerts")
+    .description("webhooks for account, pool and limit events: show (the default), set, test, rm")
+    .addHelpText(
+      "after",
+      () => `
+Events: ${ALERT_EVENTS.join(", ")}.
+Deliveries are signed: x-subpool-signature: sha256=<hex HMAC-SHA256 of the body, keyed with the
+secret \`alerts set\` shows once>. Slack (hooks.slack.com) and Discord (discord.com/api/webhooks)
+URLs get a message in their own shape. Only https: URLs, or http: to 127.0.0.1, [::1] or localhost.
+
+Examples:
+${examples([
+  ["alerts set https://hooks.slack.com/services/… --team", "the team's alerts to a Slack channel"],
+  ["alerts set https://example.com/hook --events account.needs_reauth,limit.reached", "your own, two events"],
+  ["alerts test --team", "send a test now and show what the receiver answered"],
+])}`,
+    );
+
+  const alertsShow = alerts
+    .command("show", { isDefault: true })
+    .description("where alerts go, which events, and the last delivery")
+    .option("--team", TEAM_ALERTS)
+    .option("--json", "print the gateway's answer as JSON")
+    .action(run("alerts", "showAlerts"));
+  defaultSubcommand(alerts, alertsShow);
+
+  alerts
+    .command("set")
+    .description("send alerts to a webhook URL; shows the signing secret once (setting it again makes a new secret)")
+    .argument("<url>", "https://… (Slack and Discord webhook URLs too), or http://127.0.0.1:<port>/… for a local receiver")
+    .option("--events <names>", `comma-separated: ${ALERT_EVENTS.join(", ")}; all (the default) = every event`, parser((raw) => toOption(parseEvents(raw))))
+    .option("--team", TEAM_ALERTS)
+    .option("--json", "print the gateway's answer as JSON (it holds the secret)")
+    .action(run("alerts", "setAlerts"));
+
+  alerts
+    .command("test")
+    .description("send a test event now; shows what the receiver answered (exit code 1 when it was not delivered)")
+    .option("--team", TEAM_ALERTS)
+    .option("--json", "print the delivery as JSON")
+    .action(run("alerts", "testAlerts"));
+
+  alerts
+    .command("rm")
+    .alias("remove")
+    .description("stop sending alerts (the target and its secret are deleted)")
+    .option("--team", TEAM_ALERTS)
+    .option("--json", "print the result as JSON")
+    .action(run("alerts", "removeAlerts"));
 
   // ---- env -------------------------------------------------------------------------------------
   program

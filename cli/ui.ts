@@ -88,3 +88,23 @@ export function ago(ts: number | null, now = Date.now()): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
+
+/** 950 -> "950", 45_230 -> "45.2k", 2_000_000 -> "2M", 1_250_000_000 -> "1.3G": a count in a few characters. */
+export function shortCount(n: number): string {
+  const units = ["", "k", "M", "G", "T", "P"];
+  let v = Math.abs(n);
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  if (u === 0) return String(n);
+  const sign = n < 0 ? "-" : "";
+  const text = v >= 100 ? v.toFixed(0) : v.toFixed(1).replace(/\.0$/, "");
+  // 999.95k rounds to "1000k": that is 1M.
+  if (Number(text) >= 1000 && u < units.length - 1) return `${sign}1${units[u + 1]}`;
+  return `${sign}${text}${units[u]}`;
+}
+
+/** 2_000_000 -> "2,000,000". */
+export const grouped = (n: number): string => n.toLocaleString("en-US");

@@ -4,14 +4,14 @@ import { context, type Ctx } from "../context.js";
 import { subpool } from "../invocation.js";
 import { confirm } from "../prompts.js";
 import { findUser } from "../resolve.js";
+import { limitsShort } from "../team-text.js";
 import type { Me, User, UserWithKey } from "../types.js";
-import { out, paint, printJson, printTable, say } from "../ui.js";
+import type { AccountCounts, TeamUsageAnswer, UsageDay } from "../../src/wire.js";
+import { ago, out, outputWidth, paint, printJson, renderTable, say, shortCount, textWidth } from "../ui.js";
 
 async function fetchUsers(ctx: Ctx): Promise<User[]> {
   return (await ctx.api.get<{ users: User[] }>("/admin/users")).users;
 }
-
-const day = (ts: number) => new Date(ts).toISOString().replace("T", " ").slice(0, 16);
 
 function showKey(u: UserWithKey, url: string, what: string): void {
   out(`${what} ${paint("bold", u.name)} (${u.role}, ${u.id}).`);
@@ -24,9 +24,27 @@ function showKey(u: UserWithKey, url: string, what: string): void {
   out(`and pastes the key when asked. (${url}/cli says more; in a checkout of subpool: npx subpool setup.)`);
 }
 
-export async function listUsers(opts: { json?: boolean }): Promise<void> {
+const todayUtc = (now = Date.now()) => new Date(now).toISOString().slice(0, 10);
+
+/** Input + output + cache tokens of a day: what the team's token limits count. */
+export const tokensOf = (d: UsageDay): number => d.inputTokens + d.outputTokens + d.cacheReadTokens + d.cacheWriteTokens;
+
+/** The accounts cell: active/total, and how many need a new login (flagged). */
+function accountsCell(a: AccountCounts): string {
+  const base = `${a.active}/${a.total}`;
+  return a.needsReauth > 0 ? paint("red", `${base}, ${a.needsReauth} need${a.needsReauth === 1 ? "s" : ""} login`) : base;
+}
+
+const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/**
+ * `subpool users [--days N]`: the team from GET /admin/usage: role, last seen, accounts (active of
+ * total, with those needing a new login flagged), requests and tokens today and over the window,
+ * limits in short. The id goes when the terminal is too narrow for it.
+ */
+export async function listUsers(opts: { days: number; json?: boolean }): Promise<void> {
   const ctx = context();
-  const data = await ctx.api.get<{ users: User[] }>("/admin/users");
+  const data = await ctx.api.get<TeamUsageAnswer>(`/admin/usage?days=${opts.days}`);
   if (opts.json) {
     printJson(data);
     return;
@@ -36,10 +54,37 @@ export async function listUsers(opts: { json?: boolean }): Promise<void> {
     say(`Add one: \`${subpool(`${profileFlag().trim()} users add <name>`.trim())}\` (add --admin for another admin).`);
     return;
   }
-  await printTable(
-    ["name", "role", "created", "id"],
-    data.users.map((u) => [u.name, u.role, day(u.createdAt), u.id]),
-  );
+  const now = Date.now();
+  const today = todayUtc(now);
+  const span = `${opts.days}d`;
+  const rows = data.users.map((u) => {
+    const d = u.days.find((x) => x.date === today);
+    const reqs = u.days.reduce((t, x) => t + x.requests, 0);
+    const toks = u.days.reduce((t, x) => t + tokensOf(x), 0);
+    return [
+      u.name,
+      u.role,
+      ago(u.lastSeenAt, now),
+      accountsCell(u.accounts),
+      d ? d.requests : 0,
+      shortCount(d ? tokensOf(d) : 0),
+      reqs,
+      shortCount(toks),
+      truncate(limitsShort(u.limits, shortCount), 64),
+      u.id,
+    ];
+  });
+  const head = ["name", "role", "last seen", "accounts", "req today", "tokens today", `req ${span}`, `tokens ${span}`, "limits", "id"];
+  const width = outputWidth();
+  let table = await renderTable(head, rows);
+  if (width !== undefined && textWidth(table) > width) table = await renderTable(head.slice(0, -1), rows.map((r) => r.slice(0, -1)));
+  out(table);
+  const relogin = data.users.filter((u) => u.accounts.needsReauth > 0);
+  for (const u of relogin) {
+    const n = u.accounts.needsReauth;
+    say(`${u.name} has ${n === 1 ? "an account that needs" : `${n} accounts that need`} a new login (or, for an API key, a new key): they see which in \`${subpool("accounts")}\` and sign in again with \`${subpool("login <provider>")}\`.`);
+  }
+  say(`Days are UTC; tokens count input, output and cache. Limits: \`${subpool(`${profileFlag().trim()} limits <name>`.trim())}\`.`);
 }
 
 export async function addUser(name: string, opts: { admin?: boolean; json?: boolean }): Promise<void> {

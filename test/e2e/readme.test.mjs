@@ -10,7 +10,8 @@
 //                                                   URL: any HTTP answer from it; host:port: it listens)
 //
 // What the harness changes so that it can run anywhere, next to other gateways, without touching
-// the developer's own state: the ports (8787 -> a free port, 4000 -> another), `npm run dev` gets a
+// the developer's own state: the ports (8787 -> a free port, 4000 -> another, 4001 (the team lead's
+// webhook receiver) -> a third), `npm run dev` gets a
 // temporary --persist-to, `npm run demo` runs its non-interactive part (--once) on a free port and a
 // temporary --dir, `npm install`/`npm ci`/`npm test` are skipped (installed already; the suite is
 // what runs this), HOME is a temporary directory (the CLI's config lands there), and curl fails on
@@ -68,7 +69,7 @@ describe("README walkthrough", { timeout: 600_000 }, () => {
 
   before(async () => {
     mkdirSync(home, { recursive: true });
-    ports = { gw: await freePort(), fake: await freePort(), demo: await freePort() };
+    ports = { gw: await freePort(), fake: await freePort(), demo: await freePort(), hook: await freePort() };
     env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith("SUBPOOL_") || k === "XDG_CONFIG_HOME" || k === "CODEX_HOME") delete env[k];
     Object.assign(env, {
@@ -105,7 +106,9 @@ describe("README walkthrough", { timeout: 600_000 }, () => {
     code
       .replace(/localhost:8787/g, `localhost:${ports.gw}`)
       .replace(/127\.0\.0\.1:4000/g, `127.0.0.1:${ports.fake}`)
-      .replace(/(fake-provider\.mjs) 4000\b/g, `$1 ${ports.fake}`);
+      .replace(/(fake-provider\.mjs) 4000\b/g, `$1 ${ports.fake}`)
+      .replace(/127\.0\.0\.1:4001\b/g, `127.0.0.1:${ports.hook}`)
+      .replace(/\.listen\(4001\b/g, `.listen(${ports.hook}`);
 
   const PRELUDE = `
 set -eo pipefail
@@ -189,5 +192,14 @@ for __v in $(compgen -v); do case "$__rt_before" in *" $__v "*) ;; *) case "$__v
     assert.ok(existsSync(file), "npx subpool setup saved its config");
     const cfg = JSON.parse(readFileSync(file, "utf8"));
     assert.ok(cfg.key?.startsWith("sp_") && cfg.profiles?.admin?.key, JSON.stringify(Object.keys(cfg)));
+    // "For the team lead": the receiver's own check of x-subpool-signature passed for the test event
+    // (its output may still be in the pipe: the blocks before ran with this process blocked).
+    let logs = "";
+    for (const until = Date.now() + 5000; Date.now() < until; await sleep(100)) {
+      logs = servers.map((s) => s.log()).join("\n");
+      if (/verified: /.test(logs)) break;
+    }
+    assert.match(logs, /verified: \{"event":"test"/, logs);
+    assert.doesNotMatch(logs, /BAD SIGNATURE/);
   });
 });
