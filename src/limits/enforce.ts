@@ -93,7 +93,7 @@ export async function enforceLimits(snap: Snapshot, provider: Provider, body: Bo
     return limitError(
       429,
       field,
-      `subpool: you reached your team's limit of ${what} (set by your team's admin, not a ${provider.name} rate limit). It frees in ${humanDuration(s)}.`,
+      `subpool: you reached your team's limit of ${what} (set by your team's admin, not ${provider.name}'s rate limit). It frees in ${humanDuration(s)}.`,
       s,
     );
   };

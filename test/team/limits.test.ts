@@ -86,7 +86,7 @@ describe("enforcing limits at the edge", () => {
     expect(body.type).toBe("error");
     expect(body.error.type).toBe("rate_limit_error");
     expect(body.error.message).toMatch(/team's limit of 2 requests per minute/);
-    expect(body.error.message).toMatch(/not a Anthropic rate limit|not an? Anthropic/);
+    expect(body.error.message).toMatch(/not Anthropic's rate limit/);
     expect(upstreamCalls()).toBe(2);
   });
 
