@@ -38,6 +38,18 @@ const STRATEGIES = [
   { id: "quota-aware", name: "Quota-aware", help: "New conversations go to the healthy account with the most room left in its quota windows, avoiding accounts above the threshold." },
 ];
 
+/** The windows the Admin view's team table and chart can cover (GET /admin/usage?days=1..90). */
+const TEAM_WINDOWS = [7, 30, 90] as const;
+
+/** Alert events a person can choose (DESIGN §12); `test` is always sent, by "Send a test". */
+const ALERT_EVENTS = [
+  { id: "account.needs_reauth", team: "An account needs a new login", my: "One of my accounts needs a new login" },
+  { id: "account.refused", team: "A provider refused an account's key", my: "A provider refused one of my keys" },
+  { id: "pool.exhausted", team: "A request found every account of a provider cooling down", my: "A request found all my accounts of a provider cooling down" },
+  { id: "quota.high", team: "An account's quota window crossed its member's threshold", my: "An account's quota window crossed my threshold" },
+  { id: "limit.reached", team: "A member hit a team limit", my: "I hit a team limit" },
+] as const;
+
 const Field: FC<{ id: string; label: string; hint?: string; optional?: boolean; children?: unknown }> = ({ id, label, hint, optional, children }) => (
   <div class="field">
     <label for={id}>
@@ -52,6 +64,53 @@ const Field: FC<{ id: string; label: string; hint?: string; optional?: boolean; 
     ) : null}
   </div>
 );
+
+/**
+ * An alert webhook's panel: the team's (Admin view, /admin/alerts) or the member's own (Settings,
+ * /api/alerts). The script (client/alerts-view.ts) fills the current target and the secret slot by
+ * the ids `<scope>-alerts-*`; the event checkboxes carry the words it shows for each event.
+ */
+const AlertsPanel: FC<{ scope: "team" | "my"; title: string; intro: string }> = ({ scope, title, intro }) => {
+  const p = `${scope}-alerts`;
+  return (
+    <section class="panel alerts" id={p} aria-labelledby={`${p}-title`}>
+      <h2 id={`${p}-title`}>{title}</h2>
+      <p class="muted">{intro}</p>
+      <p id={`${p}-missing`} class="muted" hidden>
+        This gateway does not send alerts yet.
+      </p>
+      <div id={`${p}-secret`}></div>
+      <div id={`${p}-current`} class="alerts-current"></div>
+      <p id={`${p}-result`} class="test-result" role="status"></p>
+      <form id={`${p}-form`} novalidate>
+        <h3 id={`${p}-form-title`}>Set the webhook</h3>
+        <Field
+          id={`${p}-url`}
+          label="Webhook URL"
+          hint="https://… anywhere; Slack and Discord webhook URLs get messages in their own shape. http:// only to 127.0.0.1 or localhost, for local runs."
+        >
+          <input id={`${p}-url`} type="url" inputmode="url" autocomplete="off" spellcheck={false} autocapitalize="off" maxlength={2048} aria-describedby={`${p}-url-hint`} />
+        </Field>
+        <fieldset class="events">
+          <legend>Events</legend>
+          {ALERT_EVENTS.map((e) => (
+            <div class="check-field">
+              <input type="checkbox" id={`${p}-ev-${e.id.replace(".", "-")}`} name="events" value={e.id} checked data-words={e[scope]} />
+              <label for={`${p}-ev-${e.id.replace(".", "-")}`}>{e[scope]}</label>
+            </div>
+          ))}
+        </fieldset>
+        <p class="hint">
+          Saving makes a new signing secret, shown once: the receiver checks <code>x-subpool-signature: sha256=&lt;HMAC-SHA256 of the body&gt;</code> with it.
+        </p>
+        <button type="submit" class="primary" id={`${p}-save`}>
+          Save webhook
+        </button>
+        <p id={`${p}-error`} class="error" role="alert"></p>
+      </form>
+    </section>
+  );
+};
 
 function toolTexts(tool: ToolId, baseUrl: string): string {
   const texts: Record<string, { plain: string; withKey: string }> = {};
@@ -198,6 +257,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
               Requests through the gateway use your accounts of the matching provider in this order. When one is rate limited it cools down
               and the next one answers, inside the same request.
             </p>
+            <p id="limits-line" class="limits-line" hidden></p>
             <div id="accounts-error" class="alert" role="alert"></div>
             <div id="account-groups"></div>
             <section id="login-panel" class="panel login-panel" hidden aria-labelledby="login-title" aria-live="polite"></section>
@@ -297,6 +357,18 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
               </button>
               <p id="settings-error" class="error" role="alert"></p>
             </form>
+            <section id="my-limits" class="panel" aria-labelledby="my-limits-title">
+              <h2 id="my-limits-title">Team limits</h2>
+              <p id="my-limits-error" class="error" role="alert"></p>
+              <div id="my-limits-body">
+                <p class="muted">Loading…</p>
+              </div>
+            </section>
+            <AlertsPanel
+              scope="my"
+              title="My alerts"
+              intro="A webhook the gateway calls when one of your accounts needs a new login, is refused or runs out, or you hit a team limit: at most once an hour per event and account."
+            />
           </section>
 
           <section id="view-connect" data-view-panel="connect" hidden aria-labelledby="connect-title">
@@ -348,6 +420,48 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
               sign in with its key.
             </p>
             <div id="new-key-slot"></div>
+            <section class="panel" aria-labelledby="users-title">
+              <div class="panel-head">
+                <h2 id="users-title">Team</h2>
+                <div class="field inline-field">
+                  <label for="team-days">Usage over</label>
+                  <select id="team-days">
+                    {TEAM_WINDOWS.map((d) => (
+                      <option value={d} selected={d === 30}>
+                        the last {d} days
+                      </option>
+                    ))}
+                  </select>
+                </div>
+              </div>
+              <p id="users-error" class="error" role="alert"></p>
+              <div id="team-summary"></div>
+              <div id="team-chart"></div>
+              <div class="table-wrap">
+                <table class="users team">
+                  <thead>
+                    <tr>
+                      <th scope="col">Member</th>
+                      <th scope="col">Last seen</th>
+                      <th scope="col">Accounts</th>
+                      <th scope="col">Today (UTC)</th>
+                      <th scope="col" id="team-window-head">
+                        Last 30 days
+                      </th>
+                      <th scope="col">Limits</th>
+                      <th scope="col">
+                        <span class="sr-only">Actions</span>
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody id="users"></tbody>
+                </table>
+              </div>
+              <p class="muted small">
+                Admins see each member's usage, account health and limits, never their accounts, labels or credentials. Tokens count input,
+                output and cache, as limits do.
+              </p>
+            </section>
             <section class="panel" aria-labelledby="add-user-title">
               <h2 id="add-user-title">Add a user</h2>
               <form id="add-user-form" class="row-form" novalidate>
@@ -369,26 +483,11 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
               </p>
               <p id="add-user-error" class="error" role="alert"></p>
             </section>
-            <section class="panel" aria-labelledby="users-title">
-              <h2 id="users-title">Users</h2>
-              <p id="users-error" class="error" role="alert"></p>
-              <div class="table-wrap">
-                <table class="users">
-                  <thead>
-                    <tr>
-                      <th scope="col">Name</th>
-                      <th scope="col">Role</th>
-                      <th scope="col">Added</th>
-                      <th scope="col">
-                        <span class="sr-only">Actions</span>
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody id="users"></tbody>
-                </table>
-              </div>
-              <p class="muted small">Admins see users and keys, never anyone's accounts or credentials.</p>
-            </section>
+            <AlertsPanel
+              scope="team"
+              title="Team alerts"
+              intro="A webhook the gateway calls when any member's account needs a new login, is refused, runs out, or a member hits a team limit: at most once an hour per event and account."
+            />
             <section class="panel" aria-labelledby="rewrap-title">
               <h2 id="rewrap-title">After rotating MASTER_KEY</h2>
               <p class="muted">Re-wraps every user's data key under the current key version (users are also re-wrapped as they make requests).</p>
@@ -411,6 +510,37 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
               OK
             </button>
           </div>
+        </dialog>
+
+        <dialog id="limits-dialog" aria-labelledby="limits-title" aria-describedby="limits-help">
+          <form id="limits-form" novalidate>
+            <h2 id="limits-title">Limits</h2>
+            <p id="limits-help" class="muted small">
+              Empty means no limit; 0 stops the member. Tokens count input, output and cache tokens, per UTC day and month. Over a limit the
+              member's requests get 429 with the time until it frees.
+            </p>
+            <Field id="limit-rpm" label="Requests per minute">
+              <input id="limit-rpm" inputmode="numeric" autocomplete="off" spellcheck={false} />
+            </Field>
+            <Field id="limit-day" label="Tokens per day" hint="2000000, 2,000,000 or 2M">
+              <input id="limit-day" inputmode="numeric" autocomplete="off" spellcheck={false} aria-describedby="limit-day-hint" />
+            </Field>
+            <Field id="limit-month" label="Tokens per month">
+              <input id="limit-month" inputmode="numeric" autocomplete="off" spellcheck={false} />
+            </Field>
+            <Field id="limit-models" label="Models" hint="Comma-separated model names or globs (claude-sonnet-*, gpt-5*); empty: every model.">
+              <input id="limit-models" autocomplete="off" spellcheck={false} autocapitalize="off" aria-describedby="limit-models-hint" />
+            </Field>
+            <p id="limits-error" class="error" role="alert"></p>
+            <div class="row end">
+              <button type="button" id="limits-cancel">
+                Cancel
+              </button>
+              <button type="submit" class="primary">
+                Save limits
+              </button>
+            </div>
+          </form>
         </dialog>
       </body>
     </html>

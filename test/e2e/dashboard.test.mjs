@@ -4,14 +4,16 @@
 //
 // One gateway, one browser, one user ("alice") for the whole file; the tests run in order and build
 // on each other (add, cool, reorder, rename, delete, log in, connect), then the admin flow runs in a
-// fresh browser context with ADMIN_TOKEN, and the CSP check last.
+// fresh browser context with ADMIN_TOKEN, then the team views (issue 18: the team table with a
+// member whose login died, limits, a member's limits, the team's and a member's alert webhooks
+// against a local receiver on 127.0.0.1), and the CSP check last.
 //
 // Screenshots for the README: SCREENSHOTS=1 npm run test:e2e -- --test-name-pattern=dashboard
 // (or `SCREENSHOTS=1 npx node --test test/e2e/dashboard.test.mjs`) writes docs/screenshots/*.png.
 // CHROMIUM=/path/to/chromium overrides /usr/bin/chromium.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
@@ -35,6 +37,9 @@ const KEYS = {
   flaky: `sk-ant-api03-dash-flaky-${tag}`,
   old: `sk-proj-dash-old-${tag}`,
   openai: `sk-proj-dash-openai-${tag}`,
+  carol: `sk-ant-api03-dash-carol-${tag}`,
+  deadAccess: `sk-ant-oat01-dash-dead-${tag}`,
+  deadRefresh: `sk-ant-ort01-dash-dead-${tag}`,
 };
 const secrets = [...Object.values(KEYS)];
 
@@ -169,6 +174,13 @@ let ctx;
 /** @type {import("playwright-core").Page} */
 let page;
 let alice = { id: "", key: "" };
+/** The admin's browser context for the team views (made by the first team test, closed in after). */
+let admin = { ctx: /** @type {import("playwright-core").BrowserContext | null} */ (null), page: /** @type {import("playwright-core").Page} */ (/** @type {unknown} */ (null)) };
+/** A local alert receiver: every delivery it got; a path with "fail" in it answers 500. */
+const deliveries = [];
+/** @type {import("node:http").Server} */
+let receiver;
+let receiverUrl = "";
 /** Every CSP report the browser logged, on every page (the deliberate ones come last). */
 const cspReports = [];
 /** Uncaught errors in the page's own script. */
@@ -228,6 +240,17 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     });
     await new Promise((r) => fake.listen(0, "127.0.0.1", () => r(undefined)));
     const fakeUrl = `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (fake.address()).port}`;
+    receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        deliveries.push({ path: req.url ?? "", headers: req.headers, body });
+        res.writeHead((req.url ?? "").includes("fail") ? 500 : 200, { "content-type": "text/plain" });
+        res.end("ok");
+      });
+    });
+    await new Promise((r) => receiver.listen(0, "127.0.0.1", () => r(undefined)));
+    receiverUrl = `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (receiver.address()).port}`;
     const started = Date.now();
     [gw, browser] = await Promise.all([
       startGateway({
@@ -254,9 +277,11 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
   });
 
   after(async () => {
+    await admin.ctx?.close().catch(() => {});
     await browser?.close().catch(() => {});
     await gw?.stop();
     await new Promise((r) => (fake ? fake.close(() => r(undefined)) : r(undefined)));
+    await new Promise((r) => (receiver ? receiver.close(() => r(undefined)) : r(undefined)));
   });
 
   it("serves the page, its script and its stylesheet under the strict CSP, nosniff, no-referrer", async () => {
@@ -747,6 +772,360 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
       await assertNoSecretsInPage(ap);
     } finally {
       await actx.close();
+    }
+  });
+
+  // ---- the team views (issue 18): the admin's team table, limits and alerts; a member's limits and alerts ----
+
+  const compactFmt = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
+  const fullFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  const dayTokens = (d) => d.inputTokens + d.outputTokens + d.cacheReadTokens + d.cacheWriteTokens;
+  const teamRow = (name, p = admin.page) => p.locator(`#users tr[data-name="${name}"]`);
+  const sign = (secret, body) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+
+  /** A page signed in with `key` in a fresh context (its own sessionStorage). */
+  async function signedIn(key, name) {
+    const c = await newContext();
+    const p = await c.newPage();
+    watch(p);
+    await p.goto(`${gw.url}/`);
+    await p.getByLabel("Gateway key").fill(key);
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.locator("#who-name", { hasText: name }).waitFor();
+    return { c, p };
+  }
+
+  it("team: the admin sees each member's usage and account health; a member whose account needs a new login stands out", async () => {
+    // carol: a Claude login whose session cannot be renewed (the token endpoint refuses the refresh
+    // token), found by a check, and an API key that serves one request.
+    const made = await gw.api("POST", "/admin/users", gw.adminToken, { name: "carol", role: "member" });
+    assert.equal(made.status, 201, made.text);
+    const carol = made.json;
+    secrets.push(carol.key);
+    const dead = await gw.api("POST", "/api/accounts?check=false", carol.key, {
+      provider: "anthropic",
+      type: "oauth",
+      access: KEYS.deadAccess,
+      refresh: KEYS.deadRefresh,
+      expires: Date.now() - 60_000,
+      label: "carol claude",
+    });
+    assert.equal(dead.status, 201, dead.text);
+    const check = await gw.api("POST", `/api/accounts/${dead.json.id}/check`, carol.key);
+    assert.equal(check.json?.account?.status, "needs_reauth", check.text);
+    assert.equal((await gw.api("POST", "/api/accounts", carol.key, { provider: "anthropic", type: "api", key: KEYS.carol, label: "carol key" })).status, 201);
+    const r = await fetch(`${gw.url}/anthropic/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": carol.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+      body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user", content: "hi from carol" }] }),
+    });
+    assert.equal(r.status, 200, await r.text());
+
+    const { c, p } = await signedIn(gw.adminToken, "the admin token");
+    admin = { ctx: c, page: p };
+    await p.getByRole("heading", { name: "Admin", level: 1 }).waitFor();
+    await teamRow("carol").waitFor();
+
+    // carol: highlighted, with a badge, and named in the summary on top.
+    assert.match(await teamRow("carol").getAttribute("class"), /\bneeds-login\b/);
+    assert.equal(await teamRow("carol").locator(".badge").innerText(), "1 needs a new login");
+    assert.match(await teamRow("carol").locator('td[data-th="Accounts"]').innerText(), /^2: 1 active\s+1 needs a new login$/);
+    assert.match(await p.locator("#needs-login-summary").innerText(), /^1 member has an account that needs a new login: carol\. /);
+    assert.equal(await teamRow("alice").getAttribute("class"), null);
+    assert.equal(await teamRow("alice").locator(".badge").count(), 0);
+
+    // alice's numbers are the API's: today, the window, last seen; no limits yet.
+    const usage = (await gw.api("GET", "/admin/usage?days=30", gw.adminToken)).json.users;
+    const a = usage.find((u) => u.name === "alice");
+    const today = a.days.at(-1);
+    assert.ok(today.requests >= 4, JSON.stringify(today));
+    const used = async (name, th) => (await teamRow(name).locator(`td[data-th="${th}"]`).innerText()).replace(/\s+/g, " ");
+    assert.equal(await used("alice", "Today"), `${compactFmt.format(dayTokens(today))} tokens ${today.requests} requests`);
+    const winReq = a.days.reduce((s, d) => s + d.requests, 0);
+    const winTok = a.days.reduce((s, d) => s + dayTokens(d), 0);
+    assert.equal(await used("alice", "Last 30 days"), `${compactFmt.format(winTok)} tokens ${fullFmt.format(winReq)} requests`);
+    assert.match(await teamRow("alice").locator('td[data-th="Last seen"]').innerText(), /^(just now|\d+ (s|min) ago)$/);
+    assert.equal(await teamRow("alice").locator('td[data-th="Limits"]').innerText(), "none");
+    assert.equal(await used("carol", "Today"), `${compactFmt.format(7350)} tokens 1 request`);
+
+    // The chart: a bar per day of the window, stacked by member, with a legend.
+    const bars = p.locator(".team-chart svg.chart > rect, .team-chart svg.chart > g");
+    assert.equal(await bars.count(), 30);
+    assert.deepEqual((await p.locator(".team-chart .legend li").allInnerTexts()).map((t) => t.replace(/\s+/g, " ")), [`alice ${compactFmt.format(winTok)}`, `carol ${compactFmt.format(7350)}`]);
+    assert.match(await p.locator(".team-chart svg.chart").getAttribute("aria-label"), /^The team's tokens per UTC day over the last 30 days, by member/);
+    // Another window.
+    await p.getByLabel("Usage over").selectOption("7");
+    await p.locator("#team-window-head", { hasText: "Last 7 days" }).waitFor();
+    await p.waitForFunction(() => document.querySelectorAll(".team-chart svg.chart > rect, .team-chart svg.chart > g").length === 7);
+    await p.getByLabel("Usage over").selectOption("30");
+    await p.locator("#team-window-head", { hasText: "Last 30 days" }).waitFor();
+    await assertNoSecretsInPage(p);
+  });
+
+  it("team: sets a member's limits in a dialog, by keyboard; a value the gateway refuses is shown in its words", async () => {
+    const p = admin.page;
+    const limitsButton = teamRow("alice").getByRole("button", { name: /^Limits/ });
+    await limitsButton.click();
+    const dlg = p.getByRole("dialog", { name: "Limits for alice" });
+    await dlg.waitFor();
+    assert.equal(await p.evaluate(() => document.activeElement?.id), "limit-rpm");
+    await dlg.getByLabel("Tokens per day").fill("-5");
+    await dlg.getByRole("button", { name: "Save limits" }).click();
+    await p.locator("#limits-error", { hasText: /^Tokens per day: must be 0 or more \(0 stops the member\)\.?$/ }).waitFor();
+    assert.equal(await p.locator("#limit-day").getAttribute("aria-invalid"), "true");
+    assert.equal(await p.evaluate(() => document.activeElement?.id), "limit-day");
+    // Escape closes without saving; the focus goes back to the row's button.
+    await p.keyboard.press("Escape");
+    await dlg.waitFor({ state: "hidden" });
+    assert.equal(await p.evaluate(() => document.activeElement?.dataset.focusKey), `${alice.id}:limits`);
+    const none = (await gw.api("GET", "/admin/users", gw.adminToken)).json.users.find((u) => u.name === "alice").limits;
+    assert.deepEqual(none, { requestsPerMinute: null, tokensPerDay: null, tokensPerMonth: null, models: null });
+
+    // Enter on the focused button opens it again; Enter in a field saves.
+    await p.keyboard.press("Enter");
+    await dlg.waitFor();
+    assert.equal(await p.locator("#limits-error").innerText(), "");
+    await p.keyboard.type("60");
+    await dlg.getByLabel("Tokens per day").fill("2M");
+    await dlg.getByLabel("Tokens per month").fill("50,000,000");
+    await dlg.getByLabel("Models").fill("claude-sonnet-*, claude-haiku-*");
+    await dlg.getByLabel("Models").press("Enter");
+    await dlg.waitFor({ state: "hidden" });
+    const cell = teamRow("alice").locator('td[data-th="Limits"]');
+    await cell.filter({ hasText: "60 req/min" }).waitFor();
+    assert.deepEqual(await cell.locator(".lim").allInnerTexts(), ["60 req/min", "2M tokens/day", "50M tokens/month", "models: claude-sonnet-*, claude-haiku-*"]);
+    assert.match(await p.locator("#flash").innerText(), /^Limits for alice saved/);
+    const set = (await gw.api("GET", "/admin/users", gw.adminToken)).json.users.find((u) => u.name === "alice").limits;
+    assert.deepEqual(set, { requestsPerMinute: 60, tokensPerDay: 2_000_000, tokensPerMonth: 50_000_000, models: ["claude-sonnet-*", "claude-haiku-*"] });
+    await p.waitForFunction(() => document.activeElement?.closest("tr")?.getAttribute("data-name") === "alice");
+
+    // At phone width the table becomes one block per member: nothing overflows sideways.
+    await p.setViewportSize(PHONE);
+    await sleep(300);
+    const [scroll, inner] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scroll <= inner, `admin: ${scroll} px wide in a ${inner} px window`);
+    await p.setViewportSize(LAPTOP);
+  });
+
+  it("team: the chart stacks the five members who used the most and the rest; the summary counts who needs a new login (a larger team, from the API's shape)", async () => {
+    // A fresh gateway has one day of usage and two members: the browser sees a month of a team of
+    // eight here (GET /admin/usage's shape, the real answer plus made-up members and earlier days),
+    // so the rendering is checked at that size, and the README's screenshot shows it.
+    const p = admin.page;
+    const wave = (seed, i) => Math.round((Math.sin(seed * 7 + i * 0.9) + 1.3) * 90_000 * (((i + seed) % 7) < 5 ? 1 : 0.3));
+    const day = (date, tokens) => ({ date, requests: Math.round(tokens / 4000), inputTokens: Math.round(tokens * 0.2), outputTokens: Math.round(tokens * 0.05), cacheReadTokens: Math.round(tokens * 0.7), cacheWriteTokens: tokens - Math.round(tokens * 0.2) - Math.round(tokens * 0.05) - Math.round(tokens * 0.7) });
+    const made = [
+      { name: "dave", role: "admin", seed: 1, scale: 2.2, accounts: { total: 3, active: 3, cooling: 0, needsReauth: 0, disabled: 0 }, limits: { requestsPerMinute: null, tokensPerDay: null, tokensPerMonth: null, models: null } },
+      { name: "erin", role: "member", seed: 2, scale: 1.4, accounts: { total: 2, active: 0, cooling: 0, needsReauth: 2, disabled: 0 }, limits: { requestsPerMinute: 30, tokensPerDay: 1_000_000, tokensPerMonth: null, models: null } },
+      { name: "frank", role: "member", seed: 3, scale: 0.9, accounts: { total: 2, active: 1, cooling: 1, needsReauth: 0, disabled: 0 }, limits: { requestsPerMinute: null, tokensPerDay: null, tokensPerMonth: 20_000_000, models: null } },
+      { name: "grace", role: "member", seed: 4, scale: 0.6, accounts: { total: 1, active: 1, cooling: 0, needsReauth: 0, disabled: 0 }, limits: { requestsPerMinute: null, tokensPerDay: null, tokensPerMonth: null, models: ["claude-haiku-*"] } },
+      { name: "heidi", role: "member", seed: 5, scale: 0.3, accounts: { total: 1, active: 0, cooling: 0, needsReauth: 0, disabled: 1 }, limits: { requestsPerMinute: null, tokensPerDay: null, tokensPerMonth: null, models: null } },
+      { name: "ivan", role: "member", seed: 6, scale: 0, accounts: { total: 0, active: 0, cooling: 0, needsReauth: 0, disabled: 0 }, limits: { requestsPerMinute: null, tokensPerDay: null, tokensPerMonth: null, models: null } },
+    ];
+    await p.route(/\/admin\/usage\?days=\d+$/, async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      const dates = body.users[0].days.map((d) => d.date);
+      // The real members keep today; their earlier days are made up too.
+      for (const u of body.users) u.days = u.days.map((d, i) => (i === dates.length - 1 ? d : day(d.date, Math.round(wave(u.name.length, i) * (u.name === "alice" ? 1.6 : 0.5)))));
+      for (const [k, m] of made.entries()) {
+        body.users.push({
+          id: `u_made${String(k).padStart(12, "0")}`,
+          name: m.name,
+          role: m.role,
+          lastSeenAt: m.scale ? Date.now() - (k + 1) * 2_400_000 : null,
+          accounts: m.accounts,
+          limits: m.limits,
+          days: dates.map((date, i) => day(date, Math.round(wave(m.seed, i) * m.scale))),
+        });
+      }
+      await route.fulfill({ response: res, json: body });
+    });
+    try {
+      await p.reload();
+      await teamRow("ivan").waitFor();
+      assert.match(await p.locator("#needs-login-summary").innerText(), /^2 members have accounts that need a new login: carol, erin\. /);
+      assert.deepEqual(await p.locator("#users tr.needs-login").evaluateAll((rows) => rows.map((r) => r.dataset.name)), ["carol", "erin"]);
+      assert.match(await p.locator(".team-glance").innerText(), /^8 members · 7 made requests today · /);
+      // Five colours for the five who used the most, one for the rest.
+      const legend = (await p.locator(".team-chart .legend li").allInnerTexts()).map((t) => t.replace(/\s+/g, " "));
+      assert.equal(legend.length, 6, legend.join(" | "));
+      assert.deepEqual(legend.slice(0, 5).map((t) => t.split(" ")[0]), ["dave", "alice", "erin", "frank", "grace"]);
+      assert.match(legend[5], /^2 other members [\d.]+[KM]$/);
+      assert.equal(await p.locator(".team-chart svg.chart > rect, .team-chart svg.chart > g").count(), 30);
+      assert.equal(await p.locator(".team-chart svg.chart > g.stack").first().locator("rect.s0").count(), 1);
+      assert.match(await p.locator(".team-chart svg.chart > g.stack title").last().textContent(), /^[A-Z][a-z]{2} \d+: [\d.]+[KM] tokens, \d+ requests; dave [\d.]+[KM], alice/);
+      assert.equal(await teamRow("ivan").locator('td[data-th="Last seen"]').innerText(), "never");
+      assert.equal(await teamRow("ivan").locator('td[data-th="Accounts"]').innerText(), "none");
+      assert.equal(await teamRow("dave").locator("th .role").innerText(), "admin");
+      if (SHOTS) {
+        await p.evaluate(() => {
+          window.scrollTo(0, 0);
+          document.activeElement?.blur();
+        });
+        await p.locator('section[aria-labelledby="users-title"]').screenshot({ path: join(SHOTS, "team.png") });
+      }
+    } finally {
+      await p.unrouteAll();
+    }
+    await p.reload();
+    await teamRow("alice").waitFor();
+    assert.equal(await teamRow("ivan").count(), 0);
+  });
+
+  it("limits: a member sees their limits and what is left, on Accounts and in Settings", async () => {
+    const { c, p } = await signedIn(alice.key, "alice");
+    try {
+      const line = p.locator("#limits-line");
+      await line.waitFor();
+      const me = (await gw.api("GET", "/api/me", alice.key)).json;
+      assert.deepEqual(me.limits.models, ["claude-sonnet-*", "claude-haiku-*"]);
+      const before = me.left.tokensPerDay;
+      assert.ok(before > 0 && before < 2_000_000, `something was spent today: ${before} left`);
+      const text = await line.innerText();
+      assert.ok(text.startsWith(`Team limits: ${fullFmt.format(before)} of 2,000,000 tokens left today (resets in `), text);
+      assert.match(text, /· [\d,]+ of 50,000,000 tokens left this month \(resets in [^)]+\) · \d+ of 60 requests left this minute \(resets in \d+ s\) · models: claude-sonnet-\*, claude-haiku-\* Details$/);
+      assert.equal(await line.getByRole("link", { name: "Details" }).getAttribute("href"), "#settings");
+
+      // One more request (7,350 tokens): once the gateway counts it, Settings shows what is left now.
+      const r = await fetch(`${gw.url}/anthropic/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": alice.key, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user", content: "within my limits" }] }),
+      });
+      assert.equal(r.status, 200, await r.text());
+      let left = before;
+      for (let i = 0; i < 40 && left === before; i++) {
+        left = (await gw.api("GET", "/api/me", alice.key)).json.left.tokensPerDay;
+        if (left === before) await sleep(250);
+      }
+      assert.equal(left, before - 7350);
+      await line.getByRole("link", { name: "Details" }).click();
+      const day = p.locator('#my-limits li[data-limit="Tokens per UTC day"]');
+      await day.filter({ hasText: `${fullFmt.format(left)} of 2,000,000 tokens left today` }).waitFor();
+      assert.match(await day.innerText(), /resets in \d+ (h|min|s)/);
+      assert.equal(await day.locator("meter").evaluate((m) => m.value), 2_000_000 - left);
+      assert.deepEqual(await p.locator("#my-limits .bars label").allInnerTexts(), ["Tokens per UTC day", "Tokens per UTC month", "Requests per minute"]);
+      assert.match(await p.locator("#my-limits .models").innerText(), /^Models: claude-sonnet-\*, claude-haiku-\* \(requests for other models are refused with 403\)$/);
+      await assertNoSecretsInPage(p);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("alerts: the team webhook saves and shows its secret once; a test reaches a local receiver, signed; the last delivery shows; removed after asking", async () => {
+    const p = admin.page;
+    const panel = p.locator("#team-alerts");
+    await panel.scrollIntoViewIfNeeded();
+    await panel.locator("#team-alerts-current", { hasText: "No webhook is set" }).waitFor();
+    // A URL the gateway refuses, in its words.
+    await panel.getByLabel("Webhook URL").fill("http://example.com/hook");
+    await panel.getByRole("button", { name: "Save webhook" }).click();
+    await panel.locator("#team-alerts-error", { hasText: /^Could not save the webhook: the URL was refused: http: is taken only to a loopback address/ }).waitFor();
+    assert.equal(await panel.getByLabel("Webhook URL").getAttribute("aria-invalid"), "true");
+
+    const hookPath = `/hooks/team-${tag}`;
+    await panel.getByLabel("Webhook URL").fill(`${receiverUrl}${hookPath}`);
+    await panel.getByLabel("An account's quota window crossed its member's threshold").uncheck();
+    await panel.getByRole("button", { name: "Save webhook" }).click();
+    const shown = p.locator("#team-alerts-secret-value");
+    await shown.waitFor();
+    const secret = (await shown.innerText()).trim();
+    assert.match(secret, /^whsec_[\w-]{20,}$/);
+    secrets.push(secret);
+    assert.equal(await p.evaluate(() => document.activeElement?.id), "team-alerts-secret-title");
+    await panel.getByRole("button", { name: "Copy secret" }).click();
+    assert.equal(await p.evaluate(() => navigator.clipboard.readText()), secret);
+    assert.equal(await panel.getByLabel("Webhook URL").inputValue(), "", "the form is cleared");
+    const target = (await gw.api("GET", "/admin/alerts", gw.adminToken)).json;
+    assert.deepEqual(target.events, ["account.needs_reauth", "account.refused", "pool.exhausted", "limit.reached"]);
+    assert.equal(target.secret, undefined);
+
+    // What is set: the host only (a webhook's path is often its secret), the events in words.
+    const current = panel.locator("#team-alerts-current");
+    assert.match(await current.innerText(), new RegExp(`Sends to\\s+${receiverUrl.replace(/[.]/g, "\\.")}/…`));
+    assert.ok(!(await p.content()).includes(hookPath), "the webhook's path is not shown");
+    assert.match(await current.innerText(), /Events\s+An account needs a new login; A provider refused an account's key; A request found every account of a provider cooling down; A member hit a team limit/);
+    assert.match(await panel.locator("#team-alerts-last").innerText(), /^none yet$/);
+
+    // Send a test: the receiver gets it, signed with the secret just shown.
+    const sent = deliveries.length;
+    await panel.getByRole("button", { name: /^Send a test/ }).click();
+    await panel.locator("#team-alerts-result", { hasText: "Test delivered: the receiver answered 200." }).waitFor();
+    const got = deliveries.slice(sent).find((d) => d.path === hookPath);
+    assert.ok(got, "the receiver got the test");
+    assert.equal(JSON.parse(got.body).event, "test");
+    assert.equal(got.headers["x-subpool-signature"], sign(secret, got.body));
+    assert.ok(!got.body.includes(secret));
+    await panel.locator("#team-alerts-last", { hasText: /^delivered: the receiver answered 200 · (just now|\d+ s ago)$/ }).waitFor();
+    if (SHOTS) await panel.screenshot({ path: join(SHOTS, "alerts.png") });
+
+    // The secret goes once hidden, and is not shown again (a reload shows none).
+    await panel.getByRole("button", { name: "Done, hide the secret" }).click();
+    await shown.waitFor({ state: "detached" });
+    await assertNoSecretsInPage(p);
+    await p.reload();
+    await panel.locator("#team-alerts-last", { hasText: /^delivered/ }).waitFor();
+    assert.equal(await shown.count(), 0);
+    await assertNoSecretsInPage(p);
+
+    // A receiver that fails: the test says so, and so does the last delivery.
+    await panel.getByLabel("Webhook URL").fill(`${receiverUrl}/fail-${tag}`);
+    await panel.getByRole("button", { name: "Save webhook" }).click();
+    await shown.waitFor();
+    secrets.push((await shown.innerText()).trim());
+    await panel.getByRole("button", { name: "Done, hide the secret" }).click();
+    await panel.getByRole("button", { name: /^Send a test/ }).click();
+    await panel.locator("#team-alerts-result", { hasText: /^Test not delivered: 127\.0\.0\.1(:\d+)? answered 500\.$/ }).waitFor();
+    assert.match(await panel.locator("#team-alerts-result").getAttribute("class"), /\berror\b/);
+    await panel.locator("#team-alerts-last.error-text", { hasText: /^not delivered: .*answered 500 · / }).waitFor();
+
+    // Remove: Cancel keeps it; Remove removes it.
+    await panel.getByRole("button", { name: /^Remove/ }).click();
+    await p.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    assert.equal((await gw.api("GET", "/admin/alerts", gw.adminToken)).status, 200);
+    await panel.getByRole("button", { name: /^Remove/ }).click();
+    await p.getByRole("dialog").getByRole("button", { name: "Remove" }).click();
+    await panel.locator("#team-alerts-current", { hasText: "No webhook is set" }).waitFor();
+    assert.equal((await gw.api("GET", "/admin/alerts", gw.adminToken)).status, 404);
+    await assertNoSecretsInPage(p);
+  });
+
+  it("alerts: a member sets their own webhook in Settings; the test is signed and names them", async () => {
+    const { c, p } = await signedIn(alice.key, "alice");
+    try {
+      await p.goto(`${gw.url}/#settings`);
+      const panel = p.locator("#my-alerts");
+      await panel.locator("#my-alerts-current", { hasText: "No webhook is set" }).waitFor();
+      const hookPath = `/hooks/alice-${tag}`;
+      await panel.getByLabel("Webhook URL").fill(`${receiverUrl}${hookPath}`);
+      await panel.getByLabel("Webhook URL").press("Enter");
+      const shown = p.locator("#my-alerts-secret-value");
+      await shown.waitFor();
+      const secret = (await shown.innerText()).trim();
+      secrets.push(secret);
+      assert.equal((await gw.api("GET", "/api/alerts", alice.key)).json.events, null, "every event");
+      assert.match(await panel.locator("#my-alerts-current").innerText(), /Events\s+every event/);
+      const sent = deliveries.length;
+      await panel.getByRole("button", { name: /^Send a test/ }).click();
+      await panel.locator("#my-alerts-result", { hasText: "Test delivered: the receiver answered 200." }).waitFor();
+      const got = deliveries.slice(sent).find((d) => d.path === hookPath);
+      assert.ok(got, "the receiver got the test");
+      const body = JSON.parse(got.body);
+      assert.equal(body.event, "test");
+      assert.equal(body.user.name, "alice");
+      assert.equal(got.headers["x-subpool-signature"], sign(secret, got.body));
+      await panel.getByRole("button", { name: "Done, hide the secret" }).click();
+      await shown.waitFor({ state: "detached" });
+      assert.equal(await p.evaluate(() => document.activeElement?.id), "my-alerts-url");
+      await assertNoSecretsInPage(p);
+      // At phone width Settings (limits, alerts) does not overflow either.
+      await p.setViewportSize(PHONE);
+      await sleep(300);
+      const [scroll, inner] = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(scroll <= inner, `settings: ${scroll} px wide in a ${inner} px window`);
+    } finally {
+      await c.close();
     }
   });
 

@@ -1,50 +1,32 @@
 /**
- * Contract: the Admin view. Lists users, adds them, makes new keys (showing the secret once, with
- * the setup command), deletes them, and re-wraps stored credentials.
+ * Contract: the Admin view. Loads the team (GET /admin/usage over the chosen window) for the table
+ * and chart (admin-usage.ts), adds users, makes new keys (showing the secret once, with the setup
+ * command), deletes them, opens a member's limits (admin-limits.ts), and re-wraps stored
+ * credentials. The team's alert webhook is alerts-view.ts's.
  */
-import type { UserProfile, UserWithKey } from "../../wire";
+import type { TeamMemberUsage, TeamUsageAnswer, UserWithKey } from "../../wire";
+import { openLimits } from "./admin-limits";
+import { renderTeam } from "./admin-usage";
 import { alertMsg, api, copyText, errText, flash, setError } from "./api";
-import { $, btn, confirmDialog, h, timeEl } from "./dom";
+import { $, btn, confirmDialog, h } from "./dom";
 import { KEY_STORE, S, hooks } from "./state";
 
 // ---- admin -----------------------------------------------------------------------------------------
 
-let users: UserProfile[] = [];
+/** The window of the team table and chart, from the page's select (7, 30 or 90 days). */
+const teamDays = () => Number(($("team-days") as HTMLSelectElement).value) || 30;
 
 export async function loadUsers(): Promise<void> {
   if (!S.me || S.me.role !== "admin") return;
+  const days = teamDays();
   try {
-    const r = await api<{ users: UserProfile[] }>("GET", "/admin/users");
-    users = r.data.users;
+    const r = await api<TeamUsageAnswer>("GET", `/admin/usage?days=${days}`);
+    if (!S.key) return;
     setError("users-error", null);
-    renderUsers();
+    renderTeam(r.data.users, days, { limits: (u) => openLimits(u, () => void loadUsers()), rotate: (u) => void rotate(u), remove: (u) => void removeUser(u) });
   } catch (e) {
     setError("users-error", e);
   }
-}
-
-function renderUsers() {
-  const tbody = $("users");
-  const focused = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
-  tbody.replaceChildren(
-    ...users.map((u) =>
-      h(
-        "tr",
-        { "data-user": u.id, "data-name": u.name },
-        h("th", { scope: "row" }, u.name, S.me?.id === u.id ? h("span", { class: "muted" }, " (you)") : null),
-        h("td", { "data-th": "Role" }, u.role),
-        h("td", { "data-th": "Added" }, timeEl(u.createdAt, new Date(u.createdAt).toLocaleDateString())),
-        h(
-          "td",
-          { class: "actions" },
-          btn("New key", () => void rotate(u), { of: u.name, key: `${u.id}:rotate` }),
-          btn("Delete", () => void removeUser(u), { of: u.name, key: `${u.id}:delete`, cls: "danger" }),
-        ),
-      ),
-    ),
-  );
-  if (users.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No users yet.")));
-  if (focused) tbody.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
 /**
@@ -111,7 +93,7 @@ export async function addUser(ev: Event) {
   }
 }
 
-async function rotate(u: UserProfile) {
+async function rotate(u: TeamMemberUsage) {
   const self = S.me?.id === u.id;
   const ok = await confirmDialog(
     `Make a new key for ${u.name}?`,
@@ -131,7 +113,7 @@ async function rotate(u: UserProfile) {
   }
 }
 
-async function removeUser(u: UserProfile) {
+async function removeUser(u: TeamMemberUsage) {
   const self = S.me?.id === u.id;
   const ok = await confirmDialog(
     `Delete ${u.name}?`,

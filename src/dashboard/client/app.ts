@@ -6,8 +6,9 @@
  * both), no cookies.
  *
  * Secrets: the gateway key lives in sessionStorage (this tab only) and in memory; it is written into
- * the page only when the person asks for it ("Show with my key" in Connect your tools). The one
- * other secret ever shown is a user's new key, right after an admin created or rotated it.
+ * the page only when the person asks for it ("Show with my key" in Connect your tools). The only
+ * other secrets ever shown are a user's new key, right after an admin created or rotated it, and an
+ * alert webhook's signing secret, right after it was saved.
  *
  * Data that other parts of the gateway may not serve yet (account quota, usage, checks, settings)
  * is optional: a missing field or a 404 shows "no data yet" or hides that part.
@@ -18,7 +19,9 @@
 import type { Me } from "../../wire";
 import { loadAccounts } from "./accounts-view";
 import { addApiKey, importFile, startLogin } from "./add-account";
-import { addUser, rewrap } from "./admin-view";
+import { wireLimits } from "./admin-limits";
+import { addUser, loadUsers, rewrap } from "./admin-view";
+import { wireAlerts } from "./alerts-view";
 import { ApiError, alertMsg, api, copyText, errText } from "./api";
 import { applyKeyToConnect } from "./connect-view";
 import { $, show } from "./dom";
@@ -70,6 +73,10 @@ function wire() {
     });
   }
   $("add-user-form").addEventListener("submit", (ev) => void addUser(ev));
+  $("team-days").addEventListener("change", () => void loadUsers());
+  wireLimits();
+  wireAlerts("team");
+  wireAlerts("my");
   $("rewrap").addEventListener("click", () => void rewrap());
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && S.me && currentView() === "accounts") void loadAccounts();

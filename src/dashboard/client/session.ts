@@ -1,15 +1,19 @@
 /**
  * Contract: signing in and out, entering the app (who you are, the nav, the refresh timers), and
- * route(), which shows the current view and loads what it needs. signOut clears every view's state.
+ * route(), which shows the current view and loads what it needs (Accounts and Settings read the
+ * member's limits again, /api/me). signOut clears every view's state.
  */
 import type { Me } from "../../wire";
 import { loadAccounts, tick } from "./accounts-view";
 import { stopLogin } from "./add-account";
 import { loadUsers } from "./admin-view";
+import { loadAlerts, resetAlerts } from "./alerts-view";
 import { ApiError, api, errText } from "./api";
 import { applyKeyToConnect } from "./connect-view";
 import { $, show } from "./dom";
 import { currentView } from "./nav";
+import { hasLimits } from "./limits-words";
+import { loadMyLimits } from "./my-limits";
 import { loadSettings } from "./settings-view";
 import { KEY_STORE, REFRESH_MS, S, checks, renaming, usage } from "./state";
 
@@ -61,10 +65,14 @@ export function signOut(message?: string) {
   S.settingsAvailable = null;
   S.settingsDirty = false;
   S.shownView = null;
-  for (const id of ["account-groups", "users", "new-key-slot", "login-panel", "import-result", "alert", "flash", "check-slot"]) {
+  for (const id of ["account-groups", "users", "team-summary", "team-chart", "new-key-slot", "login-panel", "import-result", "alert", "flash", "check-slot", "limits-line", "my-limits-body"]) {
     const el = document.getElementById(id);
     if (el) el.replaceChildren();
   }
+  resetAlerts();
+  show($("limits-line"), false);
+  const limitsDialog = $("limits-dialog") as HTMLDialogElement;
+  if (limitsDialog.open) limitsDialog.close();
   applyKeyToConnect(false);
   ($("show-key") as HTMLInputElement).checked = false;
   show($("login-panel"), false);
@@ -99,7 +107,10 @@ export function enterApp() {
   window.clearInterval(S.refreshTimer);
   window.clearInterval(S.tickTimer);
   S.refreshTimer = window.setInterval(() => {
-    if (document.visibilityState === "visible" && currentView() === "accounts") void loadAccounts();
+    if (document.visibilityState !== "visible" || currentView() !== "accounts") return;
+    void loadAccounts();
+    // What is left of a team limit changes with every request; a member without limits has nothing to update.
+    if (hasLimits(S.me?.limits)) void loadMyLimits();
   }, REFRESH_MS);
   S.tickTimer = window.setInterval(tick, 1000);
 }
@@ -113,8 +124,8 @@ export function route() {
     if (a.dataset.view === v) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  if (v === "accounts") void loadAccounts();
-  if (v === "settings") void loadSettings();
-  if (v === "admin") void loadUsers();
+  if (v === "accounts") void Promise.all([loadAccounts(), loadMyLimits()]);
+  if (v === "settings") void Promise.all([loadSettings(), loadMyLimits(), loadAlerts("my")]);
+  if (v === "admin") void Promise.all([loadUsers(), loadAlerts("team")]);
   document.title = `${{ accounts: "Accounts", settings: "Settings", connect: "Connect your tools", admin: "Admin" }[v]} · subpool`;
 }
