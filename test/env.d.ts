@@ -7,3 +7,9 @@ declare namespace Cloudflare {
     ADMIN_TOKEN: string;
   }
 }
+
+// Documents imported as text (Vite's ?raw), for the tests that keep them true.
+declare module "*.md?raw" {
+  const text: string;
+  export default text;
+}

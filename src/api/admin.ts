@@ -13,7 +13,8 @@ import type { UserProfile } from "../pool/types";
 import { NO_LIMITS } from "../pool/limits-store";
 import { MODEL_GLOB } from "../limits/models";
 import type { Limits, TeamMemberUsage, TeamUsageAnswer, UserListed } from "../wire";
-import { newId } from "../vault/envelope";
+import { readTeamTarget, writeTeamTarget } from "../alerts/team-target";
+import { getKeyring, newId } from "../vault/envelope";
 import { kvKeys } from "../vault/records";
 import { stats } from "../stats";
 import { jsonBody, parseWith, pathId } from "./validate";
@@ -196,5 +197,9 @@ export const admin = new Hono<AppEnv>()
       }
       cursor = page.list_complete ? undefined : page.cursor;
     } while (cursor);
-    return c.json({ users, rewrapped, keyVersion: c.var.cfg.MASTER_KEY_VERSION });
+    // The team alert's signing secret is sealed under the master keyring too (alerts/team-target.ts).
+    const ring = await getKeyring(c.var.cfg);
+    const team = await readTeamTarget(c.env, ring);
+    if (team?.stale) await writeTeamTarget(c.env, ring, team);
+    return c.json({ users, rewrapped, teamAlertsResealed: team?.stale ?? false, keyVersion: c.var.cfg.MASTER_KEY_VERSION });
   });

@@ -10,7 +10,7 @@
 // Offline only: no request leaves 127.0.0.1.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -36,7 +36,18 @@ const known = new Set(Object.values(KEYS));
  */
 function startFake() {
   const seen = [];
+  /** Alert deliveries to /hook: the signature and the exact body. */
+  const hooks = [];
   const server = createServer((req, res) => {
+    if (req.url === "/hook") {
+      const chunks = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        hooks.push({ signature: req.headers["x-subpool-signature"], body: Buffer.concat(chunks) });
+        res.writeHead(204).end();
+      });
+      return;
+    }
     req.resume();
     req.on("end", () => {
       const anthropic = req.url?.startsWith("/v1/messages");
@@ -57,7 +68,7 @@ function startFake() {
       res.end(text);
     });
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, seen, base: `http://127.0.0.1:${server.address().port}` })));
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, seen, hooks, base: `http://127.0.0.1:${server.address().port}` })));
 }
 
 const state = {
@@ -65,10 +76,12 @@ const state = {
   /** @type {any} */ fake: null,
   /** @type {import("./gateway.mjs").Gateway | null} */ gw: null,
   adminToken: "",
+  /** The team alert's signing secret, shown once when it was set (with key A). */
+  alertSecret: "",
   alice: { id: "", key: "", accounts: /** @type {{id: string, provider: string, secret: string}[]} */ ([]) },
   bob: { id: "", key: "", accounts: /** @type {{id: string, provider: string, secret: string}[]} */ ([]) },
   /** Every secret of this suite, for the gateway log's redaction and the leak check. */
-  secrets: () => [A, B, ...Object.values(KEYS), state.alice.key, state.bob.key].filter(Boolean),
+  secrets: () => [A, B, ...Object.values(KEYS), state.alice.key, state.bob.key, state.alertSecret].filter(Boolean),
 };
 
 const opencodeFile = () => ({ anthropic: { type: "api", key: KEYS.antImported } });
@@ -168,6 +181,10 @@ describe("MASTER_KEY rotation, end to end", { timeout: TEST_TIMEOUT_MS * 4 }, ()
     state.bob.accounts.push({ id: bobImp.json.imported[0].account.id, provider: "anthropic", secret: KEYS.bob1 });
     await everyAccountServes(state.alice);
     await everyAccountServes(state.bob);
+    // The team alert's signing secret is sealed under the master keyring too.
+    const hook = await api("PUT", "/admin/alerts", state.adminToken, { url: `${state.fake.base}/hook` });
+    assert.equal(hook.status, 200, hook.text);
+    state.alertSecret = hook.json.secret;
   });
 
   it("2. key B as version 2 with OLD_MASTER_KEYS=1:A: everything serves; /admin/rewrap re-wraps every user", { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -183,10 +200,10 @@ describe("MASTER_KEY rotation, end to end", { timeout: TEST_TIMEOUT_MS * 4 }, ()
 
     const rewrap = await api("POST", "/admin/rewrap", state.adminToken);
     assert.equal(rewrap.status, 200, rewrap.text);
-    assert.deepEqual(rewrap.json, { users: 2, rewrapped: 2, keyVersion: 2 });
+    assert.deepEqual(rewrap.json, { users: 2, rewrapped: 2, teamAlertsResealed: true, keyVersion: 2 });
     // Nothing left under version 1.
     const twice = await api("POST", "/admin/rewrap", state.adminToken);
-    assert.deepEqual(twice.json, { users: 2, rewrapped: 0, keyVersion: 2 });
+    assert.deepEqual(twice.json, { users: 2, rewrapped: 0, teamAlertsResealed: false, keyVersion: 2 });
     await everyAccountServes(state.alice);
     // Bob makes no request while the old key is configured.
   });
@@ -217,6 +234,13 @@ describe("MASTER_KEY rotation, end to end", { timeout: TEST_TIMEOUT_MS * 4 }, ()
     assert.equal((await api("GET", "/api/accounts", state.bob.key)).json.accounts.length, 1);
 
     // Nothing to re-wrap any more.
-    assert.deepEqual((await api("POST", "/admin/rewrap", state.adminToken)).json, { users: 2, rewrapped: 0, keyVersion: 2 });
+    assert.deepEqual((await api("POST", "/admin/rewrap", state.adminToken)).json, { users: 2, rewrapped: 0, teamAlertsResealed: false, keyVersion: 2 });
+    // The team alert still signs with the secret shown under key A: it was resealed, not lost.
+    const test = await api("POST", "/admin/alerts/test", state.adminToken);
+    assert.equal(test.status, 200, test.text);
+    assert.equal(test.json.ok, true, test.text);
+    const got = state.fake.hooks.at(-1);
+    assert.ok(got, "the receiver got the test alert");
+    assert.equal(got.signature, `sha256=${createHmac("sha256", state.alertSecret).update(got.body).digest("hex")}`);
   });
 });
