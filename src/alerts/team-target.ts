@@ -2,7 +2,7 @@
  * The team-wide alert target (PUT /admin/alerts): one KV record every member's Durable Object reads
  * when it has something to deliver, so the admin hears of every member's events. Its signing secret
  * belongs to no user, so it is sealed under the master keyring (envelope.ts, sealUnderMaster) and
- * bound to its KV key. Objects keep what they read for TEAM_TARGET_TTL_MS: a change reaches them
+ * bound to its KV key, and so is its URL (a Slack or Discord webhook URL is itself a secret). Objects keep what they read for TEAM_TARGET_TTL_MS: a change reaches them
  * within a minute (KV itself may lag as long), which an alert can afford and a busy team's KV
  * bill likes. The last delivery's status is one KV record too, written by whichever object sent.
  */
@@ -20,6 +20,7 @@ export interface AlertTarget {
 
 /** What KV holds under kvKeys.teamAlerts. */
 interface TeamAlertRecord {
+  /** s1.<version>.<iv>.<ct> (sealUnderMaster, place TEAM_URL_PLACE): a webhook URL is a bearer secret. */
   url: string;
   events: AlertEvent[] | null;
   /** s1.<version>.<iv>.<ct> (sealUnderMaster, place kvKeys.teamAlerts). */
@@ -28,6 +29,7 @@ interface TeamAlertRecord {
 }
 
 export const TEAM_TARGET_TTL_MS = 60_000;
+const TEAM_URL_PLACE = `${kvKeys.teamAlerts}#url`;
 
 type Vault = { VAULT: KVNamespace };
 
@@ -43,12 +45,12 @@ function recordOf(v: unknown): TeamAlertRecord | null {
 export async function readTeamTarget(env: Vault, ring: Keyring): Promise<(AlertTarget & { stale: boolean }) | null> {
   const rec = recordOf(await env.VAULT.get(kvKeys.teamAlerts, "json"));
   if (!rec) return null;
-  const { plaintext, stale } = await openUnderMaster(ring, kvKeys.teamAlerts, rec.secret);
-  return { url: rec.url, events: rec.events, secret: plaintext, stale };
+  const [secret, url] = await Promise.all([openUnderMaster(ring, kvKeys.teamAlerts, rec.secret), openUnderMaster(ring, TEAM_URL_PLACE, rec.url)]);
+  return { url: url.plaintext, events: rec.events, secret: secret.plaintext, stale: secret.stale || url.stale };
 }
 
 export async function writeTeamTarget(env: Vault, ring: Keyring, target: AlertTarget, now = Date.now()): Promise<void> {
-  const rec: TeamAlertRecord = { url: target.url, events: target.events, secret: await sealUnderMaster(ring, kvKeys.teamAlerts, target.secret), createdAt: now };
+  const rec: TeamAlertRecord = { url: await sealUnderMaster(ring, TEAM_URL_PLACE, target.url), events: target.events, secret: await sealUnderMaster(ring, kvKeys.teamAlerts, target.secret), createdAt: now };
   await env.VAULT.put(kvKeys.teamAlerts, JSON.stringify(rec));
 }
 

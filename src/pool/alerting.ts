@@ -25,6 +25,11 @@ import { readQuota, readSettings } from "./telemetry-store";
 
 /** Where the member's signing secret is sealed under their data key (no account id has this shape). */
 const SECRET_PLACE = { accountId: "alerts", field: "signing-secret" } as const;
+/**
+ * The webhook URL is sealed too: a Slack or Discord webhook URL is itself a bearer secret (anyone
+ * holding it can post to the channel), so a dump of the object must not show it.
+ */
+const URL_PLACE = { accountId: "alerts", field: "webhook-url" } as const;
 
 /** What an isolate saw that becomes an alert here (the isolates send these with sync). */
 export type EdgeAlert = { event: "pool.exhausted"; provider: string; at: number } | { event: "limit.reached"; field: string; at: number };
@@ -66,14 +71,17 @@ export class Alerting {
     if (problem) throw refuse(400, `url: ${problem}`, "url");
     const userId = this.profile.userId();
     const secret = newSigningSecret();
-    const sealed = await encryptField(await this.dataKey.get(), { userId, ...SECRET_PLACE }, secret);
-    this.store.setTarget(url, events, sealed, Date.now());
+    const dek = await this.dataKey.get();
+    const sealed = await encryptField(dek, { userId, ...SECRET_PLACE }, secret);
+    this.store.setTarget(await encryptField(dek, { userId, ...URL_PLACE }, url), events, sealed, Date.now());
     return { url, events, secret };
   }
 
-  view(): AlertTargetView | null {
+  async view(): Promise<AlertTargetView | null> {
     const t = this.store.target();
-    return t && { url: t.url, events: t.events, lastDelivery: t.lastDelivery };
+    if (!t) return null;
+    const url = await decryptField(await this.dataKey.get(), { userId: this.profile.userId(), ...URL_PLACE }, t.url);
+    return { url, events: t.events, lastDelivery: t.lastDelivery };
   }
 
   deleteTarget(): boolean {
@@ -229,8 +237,10 @@ export class Alerting {
   private async memberTarget(): Promise<AlertTarget | null> {
     const t = this.store.target();
     if (!t) return null;
-    const secret = await decryptField(await this.dataKey.get(), { userId: this.profile.userId(), ...SECRET_PLACE }, t.secret);
-    return { url: t.url, events: t.events, secret };
+    const dek = await this.dataKey.get();
+    const userId = this.profile.userId();
+    const [url, secret] = await Promise.all([decryptField(dek, { userId, ...URL_PLACE }, t.url), decryptField(dek, { userId, ...SECRET_PLACE }, t.secret)]);
+    return { url, events: t.events, secret };
   }
 
   private async record(scope: AlertScope, result: DeliveryResult): Promise<void> {

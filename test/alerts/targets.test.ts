@@ -158,3 +158,35 @@ describe("who may set which target", () => {
     expect((await call("/api/alerts", { key: b.key })).status).toBe(404);
   });
 });
+
+describe("webhook URLs at rest", () => {
+  it("are sealed: neither KV nor the member's object holds a webhook URL in the clear (a Slack URL is a bearer secret)", async () => {
+    const u = await createUser(`rest${++n}`);
+    const teamUrl = "https://hooks.slack.com/services/T000/B000/team-url-secret-path";
+    const memberUrl = "https://discord.com/api/webhooks/123/member-url-secret-path";
+    expect((await put("/admin/alerts", ADMIN, { url: teamUrl })).status).toBe(200);
+    expect((await put("/api/alerts", u.key, { url: memberUrl })).status).toBe(200);
+    // Read back in full by their owners.
+    expect((await call("/admin/alerts", { key: ADMIN })).json<{ url: string }>().url).toBe(teamUrl);
+    expect((await call("/api/alerts", { key: u.key })).json<{ url: string }>().url).toBe(memberUrl);
+    // Every KV value, and every row of the member's object.
+    const { env, runInDurableObject } = await import("cloudflare:test");
+    let dump = "";
+    let cursor: string | undefined;
+    do {
+      const page = await env.VAULT.list({ cursor });
+      for (const k of page.keys) dump += `${k.name}=${await env.VAULT.get(k.name)}\n`;
+      cursor = page.list_complete ? undefined : page.cursor;
+    } while (cursor);
+    dump += await runInDurableObject(env.USER_POOL.get(env.USER_POOL.idFromName(u.id)), (_o, s) =>
+      JSON.stringify(
+        s.storage.sql
+          .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'")
+          .toArray()
+          .map((t) => s.storage.sql.exec(`SELECT * FROM ${t.name}`).toArray()),
+      ),
+    );
+    expect(dump).toContain("alerts:team");
+    for (const secretPath of ["team-url-secret-path", "member-url-secret-path", "hooks.slack.com", "discord.com"]) expect(dump).not.toContain(secretPath);
+  });
+});
