@@ -150,6 +150,34 @@ export const ROUTES: RouteRow[] = [
     sample: () => ({}),
   },
   {
+    method: "PATCH",
+    path: "/admin/users/:userId",
+    scope: "admin",
+    body: "json",
+    params: (fx) => ({ userId: pathIdArb("u", [fx.spare.id]) }),
+    valid: () =>
+      fc.record({
+        limits: fc.record(
+          {
+            requestsPerMinute: fc.option(fc.nat()),
+            tokensPerDay: fc.option(fc.nat()),
+            tokensPerMonth: fc.option(fc.nat()),
+            models: fc.option(fc.array(fc.constantFrom("claude-sonnet-*", "gpt-5*", "claude-haiku-4-5"), { maxLength: 3 })),
+          },
+          { requiredKeys: [] },
+        ),
+      }),
+    // If a refusal still changed them, GET /admin/users (in the state snapshot) would show it.
+    sample: (fx) => ({ params: { userId: fx.spare.id }, body: { limits: { requestsPerMinute: 0, models: ["nothing"] } } }),
+  },
+  {
+    method: "GET",
+    path: "/admin/usage",
+    scope: "admin",
+    body: "none",
+    sample: () => ({}),
+  },
+  {
     method: "GET",
     path: "/admin/stats",
     scope: "admin",
