@@ -68,9 +68,30 @@ export interface BodyBytes {
   bytes(): Promise<ArrayBuffer | null>;
 }
 
-export async function enforceLimits(snap: Snapshot, provider: Provider, body: BodyBytes, now: number): Promise<void> {
+export interface LimitedRequest {
+  method: string;
+  /** The path after the provider's prefix. */
+  path: string;
+  body: BodyBytes;
+}
+
+/** A model name as quoted back: a member chooses it, and the answer must not echo a megabyte. */
+const quoted = (model: string) => (model.length > 100 ? `${model.slice(0, 100)}…` : model);
+
+export async function enforceLimits(snap: Snapshot, provider: Provider, req: LimitedRequest, now: number): Promise<void> {
   const l = snap.limits;
+  // A model list or a token limit covers only what the gateway can see: a batch or a file names
+  // its models elsewhere and is billed later, out of sight. Those paths are closed to the member.
+  const watched: LimitField | null = l.models !== null ? "models" : l.tokensPerDay !== null ? "tokensPerDay" : l.tokensPerMonth !== null ? "tokensPerMonth" : null;
+  if (watched && !provider.metered(req.method, req.path)) {
+    throw limitError(
+      403,
+      watched,
+      `subpool: ${req.method} ${provider.prefix}${req.path.slice(0, 200)} is closed to you: your team's ${watched === "models" ? "model list" : "token limit"} covers only requests whose model and tokens the gateway sees (messages, chat completions, responses, model listings), and this one's it cannot (a limit of your team, not of ${provider.name}). Ask your admin.`,
+    );
+  }
   if (l.models !== null) {
+    const body = req.body;
     const bytes = body.held() ?? (await body.bytes());
     const named = bytes ? topLevelModels(new Uint8Array(bytes)) : [];
     if (named.length > 1) {
@@ -82,7 +103,7 @@ export async function enforceLimits(snap: Snapshot, provider: Provider, body: Bo
       throw limitError(
         403,
         "models",
-        `subpool: your team's admin allows you ${allowed} through this gateway, not "${model}" (a limit of your team, not of ${provider.name}). Pick an allowed model, or ask your admin.`,
+        `subpool: your team's admin allows you ${allowed} through this gateway, not "${quoted(model)}" (a limit of your team, not of ${provider.name}). Pick an allowed model, or ask your admin.`,
       );
     }
   }
@@ -90,6 +111,10 @@ export async function enforceLimits(snap: Snapshot, provider: Provider, body: Bo
   const ends = windowEnds(now);
   const over = (field: LimitField, end: number, what: string) => {
     const s = Math.max(1, Math.ceil((end - now) / 1000));
+    // A limit of 0 is a pause: nothing frees it but the admin, and no retry will pass.
+    if (l[field] === 0) {
+      return limitError(429, field, `subpool: your team's admin has paused your use of this gateway (a limit of 0 ${what.replace(/^0 /, "")}; not ${provider.name}'s rate limit). Ask your admin.`, s, true);
+    }
     return limitError(
       429,
       field,
@@ -102,11 +127,11 @@ export async function enforceLimits(snap: Snapshot, provider: Provider, body: Bo
   if (l.requestsPerMinute !== null && spent.minuteRequests >= l.requestsPerMinute) throw over("requestsPerMinute", ends.minute, `${l.requestsPerMinute} requests per minute`);
 }
 
-function limitError(status: 403 | 429, field: LimitField, message: string, retryAfterS?: number): GatewayError {
+function limitError(status: 403 | 429, field: LimitField, message: string, retryAfterS?: number, paused = false): GatewayError {
   const headers: Record<string, string> = { "x-subpool-limit": field };
   if (retryAfterS !== undefined) headers["retry-after"] = String(retryAfterS);
-  // A client that retries a day's or a month's limit only spins: SDKs honour x-should-retry.
-  if (field !== "requestsPerMinute") headers["x-should-retry"] = "false";
+  // A client that retries a day's or a month's limit, or a pause, only spins: SDKs honour x-should-retry.
+  if (field !== "requestsPerMinute" || paused) headers["x-should-retry"] = "false";
   return new GatewayError(status, status === 429 ? "rate_limit_error" : "permission_error", message, { headers });
 }
 

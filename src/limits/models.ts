@@ -38,7 +38,7 @@ export function topLevelModels(bytes: Uint8Array): string[] {
       if (i < 0) return found; // cut off inside a string
       if (depth === 1 && expectKey) {
         expectKey = false;
-        modelValue = i - start - 1 === MODEL_KEY.length && decode(bytes, start, i) === MODEL_KEY ? 1 : 0;
+        modelValue = isModelKey(bytes, start, i) ? 1 : 0;
       } else if (depth === 1 && modelValue === 2) {
         found.push(decode(bytes, start, i));
         modelValue = 0;
@@ -66,6 +66,16 @@ export function topLevelModels(bytes: Uint8Array): string[] {
   return found;
 }
 
+/**
+ * Whether the key between two quotes is `model`, escapes resolved: `"mod\u0065l"` is the same key
+ * to every JSON parser, so it must be to this check. Escaped, the name is at most 6 bytes a letter.
+ */
+function isModelKey(bytes: Uint8Array, open: number, close: number): boolean {
+  const raw = close - open - 1;
+  if (raw === MODEL_KEY.length) return decode(bytes, open, close) === MODEL_KEY;
+  return raw > MODEL_KEY.length && raw <= MODEL_KEY.length * 6 && bytes.subarray(open + 1, close).includes(BACKSLASH) && decode(bytes, open, close) === MODEL_KEY;
+}
+
 function isSpace(b: number): boolean {
   return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 }
@@ -91,22 +101,40 @@ function decode(bytes: Uint8Array, open: number, close: number): string {
   }
 }
 
-const compiled = new Map<string, RegExp>();
+/** Model names longer than this match no glob (real names are under 100 characters). */
+export const MODEL_NAME_MAX = 256;
 
-/** A glob (`*` any run of characters, `?` one) as a case-insensitive whole-name match. */
-function globRegExp(glob: string): RegExp {
-  let re = compiled.get(glob);
-  if (!re) {
-    const body = glob.replace(/[.+^${}()|[\]\\/]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-    re = new RegExp(`^${body}$`, "i");
-    if (compiled.size > 1000) compiled.clear();
-    compiled.set(glob, re);
+/**
+ * Whether `name` matches `glob` whole (`*` any run of characters, `?` one), case-insensitively.
+ * Not a RegExp: `.*` runs backtrack, and a member chooses the name (`claude-*-*-*` against a long
+ * run of dashes took seconds). This is the greedy match that remembers only the last star: at most
+ * name × glob steps, and both are short (MODEL_NAME_MAX, and a glob of at most 100).
+ */
+function globMatch(glob: string, name: string): boolean {
+  const g = glob.toLowerCase();
+  const n = name.toLowerCase();
+  let gi = 0;
+  let ni = 0;
+  let star = -1;
+  let from = 0;
+  while (ni < n.length) {
+    if (gi < g.length && (g[gi] === "?" || g[gi] === n[ni])) {
+      gi++;
+      ni++;
+    } else if (gi < g.length && g[gi] === "*") {
+      star = gi++;
+      from = ni;
+    } else if (star >= 0) {
+      gi = star + 1;
+      ni = ++from;
+    } else return false;
   }
-  return re;
+  while (gi < g.length && g[gi] === "*") gi++;
+  return gi === g.length;
 }
 
 export function modelAllowed(model: string, globs: readonly string[]): boolean {
-  return globs.some((g) => globRegExp(g).test(model));
+  return model.length <= MODEL_NAME_MAX && globs.some((g) => globMatch(g, model));
 }
 
 /** What a model glob may hold: model names' characters, `*` and `?` (checked when an admin sets it). */

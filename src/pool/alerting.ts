@@ -175,6 +175,16 @@ export class Alerting {
    * target and the team's, once an hour at most, and asks for the alarm. No I/O: when the team
    * target is not known here yet, the alarm decides on it.
    */
+  /**
+   * Reads the team target when what this object holds has lapsed, so that `raise` (synchronous: it
+   * runs inside a sync) knows whether the team wants an event instead of guessing. Called off the
+   * path of any answer.
+   */
+  async warmTeam(): Promise<void> {
+    if (this.team.peek() !== undefined) return;
+    await this.team.get(this.env, () => getKeyring(getConfig(this.env)));
+  }
+
   raise(event: AlertEvent, account: AlertAccount | null, subject: string, message: string, at = Date.now()): void {
     if (!this.profile.profile()) return;
     const now = Date.now();

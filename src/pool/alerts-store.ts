@@ -13,6 +13,12 @@ import { parseJsonBody } from "../util";
 export const DEDUP_MS = 60 * 60_000;
 /** Deliveries an outbox holds at most: past that, new alerts are dropped (a receiver long dead must not grow storage). */
 export const OUTBOX_CAP = 200;
+/**
+ * Alerts one member raises in an hour at most, whatever their subjects: the hourly dedup is per
+ * subject, and a member who adds, checks and deletes account after account makes a new subject
+ * each time (a flood of the team's channel, or of a URL they chose). Past the cap, alerts are dropped.
+ */
+export const ALERTS_PER_HOUR = 20;
 
 export type AlertScope = "member" | "team";
 
@@ -95,6 +101,10 @@ export class AlertsStore {
   /** Records the event about `subject` unless it was raised within DEDUP_MS; whether it is new. */
   claim(event: AlertEvent, subject: string, now: number): boolean {
     this.sql.exec("DELETE FROM alert_sent WHERE at <= ?", now - DEDUP_MS);
+    if (this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM alert_sent").one().n >= ALERTS_PER_HOUR) {
+      console.warn(`subpool: alert ${event} dropped: ${ALERTS_PER_HOUR} alerts were raised for this member in the last hour`);
+      return false;
+    }
     const fresh = this.sql.exec("INSERT INTO alert_sent (event, subject, at) VALUES (?, ?, ?) ON CONFLICT (event, subject) DO NOTHING", event, subject, now).rowsWritten > 0;
     return fresh;
   }

@@ -194,6 +194,9 @@ export class UserPool extends DurableObject<Env> {
       if (quotaBefore) this.#alerting.quotaCrossed(quotaBefore);
       this.#alerting.outcomes(reports);
       this.#alerting.edge(extra.events ?? []);
+      // The team target, read in the background when it lapsed: the next raise knows whether the
+      // team wants an event (an event before any team target existed must not use up its hour).
+      void this.#alerting.warmTeam().catch(() => undefined);
       this.#limits.record(reports);
       this.#limits.admitted(extra.admitted ?? []);
       if (utcDay(now) !== this.#profile.get("purged_on")) {

@@ -164,6 +164,13 @@ export const anthropic: Provider = {
     return { url: cfg.ANTHROPIC_API_BASE + path + search };
   },
 
+  // Messages (its usage is read from the answer), token counting (free) and the model list; not
+  // Message Batches (results fetched later, their tokens never pass the gateway) nor Files.
+  metered(method, path) {
+    if (method === "POST") return path === "/v1/messages" || path === "/v1/messages/count_tokens";
+    return method === "GET" && /^\/v1\/models(\/[^/]+)?$/.test(path);
+  },
+
   authorize(headers, account, cred) {
     if (account.type === "api") {
       headers.set("x-api-key", cred.key ?? "");

@@ -31,6 +31,12 @@ export const copilot: Provider = {
     return { url: cfg.COPILOT_API_BASE + path + search };
   },
 
+  // Chat Completions (usage read from the answer) and the model list.
+  metered(method, path) {
+    if (method === "POST") return path === "/chat/completions" || path === "/v1/chat/completions";
+    return method === "GET" && (path === "/models" || path === "/v1/models");
+  },
+
   authorize(headers, _account, cred) {
     headers.set("authorization", `Bearer ${cred.access ?? ""}`);
   },

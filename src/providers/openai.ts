@@ -277,6 +277,13 @@ export const openai: Provider = {
       : { refused: "ChatGPT subscription accounts serve only /v1/responses; add an API key for other endpoints" };
   },
 
+  // Chat Completions and Responses (usage read from the answer) and the model list; not Batches,
+  // Files, stored responses or background runs fetched later, whose tokens the gateway never sees.
+  metered(method, path) {
+    if (method === "POST") return path === "/v1/chat/completions" || path === "/v1/responses";
+    return method === "GET" && /^\/v1\/models(\/[^/]+)?$/.test(path);
+  },
+
   authorize(headers, account, cred) {
     if (account.type === "api") {
       headers.set("authorization", `Bearer ${cred.key ?? ""}`);

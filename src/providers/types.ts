@@ -149,6 +149,13 @@ export interface Provider {
   refreshSkewMs: number;
   /** Upstream URL for `path` (after the prefix), or why this account cannot serve it. */
   route(cfg: Config, account: AccountRef, path: string, search: string): Route;
+  /**
+   * Whether a request to this path names its model at the body's top level and has its answer's
+   * token usage counted by the gateway (the generation endpoints; token counting; model listings).
+   * A member with a model list or a token limit may use only these: a batch or a file upload names
+   * its models elsewhere and is billed later, out of the gateway's sight (src/limits/enforce.ts).
+   */
+  metered(method: string, path: string): boolean;
   /** Sets the account's credential (and only the headers the credential type requires). */
   authorize(headers: Headers, account: AccountRef, cred: Credential): void;
   /** Exchanges the long-lived grant for a new access token. Called only inside the user's DO. */

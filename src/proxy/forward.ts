@@ -69,7 +69,7 @@ export async function forward(f: ForwardRequest): Promise<Response> {
 async function admitWithinLimits(f: ForwardRequest, snap: Snapshot, body: ReplayableBody): Promise<void> {
   const now = Date.now();
   try {
-    await enforceLimits(snap, f.provider, body, now);
+    await enforceLimits(snap, f.provider, { method: f.request.method, path: f.path, body }, now);
   } catch (e) {
     const field = limitFieldOf(e);
     if (field) note(f, { event: "limit.reached", field, at: now });

@@ -98,7 +98,7 @@ describe("enforcing limits at the edge", () => {
     const r = await postJson("/openai/v1/chat/completions", u.key, { model: "gpt-5", messages: [] });
     expect(r.status).toBe(429);
     expect(r.headers.get("x-subpool-limit")).toBe("requestsPerMinute");
-    expect(r.json<{ error: { message: string; type: string } }>().error.message).toMatch(/team's limit/);
+    expect(r.json<{ error: { message: string; type: string } }>().error.message).toMatch(/team's admin has paused/);
   });
 
   it("over tokensPerDay: the request that crosses the line finishes, the next gets 429 until the UTC day ends", async () => {
@@ -229,6 +229,64 @@ describe("enforcing limits at the edge", () => {
   });
 });
 
+describe("what a reviewer tried against the limits", () => {
+  it("an escaped key is the same key: \"mod\\u0065l\" is checked, and counts as a second name", async () => {
+    const u = await member({ models: ["claude-haiku-*"] });
+    const send = (raw: string) => call("/anthropic/v1/messages", { method: "POST", headers: { "x-api-key": u.key, "content-type": "application/json" }, body: raw });
+    const alone = await send('{"mod\\u0065l":"claude-opus-4-1","max_tokens":5,"messages":[]}');
+    expect(alone.status).toBe(403);
+    expect(alone.headers.get("x-subpool-limit")).toBe("models");
+    const twice = await send('{"model":"claude-haiku-4-5","max_tokens":5,"m\\u006fdel":"claude-opus-4-1"}');
+    expect(twice.status).toBe(400);
+    expect(upstreamCalls()).toBe(0);
+  });
+
+  it("paths whose model and tokens the gateway cannot see (batches, files) are closed to members with a model list or a token limit", async () => {
+    const u = await member({ models: ["claude-*"] });
+    up().on("anthropic.fake/v1/messages/batches", () => json({ id: "batch_1", type: "message_batch" }));
+    up().on("anthropic.fake/v1/models", () => json({ data: [] }));
+    const batch = await postJson("/anthropic/v1/messages/batches", u.key, { requests: [{ custom_id: "a", params: { model: "claude-opus-4-1", max_tokens: 5, messages: [] } }] });
+    expect(batch.status).toBe(403);
+    expect(batch.headers.get("x-subpool-limit")).toBe("models");
+    expect(batch.json<{ error: { message: string } }>().error.message).toMatch(/POST \/anthropic\/v1\/messages\/batches is closed to you/);
+    expect(up().seen.filter((x) => x.url.includes("/batches"))).toHaveLength(0);
+    // The model list and token counting stay open.
+    expect((await call("/anthropic/v1/models", { key: u.key })).status).toBe(200);
+    // A token limit closes them too; a requests-per-minute limit alone does not (a batch is one request).
+    const t = await member({ tokensPerDay: 1_000_000 });
+    const b2 = await postJson("/anthropic/v1/messages/batches", t.key, { requests: [] });
+    expect(b2.status).toBe(403);
+    expect(b2.headers.get("x-subpool-limit")).toBe("tokensPerDay");
+    const r = await member({ requestsPerMinute: 100 });
+    up().on("anthropic.fake/v1/messages/batches", () => json({ id: "batch_2", type: "message_batch" }));
+    expect((await postJson("/anthropic/v1/messages/batches", r.key, { requests: [] })).status).toBe(200);
+  });
+
+  it("a model name a member makes long is refused at once and quoted short (no glob backtracking)", async () => {
+    const u = await member({ models: ["claude-*-*-*"] });
+    const name = `claude-${"-".repeat(12_000)}\n`;
+    const t0 = Date.now();
+    const r = await messages(u.key, sonnet(name));
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(r.status).toBe(403);
+    expect(r.body.length).toBeLessThan(1_000);
+    // And within the length a name may have, the worst case is still quick.
+    const t1 = performance.now();
+    expect(modelAllowed(`claude-${"-".repeat(240)}x`, ["claude-*-*-*-*-*-y"])).toBe(false);
+    expect(performance.now() - t1).toBeLessThan(50);
+  });
+
+  it("a limit of 0 is a pause: the message says so and clients are told not to retry", async () => {
+    const u = await member({ requestsPerMinute: 0 });
+    const r = await messages(u.key);
+    expect(r.status).toBe(429);
+    expect(r.headers.get("x-should-retry")).toBe("false");
+    expect(r.json<{ error: { message: string } }>().error.message).toMatch(/admin has paused your use of this gateway \(a limit of 0 requests per minute/);
+    const d = await member({ tokensPerDay: 0 });
+    expect((await messages(d.key)).json<{ error: { message: string } }>().error.message).toMatch(/paused.*0 tokens per day/);
+  });
+});
+
 describe("what a member sees (GET /api/me)", () => {
   it("their limits and what is left, with when each window frees", async () => {
     const u = await member({ tokensPerDay: 100, requestsPerMinute: 10 });
@@ -257,6 +315,8 @@ describe("the model scan", () => {
     ['{"a":{"model":"x"},"b":["model","y"],"model":"c\\u002dd"}', ["c-d"]],
     ['{"model":null}', [""]],
     ['{"model":"a","model":"b"}', ["a", "b"]],
+    ['{"mod\\u0065l":"x"}', ["x"]],
+    ['{"\\u006d\\u006f\\u0064\\u0065\\u006c":"y","modelx":"z"}', ["y"]],
     ['{"text":"\\"model\\":\\"x\\""}', []],
     ['["model","x"]', []],
     ['{"model":"unterminated', []],
