@@ -105,6 +105,20 @@ describe("account.refused", () => {
     assertClean(got, u.rx.url());
   });
 
+  it("a member adding, checking and deleting account after account cannot flood the receiver: 20 alerts an hour at most", async () => {
+    const u = await memberWithTarget(["account.refused"]);
+    up().on("anthropic.fake/v1/messages/count_tokens", refusedKey);
+    for (let i = 0; i < 24; i++) {
+      const a = await addAccount(u.key, { provider: "anthropic", type: "api", key: secrets.add(`sk-ant-api03-flood${i}-${crypto.randomUUID()}`), label: `flood ${i}` });
+      await postJson(`/api/accounts/${a.id}/check`, u.key, {});
+      await call(`/api/accounts/${a.id}`, { method: "DELETE", key: u.key });
+    }
+    await delivered(u.rx, 20, [u.id]);
+    await sleep(200);
+    await runDurableObjectAlarm(stubOf(u.id));
+    expect(u.rx.got).toHaveLength(20);
+  });
+
   it("an upstream refusing a key on a request raises it, once an hour for that key", async () => {
     const u = await memberWithTarget();
     const bad = secrets.add(`sk-ant-api03-${crypto.randomUUID()}`);
