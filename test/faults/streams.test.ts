@@ -303,7 +303,9 @@ describe("usage totals of long streams equal what the provider stated", () => {
 });
 
 describe("memory per stream is bounded whatever arrives", () => {
-  it("300 MB of data: lines that never end an event are dropped as they grow, not held; usage after them still counts", () => {
+  // A memory bound, not a speed test (the bench times the scan): 300 MB take a few seconds of CPU,
+  // more on a loaded machine.
+  it("300 MB of data: lines that never end an event are dropped as they grow, not held; usage after them still counts", { timeout: 60_000 }, () => {
     const counted = new SseUsage(findProvider("anthropic")!);
     const line = enc.encode(`data: ${"x".repeat(1017)}\n`); // 1 KiB
     const chunk = new Uint8Array(64 * 1024);
