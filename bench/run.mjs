@@ -25,7 +25,9 @@
  *          long: one stream per shape (Anthropic, Chat Completions, Responses) and path per round
  *                --events N (2000 events per stream)  --gap-ms G (1: the time between two events)
  *          bigreq: Claude-Code-shaped request bodies, a tiny one and --big-sizes 300000,1000000 (bytes),
- *                --big-n N sequential requests per measurement (20)
+ *                --big-n N sequential requests per measurement (20), --big-settle-ms M (0: a pause after
+ *                each measurement so that a member's outcome flush, ~1 s later, falls outside the next
+ *                path's measurement; 1200 with --limits, where four members take turns)
  *          turn: a --turn-bytes (300000) request with "stream": true answered by --turn-events N (800)
  *          (--quick: --events 300, --big-n 5, --turn-events 200)
  *          --src DIR (build subpool from DIR, a checkout or an edited copy, instead of this repo)
@@ -34,6 +36,11 @@
  *                   "subpool:baseline", interleaved with the current tree: a before/after in one run;
  *                   exported with `git archive` into the temp dir, removed at the end)
  *          --do-disk DIR (where the Durable Object's SQLite lives; default /dev/shm, see lib/workerd.mjs)
+ *          --limits (the team's limits, DESIGN §12: with "subpool", also the paths "subpool:limits", a member
+ *                   whose limits are all set (requests per minute, tokens per day and month, models ["*"],
+ *                   none ever reached) and "subpool:limits-no-models" (the same without a model list),
+ *                   served by the same subpool process: the load matrix, the traffic phases and the
+ *                   storage table (KV and DO operations per request) for them too; lib/stack.mjs LIMITS)
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -75,10 +82,12 @@ const O = {
   variants: Object.fromEntries(list(opt("variants", "")).map((kv) => kv.split("="))),
   baseline: opt("baseline", null),
   doDisk: opt("do-disk", undefined),
+  limits: argv.includes("--limits"),
   events: Number(opt("events", quick ? 300 : 2000)),
   gapMs: Number(opt("gap-ms", 1)),
   bigSizes: list(opt("big-sizes", "300000,1000000")).map(Number),
   bigN: Number(opt("big-n", quick ? 5 : 20)),
+  bigSettleMs: Number(opt("big-settle-ms", 0)),
   turnEvents: Number(opt("turn-events", quick ? 200 : 800)),
   turnBytes: Number(opt("turn-bytes", 300000)),
 };
@@ -90,7 +99,7 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "subpool-bench-"));
 installCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
 
 async function main() {
-  const report = { startedAt: new Date().toISOString(), options: { ...O, skip: [...O.skip], variants: { ...O.variants } }, env: environment(), setup: {}, matrix: [], storage: null, sse: null, memory: null, failover: null, cooldown: null, long: null, bigreq: null, turn: null };
+  const report = { startedAt: new Date().toISOString(), options: { ...O, skip: [...O.skip], variants: { ...O.variants } }, env: environment(), setup: {}, matrix: [], storage: null, storageLimited: null, sse: null, memory: null, failover: null, cooldown: null, long: null, bigreq: null, turn: null };
   log(`subpool bench: ${O.rounds} round(s) x concurrency ${O.conc.join("/")} x paths ${O.paths.join(", ")}, ${O.warmup} s warm-up + ${O.duration} s each`);
   log(`machine: ${report.env.cpu} (${report.env.cores} cores), ${report.env.node}, ${report.env.workerd}`);
 
@@ -100,9 +109,10 @@ async function main() {
     report.options.baseline = { ref: O.baseline, commit: b.commit };
     log(`${elapsed()} baseline: ${O.baseline} = ${b.commit.slice(0, 12)}, measured as subpool:baseline`);
   }
-  const S = await startStack({ repo, src: O.src, variants: O.variants, doDisk: O.doDisk, work, withPortkey: O.paths.includes("portkey"), withFloor: O.paths.includes("floor"), log: (m) => log(`${elapsed()} ${m}`) });
+  const S = await startStack({ repo, src: O.src, variants: O.variants, doDisk: O.doDisk, work, withPortkey: O.paths.includes("portkey"), withFloor: O.paths.includes("floor"), limits: O.limits, log: (m) => log(`${elapsed()} ${m}`) });
   report.setup = S.setup;
-  const paths = O.paths.flatMap((p) => (p === "subpool" ? ["subpool", ...Object.keys(O.variants).map((v) => `subpool:${v}`)] : [p])).filter((p) => S.PATHS[p]);
+  if (O.limits) report.setup.limits = Object.fromEntries(Object.entries(S.limited).map(([p, L]) => [p, L.limits]));
+  const paths = O.paths.flatMap((p) => (p === "subpool" ? ["subpool", ...Object.keys(S.limited), ...Object.keys(O.variants).map((v) => `subpool:${v}`)] : [p])).filter((p) => S.PATHS[p]);
   log(`${elapsed()} ready: fake ${S.FAKE}, subpool ${S.A} (isolate B ${S.B}), null Worker ${S.NULLW}${S.FLOOR ? `, floor Worker ${S.FLOOR}` : ""}${S.PK ? `, Portkey ${S.PK}` : ""}`);
 
   if (!O.skip.has("matrix")) await matrix(S, paths, report);
@@ -133,9 +143,10 @@ async function main() {
 async function matrix(S, paths, report) {
   const ourPids = [process.pid, ...Object.values(S.procs).map((c) => c.pid)];
   /** The process serving each path: its CPU time per request is the figure least disturbed by other load. */
-  const servingPid = (p) => (p === "direct" ? S.procs.fake.pid : S.procs[p]?.pid);
+  const servingPid = (p) => (p === "direct" ? S.procs.fake.pid : S.limited[p] ? S.procs.subpool.pid : S.procs[p]?.pid);
   const width = Math.max(12, ...paths.map((p) => p.length));
-  const storage = { seconds: 0, proxied: 0, requests: 0, upstreamFetches: 0, kv: { get: 0, put: 0, delete: 0, list: 0 }, do: { calls: 0, byMethod: {} }, runs: [] };
+  /** Storage operations per subpool path of this process (subpool, and with --limits the members with limits). */
+  const storageOf = Object.fromEntries(["subpool", ...Object.keys(S.limited)].map((p) => [p, { seconds: 0, proxied: 0, requests: 0, upstreamFetches: 0, kv: { get: 0, put: 0, delete: 0, list: 0 }, do: { calls: 0, byMethod: {} }, runs: [] }]));
   for (let round = 1; round <= O.rounds; round++) {
     for (const c of O.conc) {
       const order = round % 2 === 1 ? paths : [...paths].reverse();
@@ -161,7 +172,8 @@ async function matrix(S, paths, report) {
         if (before && after) {
           const kvSum = (x) => x.kv.get + x.kv.put + x.kv.delete + x.kv.list;
           st = { proxied: after.proxied - before.proxied, kv: kvSum(after) - kvSum(before), do: after.do.calls - before.do.calls };
-          if (p === "subpool") {
+          const storage = storageOf[p];
+          if (storage) {
             storage.seconds += r.seconds;
             storage.runs.push({ round, conc: c, seconds: r.seconds, ...st, doPerSecond: st.do / r.seconds });
             for (const k of ["proxied", "requests", "upstreamFetches"]) storage[k] += after[k] - before[k];
@@ -180,7 +192,8 @@ async function matrix(S, paths, report) {
       }
     }
   }
-  report.storage = storage;
+  report.storage = storageOf.subpool;
+  if (Object.keys(S.limited).length) report.storageLimited = Object.fromEntries(Object.keys(S.limited).map((p) => [p, storageOf[p]]));
 }
 
 // ---- 4a. SSE: time to first byte ---------------------------------------------------------------------

@@ -9,6 +9,8 @@ const LABEL = {
   floor: "floor Worker (workerd)",
   subpool: "subpool (workerd)",
   portkey: "Portkey gateway (Node)",
+  "subpool:limits": 'subpool, member with limits (models ["*"])',
+  "subpool:limits-no-models": "subpool, member with limits, no model list",
 };
 const label = (p) => LABEL[p] ?? (p.startsWith("subpool:") ? `${p} (workerd)` : p);
 /** The gateways compared with the null Worker in the ratios table: subpool, its variants, the floor. */
@@ -77,13 +79,13 @@ export function evaluateTargets(report) {
   }
   if (s1 && k1) add("c=1: p50 lower than Portkey's", s1.lat.p50 < k1.lat.p50, `${ms(s1.lat.p50)} vs ${ms(k1.lat.p50)} ms`, "lower");
 
-  const st = report.storage;
-  if (st && st.proxied > 0) {
+  for (const [p, st] of [["subpool", report.storage], ...Object.entries(report.storageLimited ?? {})]) {
+    if (!st || !(st.proxied > 0)) continue;
     const kv = st.kv.get + st.kv.put + st.kv.delete + st.kv.list;
     const perSecond = st.runs.map((r) => r.doPerSecond);
     const maxPerSecond = Math.max(...perSecond);
     add(
-      "steady state: no KV or DO round trip per proxied request",
+      `steady state: no KV or DO round trip per proxied request${p === "subpool" ? "" : ` (${label(p)})`}`,
       kv === 0 && maxPerSecond <= 2.2,
       `${int(st.proxied)} proxied: KV ${kv}; DO ${st.do.calls} = ${f(st.do.calls / st.proxied, 5)}/request, ${f(Math.min(...perSecond))}-${f(maxPerSecond)}/s per run whatever the load (the 1/s snapshot refresh and 1/s counter flush)`,
       "0 KV; DO calls per second bounded, not per request",
@@ -205,6 +207,8 @@ function rowsBigreq(report) {
   const B = report.bigreq;
   if (!B?.sizes) return null;
   const rows = [];
+  // With more than one gateway path (variants, --limits): each one's CPU minus subpool's, paired by round.
+  const vs = B.sizes.some((s) => Object.keys(s.overSubpoolUs ?? {}).length > 0);
   for (const s of B.sizes) {
     for (const [p, x] of Object.entries(s.paths)) {
       const isNull = p === "null";
@@ -214,11 +218,12 @@ function rowsBigreq(report) {
         f(x.cpuUsPerReq, 0),
         isNull ? "" : pm(s.addedUs[p], 0),
         s.tiny ? "" : isNull ? `${pm(s.nullOverTinyUs, 0)} (what the body costs the null Worker)` : pm(s.addedBeyondTinyUs[p], 0),
+        ...(vs ? [s.overSubpoolUs?.[p] ? pm(s.overSubpoolUs[p], 0) : ""] : []),
         x.ok ? "all 200" : `NOT ALL: ${x.statuses.map((st) => JSON.stringify(st)).join(" ")}`,
       ]);
     }
   }
-  return { head: ["request body", "path", "CPU us per request", "added over null (mean ± SE)", "added beyond the tiny request's (mean ± SE)", "answers"], rows };
+  return { head: ["request body", "path", "CPU us per request", "added over null (mean ± SE)", "added beyond the tiny request's (mean ± SE)", ...(vs ? ["over subpool's (mean ± SE)"] : []), "answers"], rows };
 }
 
 function rowsTurn(report) {
@@ -342,6 +347,14 @@ function rowsRatios(report) {
   return { head: ["c", "path", "time/request vs null", "time/request vs direct", "req/s vs null", "req/s vs direct", "req/s vs Portkey", "p50 / p99 added over null (ms)", "CPU per request vs null"], rows };
 }
 
+/** What the "against" table compares subpool with: other builds, and with --limits members with limits. */
+function variantsWhat(report) {
+  const paths = [...new Set(report.matrix.map((m) => m.path))].filter((p) => p.startsWith("subpool:"));
+  const members = paths.some((p) => LABEL[p]);
+  const builds = paths.some((p) => !LABEL[p]);
+  return [builds ? "other builds" : null, members ? "the same build for members with the team's limits (--limits)" : null].filter(Boolean).join(" and ");
+}
+
 /** subpool (the current tree) against each variant, e.g. the baseline: the before/after of one run. */
 function rowsVariants(report) {
   const agg = aggregate(report);
@@ -410,8 +423,7 @@ function rowsMemory(report) {
   return { head: ["process", "RSS before MB", "RSS peak MB", "growth MB", "MB/s per run"], rows };
 }
 
-function rowsStorage(report) {
-  const st = report.storage;
+function rowsStorage(report, st = report.storage) {
   if (!st) return null;
   const by = Object.entries(st.do.byMethod).filter(([, n]) => n > 0).map(([m, n]) => `${m} ${n}`).join(", ") || "none";
   const kv = st.kv.get + st.kv.put + st.kv.delete + st.kv.list;
@@ -472,7 +484,7 @@ export function renderConsole(report) {
     "subpool relative to the null Worker, direct, Portkey (same run)",
     textTable(rowsRatios(report)),
     "",
-    ...(rowsVariants(report) ? ["subpool (this tree) against other builds in the same run", textTable(rowsVariants(report)), ""] : []),
+    ...(rowsVariants(report) ? [`subpool (this tree) against ${variantsWhat(report)} in the same run`, textTable(rowsVariants(report)), ""] : []),
     "SSE (50 events): time to first body byte, sequential requests",
     textTable(rowsSse(report)),
     "",
@@ -485,6 +497,7 @@ export function renderConsole(report) {
     "Storage operations of subpool's isolate during the measured load runs (GET /admin/stats)",
     textTable(rowsStorage(report)),
     "",
+    ...Object.entries(report.storageLimited ?? {}).flatMap(([p, st]) => [`The same for the ${label(p)}`, textTable(rowsStorage(report, st)), ""]),
     "Cooldown recorded by isolate A, honoured by isolate B",
     textTable(rowsCooldown(report)),
     "",
@@ -517,7 +530,7 @@ ${mdTable(rowsMatrix(report))}
 ### subpool relative to the null Worker, direct and Portkey
 
 ${mdTable(rowsRatios(report))}
-${rowsVariants(report) ? `\n### subpool (this tree) against other builds in the same run\n\n${mdTable(rowsVariants(report))}\n` : ""}
+${rowsVariants(report) ? `\n### subpool (this tree) against ${variantsWhat(report)} in the same run\n\n${mdTable(rowsVariants(report))}\n` : ""}
 ### SSE time to first byte (50 events, sequential)
 
 ${mdTable(rowsSse(report))}
@@ -535,7 +548,9 @@ ${mdTable(rowsFailover(report))}
 Counted by subpool itself (\`GET /admin/stats\`, per isolate) over the measured load runs only (not warm-ups).
 
 ${mdTable(rowsStorage(report))}
-
+${Object.entries(report.storageLimited ?? {})
+  .map(([p, st]) => `\nThe same for the ${label(p)} (\`--limits\`):\n\n${mdTable(rowsStorage(report, st))}\n`)
+  .join("")}
 ### A cooldown recorded in one isolate, honoured in another
 
 Isolate B (second copy of the bundle in the same workerd, same KV and Durable Object) sends requests back to back; isolate A's request gets one 429 (\`retry-after-ms: 3000\`) on account 1 and fails over. "B: last one after" is the time from that 429 to B's last request that still reached account 1 (the fake provider's clock).

@@ -10,6 +10,14 @@
  * Variants (other checkouts or edited copies of subpool, e.g. `--baseline REF`) each get their own
  * workerd process and the same users; their load path is "subpool:<name>". The floor Worker
  * (workers/floor-worker.js, path "floor") is started only when asked for (withFloor).
+ * With `limits` (run.mjs --limits, DESIGN §12), the same subpool process also serves members with the
+ * team's limits set (PATCH /admin/users/:id), set high enough never to refuse, so what they cost
+ * per request is measured beside the member without limits:
+ *   "subpool:limits"            user "limited" (three Anthropic accounts like "bench"): LIMITS below,
+ *                               with a model allow-list ["*"] (which makes the edge read the body's
+ *                               top level for "model": a big body is read whole instead of teed)
+ *   "subpool:limits-no-models"  user "limited-nm": the same counts, no model list
+ * and for the traffic phases their own traffic users ("traffic-limited", "traffic-limited-nm").
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -28,6 +36,11 @@ export const JSON_BODY = JSON.stringify({ model: "claude-sonnet-4-5", max_tokens
 export const SSE_BODY = JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 64, stream: true, messages: [{ role: "user", content: "hello" }] });
 export const BIG_BYTES = 200 * 1024 * 1024;
 export const base = { "content-type": "application/json", "anthropic-version": "2023-06-01" };
+/** The limits of the "subpool:limits" paths: every field set, none ever reached by a bench run. */
+export const LIMITS = { requestsPerMinute: 1_000_000_000, tokensPerDay: 1_000_000_000_000, tokensPerMonth: 1_000_000_000_000, models: ["*"] };
+export const LIMITS_NO_MODELS = { ...LIMITS, models: null };
+/** Paths served by the same subpool process for members with limits (startStack({ limits: true })). */
+export const LIMITED_PATHS = { "subpool:limits": LIMITS, "subpool:limits-no-models": LIMITS_NO_MODELS };
 
 /**
  * This repo as it was at a git ref, for a before/after run (`--baseline REF`): `git archive <commit> |
@@ -69,7 +82,7 @@ async function api(url, init) {
 }
 
 /** One subpool deployment: bundle from `dir`, its own workerd process (isolates A and B), users. */
-async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk, optionalStats = false, workerdArgs = [] }) {
+async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk, optionalStats = false, workerdArgs = [], limits = false }) {
   const ADMIN = "sp_admin_bench_" + crypto.randomBytes(12).toString("hex");
   log(`building ${name} (wrangler deploy --dry-run in ${dir})`);
   const bundle = buildBundle(dir, path.join(work, `dist-${name}`), repo);
@@ -118,26 +131,42 @@ async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, d
     return { key: u.key, id: u.id, accounts, providerKeys };
   }
   const users = { main: await makeUser("bench", "sk-bench-main"), fo: await makeUser("failover", "sk-bench-fo"), cd: await makeUser("cooldown", "sk-bench-cd"), traffic: await makeTrafficUser("traffic", "sk-bench-traffic") };
-  /** Totals of what subpool recorded for an account of the traffic user (GET /api/accounts/:id/usage). */
-  const usageOf = (accountId) => api(`${A}/api/accounts/${accountId}/usage?days=2`, { headers: { authorization: `Bearer ${users.traffic.key}` } });
+  /** Totals of what subpool recorded for an account of a traffic user (GET /api/accounts/:id/usage). */
+  const usageFor = (user) => (accountId) => api(`${A}/api/accounts/${accountId}/usage?days=2`, { headers: { authorization: `Bearer ${user.key}` } });
+  const usageOf = usageFor(users.traffic);
+  /** Members with the team's limits (LIMITED_PATHS): a load user and a traffic user each. */
+  const limited = {};
+  if (limits) {
+    for (const [i, [p, lim]] of Object.entries(LIMITED_PATHS).entries()) {
+      const suffix = i === 0 ? "" : "-nm";
+      const main = await makeUser(`limited${suffix}`, `sk-bench-lim${suffix}`);
+      const traffic = await makeTrafficUser(`traffic-limited${suffix}`, `sk-bench-traffic-lim${suffix}`);
+      for (const u of [main, traffic]) {
+        const set = await api(`${A}/admin/users/${u.id}`, { method: "PATCH", headers: adminH, body: JSON.stringify({ limits: lim }) });
+        if (JSON.stringify(set.limits) !== JSON.stringify(lim)) throw new Error(`PATCH /admin/users/${u.id}: limits ${JSON.stringify(set.limits)}, asked for ${JSON.stringify(lim)}`);
+      }
+      limited[p] = { main, traffic, usageOf: usageFor(traffic), limits: lim };
+    }
+  }
   // A variant (an older commit, say) may predate GET /admin/stats: its storage columns stay empty.
   const stats = () => api(`${A}/admin/stats`, { headers: adminH }).then((s) => structuredClone(s.isolate), (e) => (optionalStats ? null : Promise.reject(e)));
-  return { name, dir, A, B, proc, users, stats, usageOf, bundleBytes: fs.statSync(bundle).size, ADMIN, doDir };
+  return { name, dir, A, B, proc, users, limited, stats, usageOf, bundleBytes: fs.statSync(bundle).size, ADMIN, doDir };
 }
 
 /**
  * opts: { repo, src?, variants? {name: dir}, work, withPortkey?, withNull?, withFloor?, log?,
  *         inspectorPort?, nullInspectorPort? (workerd -i), doDisk?, strict? (check failover works),
- *         workerdArgs? { subpool?: [...], null?: [...] } (more `workerd serve` options, e.g. --async-trace FILE) }
+ *         workerdArgs? { subpool?: [...], null?: [...] } (more `workerd serve` options, e.g. --async-trace FILE),
+ *         limits? (members with the team's limits as paths "subpool:limits", "subpool:limits-no-models") }
  */
-export async function startStack({ repo, src = null, variants = {}, work, withPortkey = true, withNull = true, withFloor = false, log = () => {}, inspectorPort = null, nullInspectorPort = null, doDisk = defaultDoDisk(), strict = true, workerdArgs = {} }) {
+export async function startStack({ repo, src = null, variants = {}, work, withPortkey = true, withNull = true, withFloor = false, log = () => {}, inspectorPort = null, nullInspectorPort = null, doDisk = defaultDoDisk(), strict = true, workerdArgs = {}, limits = false }) {
   const fake = startProcess("fake-provider", process.execPath, [path.join(benchDir, "fake-provider.mjs"), "0"], { env: { ...process.env, BIG_BYTES: String(BIG_BYTES) } });
   const FAKE = `http://127.0.0.1:${Number((await waitForOutput(fake, /LISTENING (\d+)/))[1])}`;
   const ctl = (body) => fetch(`${FAKE}/__ctl`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json());
   const procs = { fake };
 
   const srcDir = src ? path.resolve(src) : repo;
-  const sp = await startSubpool({ name: "subpool", dir: srcDir, repo, work, FAKE, log, inspectorPort, doDisk, workerdArgs: workerdArgs.subpool ?? [] });
+  const sp = await startSubpool({ name: "subpool", dir: srcDir, repo, work, FAKE, log, inspectorPort, doDisk, workerdArgs: workerdArgs.subpool ?? [], limits });
   procs.subpool = sp.proc;
   const variantStacks = {};
   for (const [name, dir] of Object.entries(variants)) {
@@ -178,6 +207,7 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
     subpool: { url: `${sp.A}/anthropic/v1/messages`, headers: { ...base, "x-api-key": users.main.key } },
   };
   for (const [name, v] of Object.entries(variantStacks)) PATHS[`subpool:${name}`] = { url: `${v.A}/anthropic/v1/messages`, headers: { ...base, "x-api-key": v.users.main.key } };
+  for (const [p, L] of Object.entries(sp.limited)) PATHS[p] = { url: `${sp.A}/anthropic/v1/messages`, headers: { ...base, "x-api-key": L.main.key } };
   if (withNull) PATHS.null = { url: `${NULLW}/v1/messages`, headers: { ...base, "x-api-key": users.main.providerKeys[0] } };
   if (withFloor) PATHS.floor = { url: `${FLOOR}/anthropic/v1/messages`, headers: { ...base, "x-api-key": FLOOR_KEY } };
   if (withPortkey) PATHS.portkey = { url: `${PK}/v1/messages`, headers: { ...base, "x-api-key": users.main.providerKeys[0], "x-portkey-provider": "anthropic", "x-portkey-custom-host": `${FAKE}/v1` } };
@@ -201,13 +231,15 @@ export async function startStack({ repo, src = null, variants = {}, work, withPo
     usageOf: v.usageOf,
   });
   const traffic = { subpool: gatewayTraffic(sp), ...Object.fromEntries(Object.entries(variantStacks).map(([n, v]) => [`subpool:${n}`, gatewayTraffic(v)])) };
+  for (const [p, L] of Object.entries(sp.limited)) traffic[p] = gatewayTraffic({ ...sp, users: { ...sp.users, traffic: L.traffic }, usageOf: L.usageOf });
   if (withNull) {
     const pk = users.traffic.providerKeys;
     traffic.null = { pid: procs.null.pid, url: { anthropic: NULLW, openai: NULLW }, auth: { anthropic: { "x-api-key": pk.anthropic }, openai: { authorization: `Bearer ${pk.openai}` } } };
   }
 
   const setup = { bundleBytes: sp.bundleBytes, src: srcDir, variants, doDisk: doDisk ?? work, pids: Object.fromEntries(Object.entries(procs).map(([k, v]) => [k, v.pid])) };
-  const statsOf = Object.fromEntries([["subpool", sp.stats], ...Object.entries(variantStacks).map(([n, v]) => [`subpool:${n}`, v.stats])]);
+  // The members with limits are served by subpool's own process: its isolate's counters, read around their runs.
+  const statsOf = Object.fromEntries([["subpool", sp.stats], ...Object.keys(sp.limited).map((p) => [p, sp.stats]), ...Object.entries(variantStacks).map(([n, v]) => [`subpool:${n}`, v.stats])]);
   const doDirs = [sp.doDir, ...Object.values(variantStacks).map((v) => v.doDir)];
-  return { doDirs, FAKE, A: sp.A, B: sp.B, ADMIN: sp.ADMIN, NULLW, FLOOR, PK, ctl, stats: sp.stats, statsOf, users, PATHS, traffic, procs, setup };
+  return { doDirs, FAKE, A: sp.A, B: sp.B, ADMIN: sp.ADMIN, NULLW, FLOOR, PK, ctl, stats: sp.stats, statsOf, users, limited: sp.limited, PATHS, traffic, procs, setup };
 }

@@ -8,7 +8,11 @@
  *           (mean ± standard error), each event's delay to the client, every event counted
  *   bigreq  Claude-Code-shaped request bodies (a tiny one, then `bigSizes`), `bigN` sequential
  *           requests per measurement, answered with the fake's small JSON: CPU per request over the
- *           null Worker, and what the big body adds beyond the tiny one
+ *           null Worker, and what the big body adds beyond the tiny one. With `bigSettleMs`, a pause
+ *           after each measurement: a member's outcome flush (about a second after its requests,
+ *           src/pool/snapshots.ts) then falls in the pause, not in the next path's measurement (with
+ *           several gateway paths, e.g. --limits, the flushes of the others otherwise land in a
+ *           path's measurement by the rounds' rhythm)
  *   turn    a coding turn: the `turnBytes` request with "stream": true, answered by `turnEvents`
  *           Anthropic events written `gapMs` apart
  *
@@ -241,6 +245,7 @@ export async function bigreqPhase(S, paths, O, log) {
           }
           const cpuMs = cpuDeltaMs(c0, cpuReading(S.traffic[p].pid));
           runs.push({ round, size: sizes[s], bytes: reqs[s].body.length, path: p, requests: O.bigN, statuses, ok: statuses[200] === O.bigN, cpuUsPerReq: (cpuMs * 1000) / O.bigN });
+          if (O.bigSettleMs) await sleep(O.bigSettleMs);
           line.push(`${p} ${(cpuMs * 1000 / O.bigN).toFixed(0)} us/req${statuses[200] === O.bigN ? "" : ` statuses ${JSON.stringify(statuses)}`}`);
         }
         log(`  round ${round} ${String(reqs[s].body.length).padStart(8)} B  ${line.join(" | ")}`);
@@ -267,9 +272,12 @@ export async function bigreqPhase(S, paths, O, log) {
       added[g] = meanSe(rounds.map((k) => add(k, size)));
       beyondTiny[g] = meanSe(rounds.map((k) => add(k, size) - add(k, TINY_BYTES)));
     }
-    return { size, bytes: reqs[s].body.length, tiny: size === TINY_BYTES, paths: pathsOut, nullOverTinyUs: nullOverTiny, addedUs: added, addedBeyondTinyUs: beyondTiny };
+    // Another gateway path (a variant, a member with limits) minus subpool, round by round.
+    const overSubpool = {};
+    for (const g of gateways.filter((x) => x !== "subpool" && gateways.includes("subpool"))) overSubpool[g] = meanSe(rounds.map((k) => at(k, size, g)?.cpuUsPerReq - at(k, size, "subpool")?.cpuUsPerReq));
+    return { size, bytes: reqs[s].body.length, tiny: size === TINY_BYTES, paths: pathsOut, nullOverTinyUs: nullOverTiny, addedUs: added, addedBeyondTinyUs: beyondTiny, overSubpoolUs: overSubpool };
   });
-  return { sizes: bySize, requestsPerMeasurement: O.bigN, rounds: O.rounds, paths: all, gateways, runs, usage: await ledger.check() };
+  return { sizes: bySize, requestsPerMeasurement: O.bigN, settleMs: O.bigSettleMs ?? 0, rounds: O.rounds, paths: all, gateways, runs, usage: await ledger.check() };
 }
 
 // ---- turn --------------------------------------------------------------------------------------------

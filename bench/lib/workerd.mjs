@@ -113,7 +113,13 @@ function workerBlock({ modules, compatibilityDate, compatibilityFlags = [], bind
  * real disk each DO write stalls the gateway for the fsync (measured: up to 0.8 s when the disk is
  * busy); in production the DO runs elsewhere and its storage never blocks the Worker's thread.
  */
-export function writeSubpoolConfig({ dir, bundle, kvScript, compatibilityDate, compatibilityFlags, vars, portA, portB, doDir }) {
+/**
+ * kvAddress: the KV service at another address (`host:port`, e.g. memory-kv.js in a workerd process of
+ * its own, so that KV outlives a restart of this one: bench/team.mjs) instead of in this process.
+ * morePorts: more isolates of the same bundle ("C", "D", ...: sockets on these ports, bound to the same
+ * Durable Object namespace and KV as B is), for the overshoot trials of bench/team.mjs.
+ */
+export function writeSubpoolConfig({ dir, bundle, kvScript, compatibilityDate, compatibilityFlags, vars, portA, portB, doDir, kvAddress = null, morePorts = [] }) {
   fs.mkdirSync(doDir, { recursive: true });
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(bundle, path.join(dir, "subpool.js"));
@@ -133,22 +139,32 @@ const config :Workerd.Config = (
       durableObjectNamespaces = [(className = "UserPool", uniqueKey = "subpool-bench-UserPool", enableSql = true)],
       durableObjectStorage = (localDisk = "do-disk"),`,
     })}),
-    (name = "subpool-b", worker = ${workerBlock({
+    ${["b", ...morePorts.map((_, i) => String.fromCharCode(99 + i))]
+      .map(
+        (s) => `(name = "subpool-${s}", worker = ${workerBlock({
       modules: mod,
       compatibilityDate,
       compatibilityFlags,
       bindings: [`(name = "USER_POOL", durableObjectNamespace = (className = "UserPool", serviceName = "subpool"))`, ...common],
-    })}),
-    (name = "kv", worker = (
+    })})`,
+      )
+      .join(",\n    ")},
+    ${
+      kvAddress
+        ? `(name = "kv", external = (address = ${q(kvAddress)}, http = ())),`
+        : `(name = "kv", worker = (
       modules = [(name = "memory-kv.js", esModule = embed "memory-kv.js")],
       compatibilityDate = "2026-08-01",
-    )),
+    )),`
+    }
     (name = "do-disk", disk = (path = ${q(doDir)}, writable = true)),
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
     (name = "a", address = "127.0.0.1:${portA}", http = (), service = "subpool"),
-    (name = "b", address = "127.0.0.1:${portB}", http = (), service = "subpool-b"),
+    (name = "b", address = "127.0.0.1:${portB}", http = (), service = "subpool-b"),${morePorts
+      .map((port, i) => `\n    (name = "${String.fromCharCode(99 + i)}", address = "127.0.0.1:${port}", http = (), service = "subpool-${String.fromCharCode(99 + i)}"),`)
+      .join("")}
   ],
 );
 `;
