@@ -192,7 +192,7 @@ describe("enforcing limits at the edge", () => {
     expect(spent).toBe(14);
   });
 
-  it("admitted requests of the minute reach the object too: a fresh isolate refuses the one over requestsPerMinute", async () => {
+  it("admitted requests of the minute reach the object too: a fresh isolate refuses the one over requestsPerMinute", { timeout: 20_000 }, async () => {
     const u = await member({ requestsPerMinute: 2 });
     // Run close to a minute's start, so both isolates count the same minute.
     const intoMinute = Date.now() % 60_000;
@@ -316,6 +316,8 @@ describe("the model scan", () => {
     ['{"model":null}', [""]],
     ['{"model":"a","model":"b"}', ["a", "b"]],
     ['{"mod\\u0065l":"x"}', ["x"]],
+    ['{"a":"\\\\","model":"m1"}', ["m1"]],
+    ['{"a":"x\\\\\\"model\\":\\"no","model":"m2"}', ["m2"]],
     ['{"\\u006d\\u006f\\u0064\\u0065\\u006c":"y","modelx":"z"}', ["y"]],
     ['{"text":"\\"model\\":\\"x\\""}', []],
     ['["model","x"]', []],
