@@ -71,10 +71,12 @@ export class Api {
     private readonly key: string,
     /** Where the key came from, to say which one to fix when it is refused. */
     private readonly keyFrom: "env" | "file" | "input" = "file",
+    /** The profile the key was read from (null: the default) and the config file, to say which key to use instead. */
+    private readonly where: { profile: string | null; profiles: string[] } | null = null,
   ) {}
 
   static from(cfg: ResolvedConfig): Api {
-    return new Api(cfg.url, cfg.key, cfg.keyFrom);
+    return new Api(cfg.url, cfg.key, cfg.keyFrom, { profile: cfg.profile, profiles: cfg.profiles });
   }
 
   /**
@@ -144,6 +146,24 @@ export class Api {
     return new CliError(`the gateway at ${this.url} answered ${status} with something that is not subpool's JSON`, `is that the gateway's address? Check it with \`${subpool()} setup\``);
   }
 
+  /**
+   * What a member runs an admin command with: an admin's key, by the options this CLI reads it from
+   * (--profile NAME, the profiles saved beside this one named; SUBPOOL_KEY, which only counts
+   * without --profile), or the admin does it.
+   */
+  private adminHint(): string {
+    const using = this.keyFrom === "env" ? "the key in SUBPOOL_KEY" : this.where?.profile ? `the profile "${this.where.profile}"` : this.keyFrom === "input" ? "this key" : "your saved key";
+    const others = (this.where?.profiles ?? []).filter((p) => p !== this.where?.profile);
+    const profile =
+      others.length === 1
+        ? `--profile ${others[0]}`
+        : others.length > 1
+          ? `--profile <name> (saved profiles: ${others.join(", ")})`
+          : `save it with \`${subpool()} setup --profile admin\`, then add --profile admin`;
+    const env = this.where?.profile ? "" : this.keyFrom === "env" ? ", or put an admin's key in SUBPOOL_KEY" : ", or SUBPOOL_KEY=<an admin's key>";
+    return `${using} is a member's: ask your team's admin, or run it with an admin's key: ${profile}${env}`;
+  }
+
   private rephrase(status: number, e: ApiErrorBody, method: string, path: string): string {
     if (status === 401) {
       return this.keyFrom === "env" ? "the key in SUBPOOL_KEY was refused" : "the key was refused";
@@ -163,6 +183,7 @@ export class Api {
           : `run \`${subpool()} setup\` (an admin can issue a new key with \`${subpool()} users rotate <name>\`)`;
     }
     if (status === 403 && /owns no accounts/.test(e.message)) return `the ADMIN_TOKEN only manages users: \`${subpool()} users add <you> --admin\`, then \`${subpool()} setup\` with that key`;
+    if (status === 403 && /needs an admin/.test(e.message)) return this.adminHint();
     if (status === 403) return "this needs an admin's key";
     if (status === 404 && e.message.startsWith("no route")) return "update the gateway (git pull && npx wrangler deploy)";
     if (status === 429) return "the gateway is rate limiting: wait a moment and try again";

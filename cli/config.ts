@@ -35,6 +35,8 @@ export interface ResolvedConfig extends StoredConfig {
   profile: string | null;
   urlFrom: Source;
   keyFrom: Source;
+  /** The named profiles saved in the file (to say which one holds an admin's key). */
+  profiles: string[];
 }
 
 const env = (name: string): string | undefined => {
@@ -155,7 +157,7 @@ export function loadConfig(): ResolvedConfig {
       const what = !saved ? `there is no profile "${profile}" in ${path}` : `the profile "${profile}" in ${path} has no ${!saved.url ? "url" : "key"}`;
       throw new CliError(what, `run \`${subpool()} setup --profile ${profile}\` first${knownProfiles(file)}`);
     }
-    return { url: normalizeUrl(saved.url), key: saved.key, path, profile, urlFrom: "file", keyFrom: "file" };
+    return { url: normalizeUrl(saved.url), key: saved.key, path, profile, urlFrom: "file", keyFrom: "file", profiles: Object.keys(file?.profiles ?? {}) };
   }
   const url = env("SUBPOOL_URL") ?? saved?.url;
   const key = env("SUBPOOL_KEY") ?? saved?.key;
@@ -170,6 +172,7 @@ export function loadConfig(): ResolvedConfig {
     profile: null,
     urlFrom: env("SUBPOOL_URL") ? "env" : "file",
     keyFrom: env("SUBPOOL_KEY") ? "env" : "file",
+    profiles: Object.keys(file?.profiles ?? {}),
   };
 }
 

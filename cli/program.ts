@@ -424,10 +424,11 @@ ${examples([
 
   alerts
     .command("set")
-    .description("send alerts to a webhook URL; shows the signing secret once (setting it again makes a new secret)")
+    .description("send alerts to a webhook URL; shows the signing secret once (setting it again makes a new secret, after asking)")
     .argument("<url>", "https://… (Slack and Discord webhook URLs too), or http://127.0.0.1:<port>/… for a local receiver")
     .option("--events <names>", `comma-separated: ${ALERT_EVENTS.join(", ")}; all (the default) = every event`, parser((raw) => toOption(parseEvents(raw))))
     .option("--team", TEAM_ALERTS)
+    .option("-y, --yes", "do not ask before replacing a target already set (its secret changes)")
     .option("--json", "print the gateway's answer as JSON (it holds the secret)")
     .action(run("alerts", "setAlerts"));
 
@@ -441,8 +442,9 @@ ${examples([
   alerts
     .command("rm")
     .alias("remove")
-    .description("stop sending alerts (the target and its secret are deleted)")
+    .description("stop sending alerts (the target and its secret are deleted; asks first)")
     .option("--team", TEAM_ALERTS)
+    .option("-y, --yes", "do not ask for confirmation")
     .option("--json", "print the result as JSON")
     .action(run("alerts", "removeAlerts"));
 

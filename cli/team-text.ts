@@ -26,12 +26,16 @@ export function parseCount(raw: string): number | null {
   return whole;
 }
 
-/** "claude-sonnet-*,claude-haiku-*" -> the globs; "none" (or "all", "*") -> null: every model. */
+/**
+ * "claude-sonnet-*, claude-haiku-*" -> the globs; "none" (or "all", "*") -> null: every model. Split on
+ * commas only, each trimmed: "claude opus" stays one name, for the gateway to refuse in its words
+ * (a glob has no spaces), instead of becoming two names nobody typed.
+ */
 export function parseModels(raw: string): string[] | null {
   const s = raw.trim();
   if (/^(none|all|any|null)$/i.test(s) || s === "*") return null;
   const globs = s
-    .split(/[,\s]+/)
+    .split(",")
     .map((g) => g.trim())
     .filter(Boolean);
   if (globs.length === 0) throw new Error("give model names or globs, comma-separated (claude-sonnet-*,claude-haiku-*), or none for every model");
@@ -62,12 +66,20 @@ export const NO_LIMITS: Limits = { requestsPerMinute: null, tokensPerDay: null, 
 /** Whether any limit is set. */
 export const hasLimits = (l: Limits): boolean => l.requestsPerMinute !== null || l.tokensPerDay !== null || l.tokensPerMonth !== null || l.models !== null;
 
+/** A limit set to 0, in words: the member is stopped, not idle. */
+export const STOPPED: Record<Exclude<LimitField, "models">, string> = {
+  requestsPerMinute: "stopped (0 requests/minute)",
+  tokensPerDay: "no tokens allowed (0/day)",
+  tokensPerMonth: "no tokens allowed (0/month)",
+};
+
 /** `60 rpm · 2M/day · 50M/month · claude-sonnet-*`, or "-" when nothing is limited. */
 export function limitsShort(l: Limits, count: (n: number) => string): string {
   const parts: string[] = [];
-  if (l.requestsPerMinute !== null) parts.push(`${count(l.requestsPerMinute)} rpm`);
-  if (l.tokensPerDay !== null) parts.push(`${count(l.tokensPerDay)}/day`);
-  if (l.tokensPerMonth !== null) parts.push(`${count(l.tokensPerMonth)}/month`);
+  // 0 is the admin stopping the member: said so, not "0 rpm" (which reads like a member who sent nothing).
+  if (l.requestsPerMinute !== null) parts.push(l.requestsPerMinute === 0 ? STOPPED.requestsPerMinute : `${count(l.requestsPerMinute)} rpm`);
+  if (l.tokensPerDay !== null) parts.push(l.tokensPerDay === 0 ? STOPPED.tokensPerDay : `${count(l.tokensPerDay)}/day`);
+  if (l.tokensPerMonth !== null) parts.push(l.tokensPerMonth === 0 ? STOPPED.tokensPerMonth : `${count(l.tokensPerMonth)}/month`);
   if (l.models !== null) parts.push(l.models.length === 0 ? "no model" : l.models.join(","));
   return parts.length ? parts.join(" · ") : "-";
 }

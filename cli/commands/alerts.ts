@@ -8,6 +8,7 @@ import { profileFlag } from "../config.js";
 import { context, type Ctx } from "../context.js";
 import { CliError } from "../errors.js";
 import { subpool } from "../invocation.js";
+import { confirm } from "../prompts.js";
 import { ALERT_EVENTS, fromOption, type OptionValue } from "../team-text.js";
 import { ago, out, paint, printJson, say } from "../ui.js";
 
@@ -64,7 +65,7 @@ function rethrow(e: unknown, o: Scope): never {
     throw new CliError("the ADMIN_TOKEN has no alert target of its own", `the team's target is --team: \`${cmd("alerts", { team: true })}\``);
   }
   if (e instanceof ApiError && e.status === 403 && o.team) {
-    throw new CliError(`the team's alert target is for admins: ${e.message}`, `your own alerts: \`${subpool("alerts")}\` (without --team)`);
+    throw new CliError(`the team's alert target is for admins: ${e.message}`, `your own alerts: \`${subpool("alerts")}\` (without --team)${e.hint ? `; ${e.hint}` : ""}`);
   }
   throw e;
 }
@@ -99,9 +100,22 @@ export async function showAlerts(o: Scope & { json?: boolean }): Promise<void> {
   out(`  last delivery  ${deliveryText(t.lastDelivery)}`);
 }
 
-/** `subpool alerts set <url> [--events a,b] [--team]`: prints the signing secret, once. */
-export async function setAlerts(url: string, o: Scope & { events?: OptionValue<string[]>; json?: boolean }): Promise<void> {
+/**
+ * `subpool alerts set <url> [--events a,b] [--team] [--yes]`: prints the signing secret, once. Over a
+ * target already set it asks first: the old secret stops verifying, so its receiver refuses what
+ * comes next until it is given the new one.
+ */
+export async function setAlerts(url: string, o: Scope & { events?: OptionValue<string[]>; json?: boolean; yes?: boolean }): Promise<void> {
   const ctx = context();
+  const before = o.yes ? null : await target(ctx, o);
+  if (before) {
+    const replacing = before.url === url ? `Make a new signing secret for ${o.team ? "the team's" : "your"} alerts to ${hostOf(url)}?` : `Send ${o.team ? "the team's" : "your"} alerts to ${hostOf(url)} instead of ${hostOf(before.url)}?`;
+    const question = `${replacing} The current secret stops working: a receiver that checks it refuses the next deliveries until it has the new one.`;
+    if (!(await confirm(question, { yes: false, action: `replacing the ${o.team ? "team's " : ""}alert target (its signing secret changes)` }))) {
+      say("Nothing changed.");
+      return;
+    }
+  }
   let created: AlertTargetCreated;
   try {
     created = await ctx.api.put<AlertTargetCreated>(pathOf(o), { url, events: fromOption(o.events) ?? null });
@@ -156,11 +170,16 @@ export async function testAlerts(o: Scope & { json?: boolean }): Promise<void> {
   throw new CliError(`the test was not delivered: ${d.error ?? (d.status ? `the receiver answered ${d.status}` : "no answer")}`, `check the receiver, or set another URL: \`${cmd("alerts set <url>", o)}\``);
 }
 
-/** `subpool alerts rm [--team]`. */
-export async function removeAlerts(o: Scope & { json?: boolean }): Promise<void> {
+/** `subpool alerts rm [--team] [--yes]`: asks first. */
+export async function removeAlerts(o: Scope & { json?: boolean; yes?: boolean }): Promise<void> {
   const ctx = context();
   const before = await target(ctx, o);
   if (before) {
+    const question = `Stop ${o.team ? "the team's alerts (every member's events)" : "your alerts"} to ${hostOf(before.url)}? The target and its signing secret are deleted.`;
+    if (!(await confirm(question, { yes: o.yes === true, action: `removing the ${o.team ? "team's " : ""}alert target` }))) {
+      say("Nothing removed.");
+      return;
+    }
     try {
       await ctx.api.del(pathOf(o));
     } catch (e) {

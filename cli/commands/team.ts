@@ -6,7 +6,7 @@ import { context } from "../context.js";
 import { CliError } from "../errors.js";
 import { subpool } from "../invocation.js";
 import { findUser } from "../resolve.js";
-import { fromOption, hasLimits, LIMIT_FIELDS, parseCount, type OptionValue } from "../team-text.js";
+import { fromOption, hasLimits, LIMIT_FIELDS, parseCount, STOPPED, type OptionValue } from "../team-text.js";
 import type { Me } from "../types.js";
 import { duration, grouped, out, paint, printJson, printTable, say, shortCount } from "../ui.js";
 
@@ -25,7 +25,7 @@ function countText(n: number): string {
 function limitValue(l: Limits, f: LimitField): string {
   if (f === "models") return l.models === null ? "every model" : l.models.length === 0 ? "no model" : l.models.join(", ");
   const v = l[f];
-  return v === null ? "no limit" : v === 0 ? "0 (stopped)" : countText(v);
+  return v === null ? "no limit" : v === 0 ? `0: ${STOPPED[f]}` : countText(v);
 }
 
 function printLimits(l: Limits): void {
@@ -121,21 +121,31 @@ export async function me(opts: { json?: boolean }): Promise<void> {
   out();
   const now = Date.now();
   const rows: string[][] = [];
-  const counted: [Exclude<LimitField, "models">, number, boolean][] = [
-    ["requestsPerMinute", m.left.resets.minute, false],
-    ["tokensPerDay", m.left.resets.day, true],
-    ["tokensPerMonth", m.left.resets.month, true],
+  const counted: [Exclude<LimitField, "models">, number, boolean, string][] = [
+    ["requestsPerMinute", m.left.resets.minute, false, "this minute"],
+    ["tokensPerDay", m.left.resets.day, true, "today (UTC)"],
+    ["tokensPerMonth", m.left.resets.month, true, "this month (UTC)"],
   ];
-  const stopped: string[] = [];
-  for (const [f, resets, clock] of counted) {
+  const paused: string[] = [];
+  const over: string[] = [];
+  for (const [f, resets, clock, when] of counted) {
     const limit = l[f];
     if (limit === null) continue;
-    const left = m.left[f] ?? 0;
-    const leftText = left === 0 ? paint("red", "0: refused until it frees") : left < limit * 0.1 ? paint("yellow", countText(left)) : countText(left);
-    rows.push([LIMIT_FIELDS[f].label, countText(limit), leftText, freesIn(resets, now, clock)]);
-    if (left === 0) stopped.push(`${LIMIT_FIELDS[f].label} frees ${freesIn(resets, now, clock)}`);
+    const label = LIMIT_FIELDS[f].label;
+    if (limit === 0) {
+      // Not a window that frees: the admin stopped this member until they lift it.
+      rows.push([label, "0", paint("red", "paused by your admin"), "when your admin lifts it"]);
+      paused.push(label);
+      continue;
+    }
+    const left = m.left[f] ?? limit;
+    const leftWords = `${grouped(left)} of ${grouped(limit)} left ${when}`;
+    const leftText = left === 0 ? paint("red", `${leftWords}: refused until it resets`) : left < limit * 0.1 ? paint("yellow", leftWords) : leftWords;
+    rows.push([label, countText(limit), leftText, freesIn(resets, now, clock)]);
+    if (left === 0) over.push(`${label} resets ${freesIn(resets, now, clock)}`);
   }
-  if (rows.length) await printTable(["limit", "set to", "left now", "frees"], rows);
+  if (rows.length) await printTable(["limit", "set to", "left now", "window resets"], rows);
   if (l.models !== null) out(`Models: ${l.models.length === 0 ? "none (every request is refused)" : l.models.join(", ")}; any other model is refused (403).`);
-  if (stopped.length) say(`Over the limit: requests get 429 until then (${stopped.join("; ")}). The limit is your team's, set by an admin, not the provider's.`);
+  if (paused.length) say(`Paused by your admin: ${paused.join(" and ")} set to 0, so every request gets 429 until they lift it. Ask your team's admin.`);
+  if (over.length) say(`Over the limit: requests get 429 until then (${over.join("; ")}). The limit is your team's, set by an admin, not the provider's.`);
 }

@@ -340,21 +340,40 @@ describe("subpool CLI: the team lead's commands", { timeout: 300_000 }, () => {
     // The gateway's 400, named by the option; nothing changed.
     fails(await cli(["limits", m.name, "--rpm", "-1"], { env: ADMIN() }), 1, /refused --rpm \(requests per minute\): must be 0 or more/, /nothing was changed/);
     fails(await cli(["limits", m.name, "--models", "claude sonnet!"], { env: ADMIN() }), 1, /refused --models/, /a model name or glob/);
+    // Split on commas only: a name with a space is sent as typed and refused, not saved as two names nobody typed.
+    fails(await cli(["limits", m.name, "--models", "claude opus"], { env: ADMIN() }), 1, /refused --models \(models\): a model name or glob/, /nothing was changed/);
     fails(await cli(["limits", m.name, "--tokens-per-day", "1e99"], { env: ADMIN() }), 2, /not a number/);
     fails(await cli(["limits", m.name, "--rpm", "lots"], { env: ADMIN() }), 2, /--rpm/, /not a number/);
     assert.deepEqual((await api("GET", "/admin/users", state.adminToken)).json.users.find((u) => u.id === m.id).limits, json.limits);
     fails(await cli(["limits", `nobody-${tag}`, "--rpm", "1"], { env: ADMIN() }), 1, /no user matches/);
-    fails(await cli(["limits", m.name, "--rpm", "1"], { env: MEMBER() }), 1, /admin/);
+    // A member runs an admin command: the hint says what to do, not the error again.
+    const member = fails(await cli(["limits", m.name, "--rpm", "1"], { env: MEMBER() }), 1, /admin/);
+    const hint = member.stderr.split("\n").find((l) => l.includes("→"));
+    assert.ok(hint, member.stderr);
+    assert.doesNotMatch(hint, /this needs an admin's key/);
+    assert.match(hint, /your saved key is a member's: ask your team's admin, or run it with an admin's key: save it with `.*subpool setup --profile admin`, then add --profile admin, or SUBPOOL_KEY=<an admin's key>/);
+    // With an admin's profile saved beside the member's key, the hint names it.
+    const both = { SUBPOOL_CONFIG: join(state.dir, "configs", "both", "config.json") };
+    ok(await cli(["setup", "--url", state.url, "--key", m.key], { env: both }));
+    ok(await cli(["setup", "--profile", "lead", "--url", state.url, "--key", state.adminToken], { env: both }));
+    assert.match(fails(await cli(["users"], { env: both }), 1, /needs an admin/).stderr, /→ your saved key is a member's: ask your team's admin, or run it with an admin's key: --profile lead, or SUBPOOL_KEY=<an admin's key>/);
+    assert.match(fails(await cli(["users"], { env: { ...both, SUBPOOL_KEY: m.key } }), 1).stderr, /→ the key in SUBPOOL_KEY is a member's: .*--profile lead, or put an admin's key in SUBPOOL_KEY/);
+    ok(await cli(["--profile", "lead", "users"], { env: both }));
+    // The models globs, each trimmed.
+    const trimmed = JSON.parse(ok(await cli(["limits", m.name, "--models", " claude-sonnet-* , claude-haiku-* ", "--json"], { env: ADMIN() })).stdout);
+    assert.deepEqual(trimmed.limits.models, ["claude-sonnet-*", "claude-haiku-*"]);
   });
 
   it("me: the limits and what is left; over a limit the request gets the 429 and `me` shows it", T, async () => {
     const m = state.member;
     const mine = ok(await cli(["me"], { env: MEMBER() }));
     assert.match(mine.stdout, new RegExp(`^${m.name} \\(member, ${m.id}\\)`));
-    assert.deepEqual(tableHead(mine.stdout), ["limit", "set to", "left now", "frees"]);
+    assert.deepEqual(tableHead(mine.stdout), ["limit", "set to", "left now", "window resets"]);
     const rows = Object.fromEntries(tableRows(mine.stdout).map((c) => [c[0], c]));
     assert.equal(rows["requests per minute"][1], "60");
-    assert.match(rows["tokens per UTC day"][2], /^1,99\d,\d{3}$/, "2M less what the member used today");
+    assert.equal(rows["requests per minute"][2], "60 of 60 left this minute");
+    assert.match(rows["requests per minute"][3], /^in \d+s$/);
+    assert.match(rows["tokens per UTC day"][2], /^1,99\d,\d{3} of 2,000,000 left today \(UTC\)$/, "2M less what the member used today");
     assert.match(rows["tokens per UTC day"][3], /^in \d+(h|m|s).* \(00:00 UTC\)$/);
     assert.match(mine.stdout, /Models: claude-sonnet-\*, claude-haiku-\*/);
 
@@ -382,8 +401,20 @@ describe("subpool CLI: the team lead's commands", { timeout: 300_000 }, () => {
 
     const over = ok(await cli(["me"], { env: MEMBER() }));
     const day = tableRows(over.stdout).find((c) => c[0] === "tokens per UTC day");
-    assert.deepEqual(day.slice(1, 3), ["1,000", "0: refused until it frees"]);
+    assert.deepEqual(day.slice(1, 3), ["1,000", "0 of 1,000 left today (UTC): refused until it resets"]);
     assert.match(over.stderr, /Over the limit: requests get 429/);
+
+    // A limit of 0: the admin paused the member; it does not free with a window. `users` says stopped, not "0 rpm".
+    ok(await cli(["limits", m.name, "--rpm", "0", "--tokens-per-day", "0"], { env: ADMIN() }));
+    const paused = ok(await cli(["me"], { env: MEMBER() }));
+    const pausedRows = Object.fromEntries(tableRows(paused.stdout).map((c) => [c[0], c]));
+    assert.deepEqual(pausedRows["requests per minute"].slice(1), ["0", "paused by your admin", "when your admin lifts it"]);
+    assert.deepEqual(pausedRows["tokens per UTC day"].slice(1), ["0", "paused by your admin", "when your admin lifts it"]);
+    assert.doesNotMatch(paused.stdout, /refused until it/);
+    assert.match(paused.stderr, /Paused by your admin: requests per minute and tokens per UTC day set to 0/);
+    const stoppedRow = tableRows(ok(await cli(["users"], { env: { ...ADMIN(), COLUMNS: "250" } })).stdout).find((c) => c[0] === m.name);
+    assert.ok(stoppedRow[8].startsWith("stopped (0 requests/minute) · no tokens allowed (0/day) · "), stoppedRow[8]);
+    assert.match(ok(await cli(["limits", m.name], { env: ADMIN() })).stdout, /requests per minute\s+0: stopped \(0 requests\/minute\)\n\s+tokens per UTC day\s+0: no tokens allowed \(0\/day\)/);
     assert.equal(JSON.parse(ok(await cli(["me", "--json"], { env: MEMBER() })).stdout).left.tokensPerDay, 0);
 
     // Lifted: served again, and `me` says there is nothing.
@@ -440,10 +471,15 @@ describe("subpool CLI: the team lead's commands", { timeout: 300_000 }, () => {
     assert.match(ok(await cli(["alerts", "--team"], { env: ADMIN() })).stdout, /last delivery\s+.*failed: 127\.0\.0\.1:\d+ answered 500/);
 
     // Members cannot touch the team's target; the ADMIN_TOKEN has none of its own.
-    fails(await cli(["alerts", "--team"], { env: MEMBER() }), 1, /for admins/);
+    fails(await cli(["alerts", "--team"], { env: MEMBER() }), 1, /for admins/, /your own alerts: .*\(without --team\); .*ask your team's admin/);
     fails(await cli(["alerts"], { env: ADMIN() }), 1, /ADMIN_TOKEN has no alert target of its own/, /--team/);
 
-    const rm = ok(await cli(["alerts", "rm", "--team"], { env: ADMIN() }));
+    // Setting it again would change the secret, and removing stops the alerts: both ask first; without a terminal, --yes.
+    fails(await cli(["alerts", "set", `${receiver.url}/team`, "--team"], { env: ADMIN() }), 1, /replacing the team's alert target \(its signing secret changes\) needs a confirmation/, /--yes/);
+    fails(await cli(["alerts", "rm", "--team"], { env: ADMIN() }), 1, /removing the team's alert target needs a confirmation/, /add --yes/);
+    assert.equal((await api("GET", "/admin/alerts", state.adminToken)).status, 200, "nothing removed without --yes");
+    assert.equal(ok(await cli(["alerts", "test", "--team"], { env: ADMIN() })).code, 0, "the secret did not change either");
+    const rm = ok(await cli(["alerts", "rm", "--team", "--yes"], { env: ADMIN() }));
     assert.match(rm.stdout, /Removed: no more team alerts go to 127\.0\.0\.1/);
     assert.match(ok(await cli(["alerts", "--team"], { env: ADMIN() })).stdout, /No team alert target is set/);
     assert.equal((await api("GET", "/admin/alerts", state.adminToken)).status, 404);
@@ -472,13 +508,15 @@ describe("subpool CLI: the team lead's commands", { timeout: 300_000 }, () => {
     assert.match(shown.stdout, /last delivery\s+(just now|\d+s ago): delivered \(204\)/);
     assert.equal(JSON.parse(ok(await cli(["alerts", "--json"], { env: MEMBER() })).stdout).lastDelivery.status, 204);
 
-    // Setting it again rotates the secret: the old one no longer verifies.
-    const again = JSON.parse(ok(await cli(["alerts", "set", `${receiver.url}/mine`, "--json"], { env: MEMBER() })).stdout);
+    // Setting it again rotates the secret (asks first; --yes): the old one no longer verifies.
+    fails(await cli(["alerts", "set", `${receiver.url}/mine`, "--json"], { env: MEMBER() }), 1, /needs a confirmation/, /--yes/);
+    const again = JSON.parse(ok(await cli(["alerts", "set", `${receiver.url}/mine`, "--json", "--yes"], { env: MEMBER() })).stdout);
     assert.notEqual(again.secret, set.secret);
     assert.equal(again.events, null);
     fails(await cli(["alerts", "test"], { env: MEMBER() }), 1, /answered 401/);
 
-    ok(await cli(["alerts", "rm"], { env: MEMBER() }));
+    fails(await cli(["alerts", "rm"], { env: MEMBER() }), 1, /removing the alert target needs a confirmation/, /--yes/);
+    ok(await cli(["alerts", "rm", "-y"], { env: MEMBER() }));
     assert.match(ok(await cli(["alerts", "rm"], { env: MEMBER() })).stdout, /nothing to remove/);
     fails(await cli(["alerts", "test"], { env: MEMBER() }), 1, /you have no alert target set/);
   });

@@ -899,6 +899,23 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     assert.deepEqual(set, { requestsPerMinute: 60, tokensPerDay: 2_000_000, tokensPerMonth: 50_000_000, models: ["claude-sonnet-*", "claude-haiku-*"] });
     await p.waitForFunction(() => document.activeElement?.closest("tr")?.getAttribute("data-name") === "alice");
 
+    // A limit of 0 stops the member: said so (in red), not "0 req/min", which reads like a member who sent nothing.
+    await limitsButton.click();
+    await dlg.waitFor();
+    await dlg.getByLabel("Requests per minute").fill("0");
+    await dlg.getByLabel("Tokens per month").fill("0");
+    await dlg.getByRole("button", { name: "Save limits" }).click();
+    await dlg.waitFor({ state: "hidden" });
+    await cell.filter({ hasText: "stopped" }).waitFor();
+    assert.deepEqual(await cell.locator(".lim").allInnerTexts(), ["stopped (0 requests/minute)", "2M tokens/day", "no tokens allowed (0/month)", "models: claude-sonnet-*, claude-haiku-*"]);
+    assert.equal(await cell.locator(".lim.error-text").count(), 2);
+    assert.match(await cell.getAttribute("title"), /^stopped: no requests allowed \(0 requests per minute\); 2,000,000 tokens per UTC day; no tokens allowed \(0 tokens per UTC month\)/);
+    // Back to what the member's views below expect.
+    const back = await gw.api("PATCH", `/admin/users/${alice.id}`, gw.adminToken, { limits: { requestsPerMinute: 60, tokensPerMonth: 50_000_000 } });
+    assert.equal(back.status, 200, back.text);
+    await p.reload();
+    await cell.filter({ hasText: "60 req/min" }).waitFor();
+
     // At phone width the table becomes one block per member: nothing overflows sideways.
     await p.setViewportSize(PHONE);
     await sleep(300);

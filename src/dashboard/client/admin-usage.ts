@@ -49,7 +49,7 @@ function limitsCell(u: TeamMemberUsage): (HTMLElement | string)[] {
   if (parts.length === 0) return [h("span", { class: "muted" }, "none")];
   return parts.map((p) =>
     typeof p === "string"
-      ? h("span", { class: "lim" }, p)
+      ? h("span", { class: /^(stopped|no tokens)/.test(p) ? "lim lim-stopped error-text" : "lim" }, p)
       : h("span", { class: "lim lim-models" }, "models: ", ...p.models.flatMap((g, i) => [i ? ", " : "", h("span", { class: "glob" }, g)])),
   );
 }

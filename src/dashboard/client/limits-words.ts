@@ -11,12 +11,16 @@ export const full = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 
 export const hasLimits = (l: Limits | undefined | null): l is Limits =>
   !!l && (l.requestsPerMinute !== null || l.tokensPerDay !== null || l.tokensPerMonth !== null || l.models !== null);
 
-/** Short words for a table cell, a part per limit: "60 req/min", "2M tokens/day", {models}. */
+/**
+ * Short words for a table cell, a part per limit: "60 req/min", "2M tokens/day", {models}. A limit
+ * of 0 is the admin stopping the member, said so ("stopped (0 requests/minute)", "no tokens allowed
+ * (0/day)"): "0 req/min" would read like a member who sent nothing.
+ */
 export function limitsParts(l: Limits): (string | { models: string[] })[] {
   const parts: (string | { models: string[] })[] = [];
-  if (l.requestsPerMinute !== null) parts.push(`${full.format(l.requestsPerMinute)} req/min`);
-  if (l.tokensPerDay !== null) parts.push(`${compact.format(l.tokensPerDay)} tokens/day`);
-  if (l.tokensPerMonth !== null) parts.push(`${compact.format(l.tokensPerMonth)} tokens/month`);
+  if (l.requestsPerMinute !== null) parts.push(l.requestsPerMinute === 0 ? "stopped (0 requests/minute)" : `${full.format(l.requestsPerMinute)} req/min`);
+  if (l.tokensPerDay !== null) parts.push(l.tokensPerDay === 0 ? "no tokens allowed (0/day)" : `${compact.format(l.tokensPerDay)} tokens/day`);
+  if (l.tokensPerMonth !== null) parts.push(l.tokensPerMonth === 0 ? "no tokens allowed (0/month)" : `${compact.format(l.tokensPerMonth)} tokens/month`);
   if (l.models !== null) parts.push({ models: l.models });
   return parts;
 }
@@ -25,9 +29,9 @@ export function limitsParts(l: Limits): (string | { models: string[] })[] {
 export function limitsLong(l: Limits): string {
   if (!hasLimits(l)) return "No limits";
   const parts: string[] = [];
-  if (l.requestsPerMinute !== null) parts.push(`${full.format(l.requestsPerMinute)} requests per minute`);
-  if (l.tokensPerDay !== null) parts.push(`${full.format(l.tokensPerDay)} tokens per UTC day`);
-  if (l.tokensPerMonth !== null) parts.push(`${full.format(l.tokensPerMonth)} tokens per UTC month`);
+  if (l.requestsPerMinute !== null) parts.push(l.requestsPerMinute === 0 ? "stopped: no requests allowed (0 requests per minute)" : `${full.format(l.requestsPerMinute)} requests per minute`);
+  if (l.tokensPerDay !== null) parts.push(l.tokensPerDay === 0 ? "no tokens allowed (0 tokens per UTC day)" : `${full.format(l.tokensPerDay)} tokens per UTC day`);
+  if (l.tokensPerMonth !== null) parts.push(l.tokensPerMonth === 0 ? "no tokens allowed (0 tokens per UTC month)" : `${full.format(l.tokensPerMonth)} tokens per UTC month`);
   if (l.models !== null) parts.push(`only the models ${l.models.join(", ")}`);
   return parts.join("; ");
 }
