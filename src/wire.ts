@@ -70,6 +70,8 @@ export interface TeamMemberUsage {
   id: string;
   name: string;
   role: Role;
+  /** When the member was added (epoch ms); beyond the contract's fields, for "added" columns. */
+  createdAt: number;
   lastSeenAt: number | null;
   accounts: AccountCounts;
   limits: Limits;

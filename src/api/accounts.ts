@@ -9,7 +9,7 @@ import { badRequest } from "../errors";
 import { leftOf, windowEnds } from "../limits/enforce";
 import { poolClient } from "../pool/client";
 import { NO_LIMITS } from "../pool/limits-store";
-import { getSnapshot, invalidateSnapshot } from "../pool/snapshots";
+import { getSnapshot } from "../pool/snapshots";
 import { findProvider } from "../providers";
 import { credential } from "../providers/import-fields";
 import { importer } from "./import";
@@ -57,9 +57,9 @@ export const accounts = new Hono<AppEnv>()
       const none = { requestsPerMinute: null, tokensPerDay: null, tokensPerMonth: null };
       return c.json({ id: null, name: "admin-token", role: "admin", keyResets: [], limits: { ...NO_LIMITS }, left: { ...none, resets: windowEnds(now) } } satisfies Me);
     }
-    // The snapshot requests use (this isolate's own counts included), read fresh: what is left is
-    // what the next request will be measured against.
-    invalidateSnapshot(p.userId);
+    // The snapshot requests use (this isolate's own counts included, at most SNAPSHOT_TTL_MS old):
+    // what is left is what the next request will be measured against. Not invalidated: a dashboard
+    // polling this must not make the member's next proxied request wait for the Durable Object.
     const [keyResets, snap] = await Promise.all([poolClient(c.env, p.userId).keyResets(), getSnapshot(c.env, c.var.cfg, p.userId)]);
     return c.json({ id: p.userId, name: p.name, role: p.role, keyResets, limits: snap.limits, left: leftOf(snap, now) } satisfies Me);
   })

@@ -98,7 +98,7 @@ export class LimitsStore {
   }
 
   /** The member as the team lead sees them: no credential, label or account id. */
-  teamView(days: number, now: number, accounts: AccountState[]): Omit<TeamMemberUsage, "id" | "name" | "role"> {
+  teamView(days: number, now: number, accounts: AccountState[]): Omit<TeamMemberUsage, "id" | "name" | "role" | "createdAt"> {
     const counts: AccountCounts = { total: accounts.length, active: 0, cooling: 0, needsReauth: 0, disabled: 0 };
     for (const a of accounts) {
       const s = statusOf(a, now);

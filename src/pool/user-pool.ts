@@ -259,7 +259,7 @@ export class UserPool extends DurableObject<Env> {
       const p = this.#profile.profile();
       if (!p) return null;
       const now = Date.now();
-      return { id: p.id, name: p.name, role: p.role, ...this.#limits.teamView(days, now, this.#accounts.all().map(stateOf)) };
+      return { id: p.id, name: p.name, role: p.role, createdAt: p.createdAt, ...this.#limits.teamView(days, now, this.#accounts.all().map(stateOf)) };
     });
   }
 

@@ -289,7 +289,7 @@ describe("subpool CLI: the team lead's commands", { timeout: 300_000 }, () => {
     const direct = (await api("GET", "/admin/usage?days=7", state.adminToken)).json;
     assert.deepEqual(json.users.map((u) => u.id), direct.users.map((u) => u.id));
     const mine = json.users.find((u) => u.id === m.id);
-    assert.deepEqual(Object.keys(mine).sort(), ["accounts", "days", "id", "lastSeenAt", "limits", "name", "role"]);
+    assert.deepEqual(Object.keys(mine).sort(), ["accounts", "createdAt", "days", "id", "lastSeenAt", "limits", "name", "role"]);
     assert.equal(mine.days.length, 7);
     assert.equal(mine.days.at(-1).requests, 3);
     const month = JSON.parse(ok(await cli(["users", "list", "--days", "30", "--json"], { env: ADMIN() })).stdout);

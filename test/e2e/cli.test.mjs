@@ -383,7 +383,7 @@ describe("subpool CLI against `npm run dev`", { timeout: 300_000 }, () => {
     const listed = JSON.parse(ok(await cli(["users", "--json"], { env })).stdout);
     const user = listed.users.find((u) => u.name === name);
     // GET /admin/usage as is (test/e2e/cli-team.test.mjs): no key, credential or account id in it.
-    assert.deepEqual(Object.keys(user).sort(), ["accounts", "days", "id", "lastSeenAt", "limits", "name", "role"]);
+    assert.deepEqual(Object.keys(user).sort(), ["accounts", "createdAt", "days", "id", "lastSeenAt", "limits", "name", "role"]);
     assert.ok(!JSON.stringify(listed).includes(key));
 
     // Rotating needs a confirmation; without a terminal, --yes.

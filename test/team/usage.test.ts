@@ -16,6 +16,7 @@ interface Member {
   id: string;
   name: string;
   role: string;
+  createdAt: number;
   lastSeenAt: number | null;
   accounts: { total: number; active: number; cooling: number; needsReauth: number; disabled: number };
   limits: Record<string, unknown>;
@@ -48,6 +49,7 @@ describe("team usage (GET /admin/usage)", () => {
     }
     const m = r.json<{ users: Member[] }>().users.find((x) => x.id === u.id)!;
     expect(m.name).toBe(`team${n}`);
+    expect(m.createdAt).toBeLessThanOrEqual(before);
     expect(m.role).toBe("member");
     expect(m.lastSeenAt).toBeGreaterThanOrEqual(before);
     expect(m.accounts).toEqual({ total: 3, active: 1, cooling: 0, needsReauth: 1, disabled: 1 });
