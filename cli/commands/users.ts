@@ -40,7 +40,8 @@ const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}
 /**
  * `subpool users [--days N]`: the team from GET /admin/usage: role, last seen, accounts (active of
  * total, with those needing a new login flagged), requests and tokens today and over the window,
- * limits in short. The id goes when the terminal is too narrow for it.
+ * limits in short, the day they were added (UTC) and the id. The added date goes when the terminal
+ * is too narrow for the table, then the id.
  */
 export async function listUsers(opts: { days: number; json?: boolean }): Promise<void> {
   const ctx = context();
@@ -71,13 +72,21 @@ export async function listUsers(opts: { days: number; json?: boolean }): Promise
       reqs,
       shortCount(toks),
       truncate(limitsShort(u.limits, shortCount), 64),
+      new Date(u.createdAt).toISOString().slice(0, 10),
       u.id,
     ];
   });
-  const head = ["name", "role", "last seen", "accounts", "req today", "tokens today", `req ${span}`, `tokens ${span}`, "limits", "id"];
+  const head = ["name", "role", "last seen", "accounts", "req today", "tokens today", `req ${span}`, `tokens ${span}`, "limits", "added", "id"];
   const width = outputWidth();
   let table = await renderTable(head, rows);
-  if (width !== undefined && textWidth(table) > width) table = await renderTable(head.slice(0, -1), rows.map((r) => r.slice(0, -1)));
+  // Too wide: the added date goes first, then the id.
+  for (const drop of ["added", "id"]) {
+    if (width === undefined || textWidth(table) <= width) break;
+    const i = head.indexOf(drop);
+    head.splice(i, 1);
+    for (const r of rows) r.splice(i, 1);
+    table = await renderTable(head, rows);
+  }
   out(table);
   const relogin = data.users.filter((u) => u.accounts.needsReauth > 0);
   for (const u of relogin) {

@@ -443,6 +443,7 @@ export const Page: FC<PageProps> = ({ baseUrl, providers, assetVersion }) => {
                     <tr>
                       <th scope="col">Member</th>
                       <th scope="col">Last seen</th>
+                      <th scope="col">Added</th>
                       <th scope="col">Accounts</th>
                       <th scope="col">Today (UTC)</th>
                       <th scope="col" id="team-window-head">

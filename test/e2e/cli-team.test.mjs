@@ -277,11 +277,11 @@ describe("subpool CLI: the team lead's commands", { timeout: 300_000 }, () => {
       const row = tableRows(r.stdout).find((c) => c[0] === m.name);
       return row?.[4] === "3" ? r : { done: false, row };
     }, "the three requests in `subpool users`");
-    assert.deepEqual(tableHead(r.stdout), ["name", "role", "last seen", "accounts", "req today", "tokens today", "req 7d", "tokens 7d", "limits", "id"]);
+    assert.deepEqual(tableHead(r.stdout), ["name", "role", "last seen", "accounts", "req today", "tokens today", "req 7d", "tokens 7d", "limits", "added", "id"]);
     const row = tableRows(r.stdout).find((c) => c[0] === m.name);
     assert.match(row[2], /^(just now|\d+s ago)$/, row[2]);
     // 3 × 1,500 tokens (input, output and cache read, as limits count them).
-    assert.deepEqual([row[3], row[4], row[5], row[6], row[7], row[8], row[9]], ["1/1", "3", "4.5k", "3", "4.5k", "-", m.id]);
+    assert.deepEqual([row[3], row[4], row[5], row[6], row[7], row[8], row[10]], ["1/1", "3", "4.5k", "3", "4.5k", "-", m.id]);
     // Never a member's credential, account label or account id.
     for (const secret of [GOOD_KEY, m.key, m.account.id, m.account.label]) assert.ok(!r.stdout.includes(secret), `users shows ${secret}`);
 
@@ -291,12 +291,17 @@ describe("subpool CLI: the team lead's commands", { timeout: 300_000 }, () => {
     const mine = json.users.find((u) => u.id === m.id);
     assert.deepEqual(Object.keys(mine).sort(), ["accounts", "createdAt", "days", "id", "lastSeenAt", "limits", "name", "role"]);
     assert.equal(mine.days.length, 7);
+    // The added column: the day the member was created, UTC.
+    assert.equal(row[9], new Date(mine.createdAt).toISOString().slice(0, 10));
     assert.equal(mine.days.at(-1).requests, 3);
     const month = JSON.parse(ok(await cli(["users", "list", "--days", "30", "--json"], { env: ADMIN() })).stdout);
     assert.equal(month.users.find((u) => u.id === m.id).days.length, 30);
     assert.deepEqual(tableHead(ok(await cli(["users", "--days", "30"], { env: ADMIN() })).stdout).slice(6, 8), ["req 30d", "tokens 30d"]);
     fails(await cli(["users", "--days", "91"], { env: ADMIN() }), 2, /1 to 90/);
-    // A narrow terminal leaves the id out.
+    // A narrow terminal leaves the added date out, then the id.
+    const wide = r.stdout.split("\n").find((l) => l.startsWith("│")).length;
+    const lessWide = ok(await cli(["users"], { env: { ...ADMIN(), COLUMNS: String(wide - 1) } }));
+    assert.deepEqual(tableHead(lessWide.stdout).slice(-2), ["limits", "id"]);
     const narrow = ok(await cli(["users"], { env: { ...ADMIN(), COLUMNS: "100" } }));
     assert.equal(tableHead(narrow.stdout).at(-1), "limits");
     // Members are not shown the team.

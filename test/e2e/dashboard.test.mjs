@@ -846,6 +846,10 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
     assert.equal(await used("alice", "Last 30 days"), `${compactFmt.format(winTok)} tokens ${fullFmt.format(winReq)} requests`);
     assert.match(await teamRow("alice").locator('td[data-th="Last seen"]').innerText(), /^(just now|\d+ (s|min) ago)$/);
     assert.equal(await teamRow("alice").locator('td[data-th="Limits"]').innerText(), "none");
+    // When alice was added: the day in short (this year's, so no year), the moment in the time element.
+    const added = teamRow("alice").locator('td[data-th="Added"] time');
+    assert.equal(await added.innerText(), new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", timeZone: "UTC" }).format(a.createdAt));
+    assert.equal(await added.getAttribute("datetime"), new Date(a.createdAt).toISOString());
     assert.equal(await used("carol", "Today"), `${compactFmt.format(7350)} tokens 1 request`);
 
     // The chart: a bar per day of the window, stacked by member, with a legend.
@@ -951,6 +955,7 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
           name: m.name,
           role: m.role,
           lastSeenAt: m.scale ? Date.now() - (k + 1) * 2_400_000 : null,
+          createdAt: Date.now() - (k + 3) * 86_400_000,
           accounts: m.accounts,
           limits: m.limits,
           days: dates.map((date, i) => day(date, Math.round(wave(m.seed, i) * m.scale))),
@@ -974,6 +979,7 @@ describe("dashboard in a browser", { timeout: 180_000 }, () => {
       assert.match(await p.locator(".team-chart svg.chart > g.stack title").last().textContent(), /^[A-Z][a-z]{2} \d+: [\d.]+[KM] tokens, \d+ requests; dave [\d.]+[KM], alice/);
       assert.equal(await teamRow("ivan").locator('td[data-th="Last seen"]').innerText(), "never");
       assert.equal(await teamRow("ivan").locator('td[data-th="Accounts"]').innerText(), "none");
+      assert.match(await teamRow("ivan").locator('td[data-th="Added"]').innerText(), /^[A-Z][a-z]{2} \d{1,2}(, \d{4})?$/);
       assert.equal(await teamRow("dave").locator("th .role").innerText(), "admin");
       if (SHOTS) {
         await p.evaluate(() => {

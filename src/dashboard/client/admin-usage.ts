@@ -1,12 +1,13 @@
 /**
  * Contract: the Admin view's team table and its summary, from GET /admin/usage: per member the last
- * request, account health counts, requests and tokens today and over the window, and limits.
+ * request, the day they were added, account health counts, requests and tokens today and over the
+ * window, and limits.
  * Members with an account that needs a new login are named on top and their rows stand out (a badge
  * and a red edge), since that is the one thing a team lead must act on. Renders only: the row's
  * actions are the caller's.
  */
 import type { TeamMemberUsage } from "../../wire";
-import { $, ago, btn, compact, h, plural, timeEl } from "./dom";
+import { $, ago, btn, compact, dayText, h, plural, timeEl } from "./dom";
 import { full, limitsLong, limitsParts } from "./limits-words";
 import { S } from "./state";
 import { teamChart } from "./team-chart";
@@ -70,6 +71,7 @@ function row(u: TeamMemberUsage, actions: RowActions): HTMLTableRowElement {
       u.role === "admin" ? h("span", { class: "role" }, "admin") : null,
     ),
     h("td", { "data-th": "Last seen" }, u.lastSeenAt ? timeEl(u.lastSeenAt, ago(u.lastSeenAt)) : h("span", { class: "muted" }, "never")),
+    h("td", { "data-th": "Added" }, timeEl(u.createdAt, dayText(u.createdAt))),
     accountsCell(u),
     usedCell("Today", today?.requests ?? 0, today ? dayTokens(today) : 0),
     usedCell(`Last ${u.days.length} days`, winReq, winTok),
@@ -118,7 +120,7 @@ export function renderTeam(users: TeamMemberUsage[], days: number, actions: RowA
   const tbody = $("users");
   const focused = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
   tbody.replaceChildren(...users.map((u) => row(u, actions)));
-  if (users.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No users yet.")));
+  if (users.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No users yet.")));
   $("team-window-head").textContent = `Last ${days} days`;
   $("team-summary").replaceChildren(...summary(users, days));
   $("team-chart").replaceChildren(teamChart(users, days));

@@ -122,6 +122,10 @@ const dayClockFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", hour:
 const dateFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
 /** A reset time: the clock today, the weekday within a week, else the date. */
 export const resetFmt = (t: number) => (t - now() < 20 * 3_600_000 ? clockFmt : t - now() < 6 * 86_400_000 ? dayClockFmt : dateFmt).format(t);
+const dayFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+const dayYearFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", year: "numeric" });
+/** A day in short: "Dec 3" this year, "Dec 3, 2025" before it (in the reader's locale). */
+export const dayText = (t: number) => (new Date(t).getFullYear() === new Date(now()).getFullYear() ? dayFmt : dayYearFmt).format(t);
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 export const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
 
