@@ -52,7 +52,7 @@ export function leftOf(snap: Snapshot, now: number): LimitsLeft {
   };
 }
 
-/** Whether the member has any limit at all (most members: nothing to do per request). */
+/** Whether the member has a limit at all (most members: nothing to do per request). */
 export function limited(snap: Snapshot): boolean {
   const l = snap.limits;
   return l.requestsPerMinute !== null || l.tokensPerDay !== null || l.tokensPerMonth !== null || l.models !== null;

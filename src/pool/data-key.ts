@@ -69,6 +69,26 @@ export class DataKey {
     return true;
   }
 
+  /**
+   * Puts KV's copies of an account's sealed record and of the wrapped data key back from this
+   * object's (a reader found KV's did not open). Best effort: the object's copy serves meanwhile.
+   * Returns the wrapped data key.
+   */
+  async restoreEdgeCopies(accountId: string, record: string): Promise<string> {
+    const userId = this.profile.userId();
+    const wrapped = this.profile.get("dek")!;
+    try {
+      const [kvRecord, kvDek] = await Promise.all([this.env.VAULT.get(kvKeys.credential(userId, accountId)), this.env.VAULT.get(kvKeys.dataKey(userId))]);
+      await Promise.all([
+        kvRecord !== record ? this.env.VAULT.put(kvKeys.credential(userId, accountId), record) : null,
+        kvDek !== wrapped ? this.env.VAULT.put(kvKeys.dataKey(userId), wrapped) : null,
+      ]);
+    } catch (e) {
+      console.warn(`subpool: restoring the KV copies of account ${accountId} failed: ${(e as Error).name}`);
+    }
+    return wrapped;
+  }
+
   seal(accountId: string, cred: Credential): Promise<CredentialRecord> {
     return this.get().then((dek) => sealCredential(dek, this.profile.userId(), accountId, cred));
   }

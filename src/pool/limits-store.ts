@@ -9,7 +9,7 @@
 import type { AccountCounts, Limits, TeamMemberUsage, UsageDay } from "../wire";
 import { parseJsonBody } from "../util";
 import type { ProfileStore } from "./profile-store";
-import { USAGE_DAYS_KEPT, utcDay } from "./telemetry-store";
+import { ADD_USAGE, USAGE_COLUMNS, USAGE_DAYS_KEPT, type UsageRow, usageDayOf, utcDay } from "./telemetry-store";
 import type { AccountState, Admitted, OutcomeReport, Spent } from "./types";
 import { statusOf } from "./types";
 
@@ -64,12 +64,8 @@ export class LimitsStore {
       if (r.successes + r.failures > 0) seen = Math.max(seen, r.lastUsedAt);
       for (const u of r.usage ?? []) {
         this.sql.exec(
-          `INSERT INTO member_usage_daily (date, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (date) DO UPDATE SET
-             requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens,
-             output_tokens = output_tokens + excluded.output_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-             cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens`,
+          `INSERT INTO member_usage_daily (date, ${USAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (date) DO UPDATE SET ${ADD_USAGE}`,
           u.date,
           u.requests,
           u.inputTokens,
@@ -110,10 +106,7 @@ export class LimitsStore {
     const from = utcDay(now - (days - 1) * 86_400_000);
     const rows = new Map(
       this.sql
-        .exec<{ date: string; requests: number; input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number }>(
-          "SELECT * FROM member_usage_daily WHERE date >= ? ORDER BY date",
-          from,
-        )
+        .exec<UsageRow>("SELECT * FROM member_usage_daily WHERE date >= ?", from)
         .toArray()
         .map((r) => [r.date, r]),
     );
@@ -121,14 +114,7 @@ export class LimitsStore {
     for (let i = days - 1; i >= 0; i--) {
       const date = utcDay(now - i * 86_400_000);
       const r = rows.get(date);
-      out.push({
-        date,
-        requests: r?.requests ?? 0,
-        inputTokens: r?.input_tokens ?? 0,
-        outputTokens: r?.output_tokens ?? 0,
-        cacheReadTokens: r?.cache_read_tokens ?? 0,
-        cacheWriteTokens: r?.cache_write_tokens ?? 0,
-      });
+      out.push(r ? usageDayOf(r) : { date, requests: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 });
     }
     const seen = this.profile.get("last_seen");
     return { lastSeenAt: seen ? Number(seen) : null, accounts: counts, limits: this.get(), days: out };

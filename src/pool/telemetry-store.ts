@@ -32,6 +32,15 @@ export function readQuota(json: string | null): Quota | null {
   return q && typeof q === "object" && q.windows && typeof q.updatedAt === "number" ? q : null;
 }
 
+/**
+ * The five usage counters and how a row adds more (usage_daily per account, member_usage_daily per
+ * member: the same columns, one statement shape).
+ */
+export const USAGE_COLUMNS = "requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens";
+export const ADD_USAGE = `requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens,
+  output_tokens = output_tokens + excluded.output_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+  cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens`;
+
 /** Quota and usage of a batch of reports (the counters and cooldowns are the caller's). */
 export function applyTelemetry(sql: SqlStorage, reports: OutcomeReport[]): void {
   for (const r of reports) {
@@ -45,12 +54,9 @@ export function applyTelemetry(sql: SqlStorage, reports: OutcomeReport[]): void 
     }
     for (const u of r.usage ?? []) {
       sql.exec(
-        `INSERT INTO usage_daily (account_id, date, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+        `INSERT INTO usage_daily (account_id, date, ${USAGE_COLUMNS})
          SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?)
-         ON CONFLICT (account_id, date) DO UPDATE SET
-           requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens,
-           output_tokens = output_tokens + excluded.output_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-           cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens`,
+         ON CONFLICT (account_id, date) DO UPDATE SET ${ADD_USAGE}`,
         r.accountId,
         u.date,
         u.requests,
@@ -94,23 +100,21 @@ export function forgetAccount(sql: SqlStorage, accountId: string): void {
   sql.exec("DELETE FROM usage_daily WHERE account_id = ?", accountId);
 }
 
+/** A row of usage_daily or member_usage_daily. */
+export type UsageRow = { date: string; requests: number; input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number };
+
+export const usageDayOf = (r: UsageRow): UsageDay => ({
+  date: r.date,
+  requests: r.requests,
+  inputTokens: r.input_tokens,
+  outputTokens: r.output_tokens,
+  cacheReadTokens: r.cache_read_tokens,
+  cacheWriteTokens: r.cache_write_tokens,
+});
+
 export function usageDays(sql: SqlStorage, accountId: string, days: number, now: number): UsageDay[] {
   const from = utcDay(now - (days - 1) * 86_400_000);
-  return sql
-    .exec<{ date: string; requests: number; input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number }>(
-      "SELECT * FROM usage_daily WHERE account_id = ? AND date >= ? ORDER BY date",
-      accountId,
-      from,
-    )
-    .toArray()
-    .map((r) => ({
-      date: r.date,
-      requests: r.requests,
-      inputTokens: r.input_tokens,
-      outputTokens: r.output_tokens,
-      cacheReadTokens: r.cache_read_tokens,
-      cacheWriteTokens: r.cache_write_tokens,
-    }));
+  return sql.exec<UsageRow>("SELECT * FROM usage_daily WHERE account_id = ? AND date >= ? ORDER BY date", accountId, from).toArray().map(usageDayOf);
 }
 
 export function purgeUsage(sql: SqlStorage, now: number): void {

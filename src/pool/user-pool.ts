@@ -486,18 +486,8 @@ export class UserPool extends DurableObject<Env> {
         if (this.#accounts.markUnreadable(id, reason)) this.#accountEvent("account.needs_reauth", row, reason);
         return { kind: "needs_reauth", message: reason };
       }
-      const userId = this.#profile.userId();
-      const wrapped = this.#profile.get("dek")!;
       console.warn(`subpool: ${row.provider} account ${id}: the KV copy of its credential did not decrypt; restored from the Durable Object`);
-      try {
-        const [kvRecord, kvDek] = await Promise.all([this.env.VAULT.get(kvKeys.credential(userId, id)), this.env.VAULT.get(kvKeys.dataKey(userId))]);
-        await Promise.all([
-          kvRecord !== now.cred ? this.env.VAULT.put(kvKeys.credential(userId, id), now.cred) : null,
-          kvDek !== wrapped ? this.env.VAULT.put(kvKeys.dataKey(userId), wrapped) : null,
-        ]);
-      } catch (e) {
-        console.warn(`subpool: restoring the KV copies of account ${id} failed: ${(e as Error).name}`);
-      }
+      const wrapped = await this.#dataKey.restoreEdgeCopies(id, now.cred);
       return { kind: "readable", record: recordOf(now), wrappedDataKey: wrapped };
     });
   }
