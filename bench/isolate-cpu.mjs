@@ -42,14 +42,10 @@ import { execFileSync } from "node:child_process";
 import { readAsyncTrace } from "./lib/async-trace.mjs";
 import { analyseProfile, bundleModules, profilerSession, samplingPeriodUs } from "./lib/cdp.mjs";
 import { PATH_OF, PROVIDER_OF, baseHeadersOf, claudeCodeRequest, streamBody, streamRequest } from "./lib/traffic.mjs";
+import { argv, opt } from "./lib/options.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..");
-const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : def;
-};
 const O = {
   rounds: Number(opt("rounds", 3)),
   events: Number(opt("events", 2000)),

@@ -20,14 +20,10 @@ import { freePort, installCleanup, stopAll } from "./lib/procs.mjs";
 import { load } from "./lib/measure.mjs";
 import { JSON_BODY, startStack } from "./lib/stack.mjs";
 import { Cdp, analyseProfile, bundleModules, samplingPeriodUs } from "./lib/cdp.mjs";
+import { argv, opt } from "./lib/options.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..");
-const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : def;
-};
 const conc = Number(opt("conc", 16));
 const seconds = Number(opt("seconds", 8));
 const interval = Number(opt("interval", 100));

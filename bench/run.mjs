@@ -54,18 +54,13 @@ import { workerdVersion } from "./lib/workerd.mjs";
 import { BIG_BYTES, JSON_BODY, SSE_BODY, base, checkoutRef, startStack } from "./lib/stack.mjs";
 import { evaluateTargets, renderConsole, renderMarkdown } from "./lib/report.mjs";
 import { bigreqPhase, longPhase, turnPhase } from "./lib/traffic-phases.mjs";
+import { argv, list, opt } from "./lib/options.mjs";
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..");
 
 // ---- options ------------------------------------------------------------------------------------
-const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : def;
-};
-const list = (s) => (s || "").split(",").filter(Boolean);
 const quick = argv.includes("--quick");
 const O = {
   duration: Number(opt("duration", quick ? 1 : 8)),

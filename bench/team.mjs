@@ -64,18 +64,13 @@ import { cpuDeltaMs, cpuReading, cpuSnapshot, foreignCpu, freePort, installClean
 import { Cdp, analyseProfile, bundleModules, samplingPeriodUs } from "./lib/cdp.mjs";
 import { agent, sleep, timed } from "./lib/measure.mjs";
 import { buildBundle, readWranglerToml, startWorkerd, workerdVersion, writeSingleWorkerConfig, writeSubpoolConfig } from "./lib/workerd.mjs";
-import { JSON_BODY, base, defaultDoDisk } from "./lib/stack.mjs";
+import { JSON_BODY, base, defaultDoDisk, fakeProviderVars } from "./lib/stack.mjs";
+import { argv, list, opt } from "./lib/options.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..");
 
 // ---- options ------------------------------------------------------------------------------------
-const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : def;
-};
-const list = (s) => (s || "").split(",").filter(Boolean);
 const O = {
   members: Number(opt("members", 200)),
   admins: Number(opt("admins", 3)),
@@ -156,14 +151,7 @@ async function startGateway() {
   const ADMIN = "sp_admin_bench_" + crypto.randomBytes(12).toString("hex");
   const vars = {
     ...wt.vars,
-    ANTHROPIC_API_BASE: FAKE,
-    ANTHROPIC_TOKEN_URL: `${FAKE}/v1/oauth/token`,
-    OPENAI_API_BASE: FAKE,
-    OPENAI_TOKEN_URL: `${FAKE}/oauth/token`,
-    CODEX_API_BASE: `${FAKE}/codex`,
-    COPILOT_API_BASE: FAKE,
-    GITHUB_API_BASE: FAKE,
-    GITHUB_BASE: FAKE,
+    ...fakeProviderVars(FAKE),
     MASTER_KEY: crypto.randomBytes(32).toString("base64"),
     ADMIN_TOKEN: ADMIN,
   };

@@ -82,13 +82,9 @@ async function api(url, init) {
 }
 
 /** One subpool deployment: bundle from `dir`, its own workerd process (isolates A and B), users. */
-async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk, optionalStats = false, workerdArgs = [], limits = false }) {
-  const ADMIN = "sp_admin_bench_" + crypto.randomBytes(12).toString("hex");
-  log(`building ${name} (wrangler deploy --dry-run in ${dir})`);
-  const bundle = buildBundle(dir, path.join(work, `dist-${name}`), repo);
-  const wt = readWranglerToml(dir);
-  const vars = {
-    ...wt.vars,
+/** Every provider address of subpool's Worker vars pointed at the fake provider (bench/fake-provider.mjs). */
+export function fakeProviderVars(FAKE) {
+  return {
     ANTHROPIC_API_BASE: FAKE,
     ANTHROPIC_TOKEN_URL: `${FAKE}/v1/oauth/token`,
     OPENAI_API_BASE: FAKE,
@@ -97,6 +93,17 @@ async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, d
     COPILOT_API_BASE: FAKE,
     GITHUB_API_BASE: FAKE,
     GITHUB_BASE: FAKE,
+  };
+}
+
+async function startSubpool({ name, dir, repo, work, FAKE, log, inspectorPort, doDisk, optionalStats = false, workerdArgs = [], limits = false }) {
+  const ADMIN = "sp_admin_bench_" + crypto.randomBytes(12).toString("hex");
+  log(`building ${name} (wrangler deploy --dry-run in ${dir})`);
+  const bundle = buildBundle(dir, path.join(work, `dist-${name}`), repo);
+  const wt = readWranglerToml(dir);
+  const vars = {
+    ...wt.vars,
+    ...fakeProviderVars(FAKE),
     MASTER_KEY: crypto.randomBytes(32).toString("base64"),
     ADMIN_TOKEN: ADMIN,
   };
