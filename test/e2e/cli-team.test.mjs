@@ -10,47 +10,17 @@
 // Offline only: nothing leaves 127.0.0.1.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { CLI, NODE, ensureBuilt } from "./cli-binary.mjs";
 import { ROOT, startGateway } from "./gateway.mjs";
 
-const CLI = join(ROOT, "dist", "cli", "index.js");
 const T = { timeout: 60_000 };
-
-// ---- the CLI binary (as cli.test.mjs: rebuilt when cli/ or what it compiles in is newer) ----------
-
-function newestMtime(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-const SHARED = ["wire.ts", "connect.ts", join("providers", "catalogue.ts")].map((f) => join(ROOT, "src", f));
-
-function ensureBuilt() {
-  const newest = Math.max(newestMtime(join(ROOT, "cli")), ...SHARED.map((f) => statSync(f).mtimeMs));
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest) return;
-  execFileSync("npm", ["run", "-s", "build:cli"], { cwd: ROOT, stdio: "inherit" });
-}
-
-/** The machine's own node (npm puts node_modules/.bin, with Node 22, first on PATH). */
-function systemNode() {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir || dir.includes(`node_modules${"/"}.bin`) || dir.includes("node_modules\\.bin")) continue;
-    const p = join(dir, process.platform === "win32" ? "node.exe" : "node");
-    if (existsSync(p)) return p;
-  }
-  return process.execPath;
-}
-const NODE = systemNode();
 
 // ---- the fake Anthropic API ---------------------------------------------------------------------
 

@@ -8,49 +8,16 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { CLI, NODE, ensureBuilt } from "./cli-binary.mjs";
 import { ROOT, freePort, startGateway } from "./gateway.mjs";
 
-const CLI = join(ROOT, "dist", "cli", "index.js");
 const T = { timeout: 30_000 };
-
-// ---------------------------------------------------------------------------------------------
-// The CLI binary: built by `npm install`/`npm ci` (prepare); rebuilt here when cli/ is newer.
-// ---------------------------------------------------------------------------------------------
-
-function newestMtime(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** What the CLI's build compiles in from src/ (cli/tsconfig.json "include"). */
-const SHARED = ["wire.ts", "connect.ts", join("providers", "catalogue.ts")].map((f) => join(ROOT, "src", f));
-
-function ensureBuilt() {
-  const newest = Math.max(newestMtime(join(ROOT, "cli")), ...SHARED.map((f) => statSync(f).mtimeMs));
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest) return;
-  execFileSync("npm", ["run", "-s", "build:cli"], { cwd: ROOT, stdio: "inherit" });
-}
-
-/** The machine's own node (npm puts node_modules/.bin, with Node 22, first on PATH). */
-function systemNode() {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir || dir.includes(`node_modules${"/"}.bin`) || dir.includes("node_modules\\.bin")) continue;
-    const p = join(dir, process.platform === "win32" ? "node.exe" : "node");
-    if (existsSync(p)) return p;
-  }
-  return process.execPath;
-}
-const NODE = systemNode();
 
 // ---------------------------------------------------------------------------------------------
 // The fake provider: Anthropic's API, and the sign-in endpoints of Anthropic, OpenAI and GitHub.
